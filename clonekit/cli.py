@@ -1,0 +1,53 @@
+"""The `clonekit` console script. Each subcommand lives in clonekit/commands/<name>.py
+and exposes ``register(subparsers)`` and ``run(args) -> int``. Command modules import
+only argparse-level code at module level so every ``--help`` answers in well under a
+second; heavy libraries (polars, torch, textual) are imported inside ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from builder import __version__
+from builder.errors import ClonekitError
+
+# Order is the order shown in --help.
+COMMANDS = [
+    "tui", "demo", "ingest", "build", "datasets", "export", "synth",
+    "train", "chat", "compare", "merge", "serve", "eval",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clonekit",
+        description="Turn your chat history into a model that talks like you. "
+        "Run without arguments to open the terminal UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"clonekit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"clonekit.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"clonekit.commands.{name}":
+                raise
+            continue  # command not built yet
+        command = module.register(sub)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv or ["tui"])
+    try:
+        return int(args._run(args) or 0)
+    except ClonekitError as err:
+        print(f"clonekit: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("clonekit: interrupted; nothing partial was written", file=sys.stderr)
+        return 130
