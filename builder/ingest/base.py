@@ -6,7 +6,9 @@ A parser module (builder/ingest/<format>.py) exposes:
     KIND: str                                    # "messages" or "instructions"
     def sniff(name: str, head: str) -> int       # confidence 0..100 from the file name and
                                                  # the first ~8 KB of decoded text
-    def parse(docs: list[Document]) -> pl.DataFrame
+    def parse(docs: list[Document], warn: Callable[[str], None]) -> pl.DataFrame
+        # warn("name:line: problem") reports recoverable oddities (an impossible time kept
+        # as a continuation line, an unknown message type skipped) without failing
         # KIND "messages":     builder.schema.MESSAGE_SCHEMA, in the export's order
         # KIND "instructions": builder.schema.INSTRUCTION_SCHEMA
         # raises builder.errors.ParseError naming doc.name (and the line) on bad input
@@ -17,6 +19,7 @@ detect.py; parsers only ever see decoded text."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable  # noqa: F401  (used in the docstring contract)
 
 
 @dataclass(frozen=True)
