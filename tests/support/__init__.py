@@ -1,0 +1,1 @@
+"""Test support shared by tests and bench scripts (a fake OpenAI-compatible server)."""
