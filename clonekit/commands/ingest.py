@@ -13,24 +13,43 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "ingest",
         help="parse chat exports (files, zips, folders) into messages.jsonl",
         description="Parse chat exports into one table of messages and print a summary per chat. "
-        "PATH may be a file, an export zip (media included) or a folder.",
+        "PATH may be a file, an export zip (media included) or a folder (Messenger's inbox/, "
+        "Telegram's export folder, a folder of Discord channel JSONs). Instruction data "
+        "(Alpaca, Q&A, ShareGPT, OpenAI messages) is read too.",
+        epilog="Without -o only the summary is printed. When the input holds both chats and "
+        "instruction data, the instruction records go to FILE.instructions.jsonl beside FILE.jsonl.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("-o", "--output", metavar="FILE.jsonl", help="write messages (Message contract) here")
-    p.add_argument("--format", choices=FORMATS, default="auto", help="force a format (default: detect)")
+    p.add_argument("-o", "--output", metavar="FILE.jsonl",
+                   help="write messages (DESIGN.md's Message contract, one JSON per line) here")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="force a format (default: detect per file)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or warning lines on stderr")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from builder.errors import ClonekitError
     from builder.ingest import ingest_paths, write_ingested
     from builder.ingest.summary import format_summary
     from clonekit.progress import ProgressPrinter
 
-    printer = ProgressPrinter()
-    result = ingest_paths(args.paths, fmt=args.format, on_event=printer)
-    printer.close()
-    print(format_summary(result))
-    if args.output:
-        write_ingested(result, args.output)
-        print(f"wrote {args.output}")
+    import sys
+
+    from builder.events import Log
+
+    printer = ProgressPrinter(quiet=args.quiet)
+    # Progress bars only on a terminal; piped stderr gets warnings and the error line only.
+    on_event = printer if sys.stderr.isatty() else (lambda ev: printer(ev) if isinstance(ev, Log) else None)
+    try:
+        result = ingest_paths(args.paths, fmt=args.format, on_event=on_event)
+        printer.close()
+        print(format_summary(result))
+        if args.output:
+            for path, rows, what in write_ingested(result, args.output):
+                print(f"wrote {path} ({rows} {what})")
+    except ClonekitError as err:
+        printer.close()
+        # The error line is printed by clonekit.cli; keep it to one line whatever a parser wrote.
+        err.args = (" ".join(str(err).split()),)
+        raise
     return 0

@@ -1,0 +1,85 @@
+"""A plain-text summary of an IngestResult: one row per chat (messages by kind, senders,
+first and last timestamp), instruction records per source, and files that failed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from builder.schema import KINDS
+
+if TYPE_CHECKING:
+    from builder.ingest import IngestResult
+
+TS = "%Y-%m-%d %H:%M"
+
+
+def chat_table(result: IngestResult) -> pl.DataFrame:
+    """One row per chat, in order of first appearance."""
+    formats = pl.DataFrame(
+        {"source": [f.path for f in result.files], "format": [f.format for f in result.files]},
+        schema={"source": pl.String, "format": pl.String},
+    ).unique("source", keep="first")
+    return (
+        result.messages.lazy()
+        .join(formats.lazy(), on="source", how="left", maintain_order="left")
+        .group_by("chat", maintain_order=True)
+        .agg(
+            pl.col("format").drop_nulls().unique(maintain_order=True).str.join("+").alias("format"),
+            *[(pl.col("kind") == kind).sum().alias(kind) for kind in KINDS],
+            pl.len().alias("messages"),
+            pl.col("sender").drop_nulls().n_unique().alias("senders"),
+            pl.col("timestamp").min().dt.strftime(TS).alias("first"),
+            pl.col("timestamp").max().dt.strftime(TS).alias("last"),
+        )
+        .collect()
+    )
+
+
+def instruction_table(result: IngestResult) -> pl.DataFrame:
+    return (
+        result.instructions.lazy()
+        .group_by("source", maintain_order=True)
+        .agg(pl.len().alias("records"), pl.col("messages").list.len().sum().alias("turns"))
+        .collect()
+    )
+
+
+def format_summary(result: IngestResult) -> str:
+    parts: list[str] = []
+    if not result.messages.is_empty():
+        chats = chat_table(result)
+        totals = chats.select(
+            pl.lit(f"total ({chats.height} chats)").alias("chat"), pl.lit("").alias("format"),
+            *[pl.col(k).sum() for k in (*KINDS, "messages")],
+            result.messages.get_column("sender").drop_nulls().n_unique().alias("senders"),
+            pl.col("first").min(), pl.col("last").max(),
+        )
+        parts.append(render_table(pl.concat([chats, totals]) if chats.height > 1 else chats))
+    if not result.instructions.is_empty():
+        inst = instruction_table(result)
+        parts.append(f"instruction records: {result.instructions.height} "
+                     f"from {inst.height} file(s)\n" + render_table(inst))
+    failed = [f for f in result.files if f.error]
+    if failed:
+        parts.append(f"{len(failed)} file(s) could not be read:\n" + "\n".join(f"  {f.error}" for f in failed))
+    if not parts:
+        return "no messages found"
+    return "\n\n".join(parts)
+
+
+def render_table(df: pl.DataFrame) -> str:
+    """Aligned columns: text left, numbers right."""
+    columns = df.columns
+    cells = [[("" if v is None else str(v)) for v in row] for row in df.iter_rows()]
+    numeric = [df.schema[c].is_numeric() for c in columns]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    out = [line(columns), "  ".join("-" * w for w in widths)]
+    out.extend(line(r) for r in cells)
+    return "\n".join(out)
