@@ -1,0 +1,258 @@
+"""``build(config)``: sources -> a new dataset version. Also ``curate`` (everything but
+reading and writing) for the TUI's preview and for tests.
+
+Step order (each reported as a Progress event; cancel is checked between steps):
+  read -> identity (me, contacts) -> messages (max chars, PII) -> sessions -> tokens
+  -> conversations -> persona -> clean (exact + near dup, lengths) -> balance -> split -> write
+Cleaning runs before balancing so the caps hold on what is actually written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from builder.curate import balance as bal
+from builder.curate import clean, identity, persona, pii, sessions
+from builder.curate.config import BuildConfig, config_to_dict
+from builder.curate.instructions import instruction_turns
+from builder.curate.records import jsonl_text, render_lines
+from builder.curate.sources import Inputs, read_sources
+from builder.curate.split import split
+from builder.curate.store import datasets_root, write_version
+from builder.errors import ClonekitError
+from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, Progress, ignore_event
+from builder.tokens import TokenCounter, load_counter
+
+STAGES = ["read", "identity", "messages", "sessions", "tokens", "conversations", "persona",
+          "clean", "balance", "split", "write"]
+
+
+class MeNotSet(ClonekitError):
+    """No --me given: carries the suggestion so the TUI can offer it."""
+
+    def __init__(self, suggestions: list[str]):
+        self.suggestions = suggestions
+        if suggestions:
+            s = suggestions[0]
+            msg = (f"who is you? suggested: {', '.join(repr(x) for x in suggestions[:3])} "
+                   f"(the sender in every 1:1 chat); confirm with --me \"{s}\" or [build] me = [\"{s}\"] in clonekit.toml")
+        else:
+            msg = "who is you? no sender found to suggest; pass --me NAME or set [build] me in clonekit.toml"
+        super().__init__(msg)
+
+
+@dataclass
+class Curated:
+    lines: pl.DataFrame  # conv, split, line (rendered records)
+    convs: pl.DataFrame  # final conversations with split
+    turns: pl.DataFrame
+    report: pl.DataFrame  # balance before/after per contact
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class _Steps:
+    def __init__(self, on_event: OnEvent, cancel: CancelToken) -> None:
+        self.on_event, self.cancel = on_event, cancel
+
+    def __call__(self, stage: str, detail: str = "", **extra: Any) -> None:
+        self.cancel.check()
+        self.on_event(Progress(stage, STAGES.index(stage) + 1, len(STAGES), detail, extra))
+
+
+def _empty(step: str, setting: str) -> ClonekitError:
+    return ClonekitError(f"no conversations left after {step}; {setting}")
+
+
+def _token_stats(convs: pl.DataFrame) -> dict[str, Any]:
+    if convs.is_empty():
+        return {"conversations": 0, "total": 0}
+    s = convs["n_tokens"]
+    return {"conversations": convs.height, "total": int(s.sum()), "mean": round(float(s.mean()), 1),
+            "p50": int(s.quantile(0.5, "nearest")), "p95": int(s.quantile(0.95, "nearest")),
+            "max": int(s.max()), "min": int(s.min())}
+
+
+def chat_conversations(
+    messages: pl.DataFrame, config: BuildConfig, counter: TokenCounter, step: _Steps, stats: dict
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    b, c, s, cl = config.build, config.contacts, config.sessions, config.clean
+    step("identity")
+    if not b.me:
+        raise MeNotSet(identity.suggest_me(messages))
+    me = identity.check_me(messages, b.me)
+    identity.check_contacts(messages, c)
+    step("messages")
+    lf = clean.drop_long_messages(messages.lazy(), cl.max_chars_per_message)
+    msgs = lf.collect()
+    stats["messages_over_max_chars"] = messages.height - msgs.height
+    if cl.pii:
+        msgs, stats["pii"] = pii.redact_column(msgs, "text", list(cl.pii_types))
+    chats = identity.chat_table(msgs, me, c)
+    selected = sessions.select_messages(msgs.lazy(), chats, c, s, groups=b.groups)
+    step("sessions")
+    turns = sessions.merge_turns(selected, s.merge_minutes, s.gap_minutes).collect()
+    stats["messages_used"] = selected.select(pl.len()).collect().item()
+    stats["turns"] = turns.height
+    if turns.is_empty():
+        raise _empty("selecting messages", "check [contacts] include/exclude, [build] groups and sessions.keep_media")
+    step("tokens", f"{turns.height} turns")
+    turns = sessions.count_turn_tokens(turns, counter)
+    step("conversations")
+    t, convs, sstats = sessions.conversations(turns, me, s.max_tokens, s.min_tokens)
+    stats.update(sstats)
+    if convs.is_empty():
+        raise _empty("sessions", f"lower sessions.min_tokens (now {s.min_tokens}) or raise sessions.gap_minutes; "
+                     "every session was too short or had no message from --me")
+    return t, convs
+
+
+def add_system_prompts(turns: pl.DataFrame, convs: pl.DataFrame, config: BuildConfig, counter: TokenCounter) -> tuple[pl.DataFrame, pl.DataFrame]:
+    chat = convs.filter(pl.col("kind") == "chat")
+    if chat.is_empty():
+        return turns, convs
+    me_name = config.persona.name or config.build.me[0]
+    pairs = chat.select("contact", "role_tag").unique().sort(["contact", "role_tag"])
+    # one prompt per (contact, role): a handful of strings, not one per row
+    prompts = [persona.system_prompt(config.persona, r["contact"], r["role_tag"], me=me_name) for r in pairs.iter_rows(named=True)]
+    pairs = pairs.with_columns(
+        content=pl.Series(prompts, dtype=pl.String),
+        p_tokens=pl.Series(counter.count(prompts), dtype=pl.Int64),
+    )
+    with_p = chat.select("conv", "contact", "role_tag").join(pairs, on=["contact", "role_tag"])
+    system = with_p.select(
+        "conv", pos=pl.lit(-1, dtype=pl.Int32), role=pl.lit("system"), name=pl.lit(None, dtype=pl.String),
+        content="content", n_tokens="p_tokens",
+    )
+    turns = pl.concat([system, turns]).sort(["conv", "pos"])
+    convs = convs.join(with_p.select("conv", "p_tokens"), on="conv", how="left").with_columns(
+        n_tokens=pl.col("n_tokens") + pl.col("p_tokens").fill_null(0)
+    ).drop("p_tokens")
+    return turns, convs
+
+
+def curate(
+    inputs: Inputs,
+    config: BuildConfig,
+    counter: TokenCounter | None = None,
+    on_event: OnEvent = ignore_event,
+    cancel: CancelToken = NEVER_CANCELLED,
+) -> Curated:
+    step = _Steps(on_event, cancel)
+    counter = counter or load_counter(config.tokenizer.spec)
+    cl, sp = config.clean, config.split
+    stats: dict[str, Any] = {"messages": inputs.messages.height, "instruction_records": inputs.instructions.height}
+    parts_t, parts_c = [], []
+    if inputs.messages.height:
+        t, c = chat_conversations(inputs.messages, config, counter, step, stats)
+        parts_t.append(t)
+        parts_c.append(c)
+    if inputs.instructions.height:
+        instr = inputs.instructions
+        if cl.pii:
+            ex = instr.with_row_index("_r").explode("messages").unnest("messages")
+            ex, ipii = pii.redact_column(ex, "content", list(cl.pii_types))
+            instr = ex.group_by("_r", maintain_order=True).agg(
+                pl.col("source").first(), pl.struct("role", "content").alias("messages")
+            ).drop("_r")
+            stats["pii"] = {k: stats.get("pii", {}).get(k, 0) + v for k, v in ipii.items()}
+        first = int(parts_c[0]["conv"].max()) + 1 if parts_c else 0
+        t, c = instruction_turns(instr, counter, first_conv=first)
+        stats["instruction_records_without_answer"] = instr.height - c.height
+        parts_t.append(t)
+        parts_c.append(c)
+    if not parts_c:
+        raise ClonekitError("the sources hold no messages and no instruction records")
+    turns = pl.concat(parts_t)
+    convs = pl.concat(parts_c)
+    if convs.is_empty():
+        raise _empty("reading", "instruction records need at least one assistant answer")
+
+    step("persona")
+    turns, convs = add_system_prompts(turns, convs, config, counter)
+
+    step("clean")
+    before = convs.height
+    dropped: dict[str, int] = {}
+    if cl.dedup:
+        dup = clean.exact_duplicates(turns.join(convs.select("conv"), on="conv", how="semi"))
+        convs = convs.filter(~pl.col("conv").is_in(dup.implode()))
+        dropped["exact_duplicates"] = dup.len()
+    if cl.near_dup and convs.height > 1:
+        near = clean.near_duplicates(turns.join(convs.select("conv"), on="conv", how="semi"),
+                                     cl.near_dup_threshold, cl.num_perm, cl.shingle_words, config.build.seed)
+        convs = convs.filter(~pl.col("conv").is_in(near.implode()))
+        dropped["near_duplicates"] = near.len()
+    n = convs.height
+    convs = clean.length_filter(convs, cl.min_tokens, cl.max_tokens)
+    dropped["length"] = n - convs.height
+    stats["clean"] = {"before": before, **dropped, "after": convs.height}
+    if convs.is_empty():
+        raise _empty("cleaning", "lower clean.min_tokens / raise clean.max_tokens, or turn off clean.near_dup")
+
+    step("balance")
+    chat = convs.filter(pl.col("kind") == "chat")
+    kept = bal.balance(
+        chat, max_share=config.balance.max_share, share_by=config.balance.share_by,
+        max_conversations=config.balance.max_conversations, min_conversations=config.balance.min_conversations,
+        strategy=config.balance.strategy, seed=config.build.seed, on_event=on_event,
+    )
+    report = bal.balance_report(chat, kept) if chat.height else bal.balance_report(chat, chat)
+    convs = pl.concat([kept, convs.filter(pl.col("kind") != "chat")]).sort("conv")
+    if convs.is_empty():
+        raise _empty("balancing", "lower balance.min_conversations or raise balance.max_share / max_conversations")
+
+    step("split")
+    convs = split(convs, sp.val_fraction, sp.by, config.build.seed)
+    turns = turns.join(convs.select("conv"), on="conv", how="semi")
+    lines = render_lines(turns, convs)
+    stats["tokens"] = {"train": _token_stats(convs.filter(pl.col("split") == "train")),
+                       "val": _token_stats(convs.filter(pl.col("split") == "val"))}
+    stats["oversized_conversations"] = int(convs["oversized"].sum())
+    stats["synthetic_share"] = 0.0
+    return Curated(lines=lines, convs=convs, turns=turns, report=report, stats=stats)
+
+
+def manifest_for(curated: Curated, config: BuildConfig, inputs: Inputs, counter: TokenCounter) -> dict[str, Any]:
+    per_contact = curated.report.with_columns(pl.col("share_before").round(4), pl.col("share_after").round(4)).to_dicts()
+    st = curated.stats
+    return {
+        "config": config_to_dict(config),
+        "tokenizer": counter.name,
+        "inputs": inputs.files,
+        "counts": {
+            "messages": st.get("messages", 0),
+            "messages_used": st.get("messages_used", 0),
+            "instruction_records": st.get("instruction_records", 0),
+            "conversations": curated.convs.height,
+            "train": int((curated.convs["split"] == "train").sum()),
+            "val": int((curated.convs["split"] == "val").sum()),
+            "per_contact": per_contact,
+            "synthetic_share": 0.0,
+        },
+        "steps": {k: v for k, v in st.items() if k not in ("tokens", "pii", "messages", "instruction_records", "messages_used")},
+        "tokens": st.get("tokens", {}),
+        "pii": st.get("pii", {}) if config.clean.pii else None,
+    }
+
+
+def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED) -> Path:
+    """Read the sources, curate, write a new version; returns its folder."""
+    step = _Steps(on_event, cancel)
+    step("read")
+    counter = load_counter(config.tokenizer.spec)
+    inputs = read_sources(config.build.sources, on_event, cancel)
+    curated = curate(inputs, config, counter, on_event, cancel)
+    step("write")
+    manifest = manifest_for(curated, config, inputs, counter)
+    path = write_version(
+        config.build.name,
+        jsonl_text(curated.lines, "train"),
+        jsonl_text(curated.lines, "val"),
+        manifest,
+        root=datasets_root(config.build.root),
+    )
+    on_event(Log(f"wrote {path}"))
+    return path

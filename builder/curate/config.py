@@ -1,0 +1,128 @@
+"""The build config (``clonekit.toml``): typed sections, unknown keys rejected by name.
+
+docs/CONFIG.md documents every key. ``load_build_config`` reads the TOML, applies CLI
+overrides (a dict of ``"section.key": value``), resolves source paths relative to the
+TOML's folder and validates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from builder.config_base import StrictModel, read_toml, validate
+from builder.curate.persona import PersonaConfig
+from builder.errors import ConfigError
+
+
+class BuildSection(StrictModel):
+    name: str = "default"
+    sources: list[str] = Field(default_factory=list)
+    me: list[str] = Field(default_factory=list)
+    groups: bool = True
+    seed: int = 0
+    root: str | None = None  # datasets root; default $CLONEKIT_DATASETS or ./datasets
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, v: str) -> str:
+        if not v or "/" in v or "\\" in v or v.startswith("."):
+            raise ValueError("must be a plain folder name (no '/', not starting with '.')")
+        return v
+
+
+class ContactsSection(StrictModel):
+    roles: dict[str, str] = Field(default_factory=dict)  # contact or group chat name -> role tag
+    default_role: str = "contact"
+    group_role: str = "group"
+    include: list[str] = Field(default_factory=list)  # only these contacts / group chats
+    exclude: list[str] = Field(default_factory=list)
+    include_chats: list[str] = Field(default_factory=list)
+    exclude_chats: list[str] = Field(default_factory=list)
+
+
+class SessionsSection(StrictModel):
+    merge_minutes: float = Field(5.0, ge=0)
+    gap_minutes: float = Field(60.0, gt=0)
+    max_tokens: int = Field(3000, gt=0)  # token budget per conversation (split, never truncate)
+    min_tokens: int = Field(100, ge=0)  # drop whole sessions shorter than this
+    keep_media: bool = False
+    media_tag: str = "<media>"
+
+
+class BalanceSection(StrictModel):
+    max_share: float | None = Field(None, gt=0, le=1)
+    share_by: Literal["tokens", "conversations"] = "tokens"
+    max_conversations: int | None = Field(None, gt=0)
+    min_conversations: int = Field(1, ge=0)
+    strategy: Literal["random", "recent"] = "random"
+
+
+class CleanSection(StrictModel):
+    dedup: bool = True
+    near_dup: bool = True
+    near_dup_threshold: float = Field(0.8, gt=0, le=1)
+    num_perm: int = Field(32, ge=4, le=512)
+    shingle_words: int = Field(3, ge=1, le=16)
+    min_tokens: int = Field(0, ge=0)  # per final record, chats and instruction data alike
+    max_tokens: int | None = Field(None, gt=0)
+    max_chars_per_message: int | None = Field(4000, gt=0)
+    pii: bool = False
+    pii_types: list[Literal["email", "phone", "url", "card", "iban"]] = Field(
+        default_factory=lambda: ["email", "phone", "url", "card", "iban"]
+    )
+
+
+class SplitSection(StrictModel):
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    by: Literal["conversation", "time"] = "conversation"
+
+
+class TokenizerSection(StrictModel):
+    spec: str = "builtin"
+
+
+class BuildConfig(StrictModel):
+    build: BuildSection = Field(default_factory=BuildSection)
+    contacts: ContactsSection = Field(default_factory=ContactsSection)
+    persona: PersonaConfig = Field(default_factory=PersonaConfig)
+    sessions: SessionsSection = Field(default_factory=SessionsSection)
+    balance: BalanceSection = Field(default_factory=BalanceSection)
+    clean: CleanSection = Field(default_factory=CleanSection)
+    split: SplitSection = Field(default_factory=SplitSection)
+    tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)
+
+
+def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
+    section, _, key = dotted.partition(".")
+    if not key:
+        raise ConfigError(f"override '{dotted}': expected SECTION.KEY")
+    target = data.setdefault(section, {})
+    if not isinstance(target, dict):
+        raise ConfigError(f"config: key '{section}' must be a table")
+    target[key] = value
+
+
+def load_build_config(path: Path | None, overrides: dict[str, Any] | None = None) -> BuildConfig:
+    """Read ``path`` (optional), apply ``{"section.key": value}`` overrides (None values
+    are skipped), make sources absolute and validate."""
+    data: dict[str, Any] = read_toml(Path(path)) if path is not None else {}
+    where = str(path) if path is not None else "config"
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    build = data.get("build")
+    if isinstance(build, dict) and isinstance(build.get("sources"), list):
+        build["sources"] = [str((base / Path(s).expanduser()).resolve()) if isinstance(s, str) else s
+                            for s in build["sources"]]
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if dotted == "build.sources":
+            value = [str(Path(s).expanduser().resolve()) for s in value]
+        _apply_override(data, dotted, value)
+    return validate(BuildConfig, data, where)
+
+
+def config_to_dict(config: BuildConfig) -> dict[str, Any]:
+    """The resolved config as plain JSON-able data (for the manifest)."""
+    return config.model_dump(mode="json")

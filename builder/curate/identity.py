@@ -1,0 +1,144 @@
+"""Who is "me", who the contacts are, and which chats are 1:1 or groups."""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from builder.errors import ClonekitError
+
+if TYPE_CHECKING:
+    from builder.curate.config import ContactsSection
+    from builder.tokens import TokenCounter
+
+
+def _speakers(messages: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    return messages.lazy().filter(pl.col("sender").is_not_null()).select("chat", "sender")
+
+
+def suggest_me(messages: pl.LazyFrame | pl.DataFrame) -> list[str]:
+    """Senders present in every 1:1 chat (a chat with exactly two senders), most active
+    first. Without 1:1 chats: the senders present in the most chats."""
+    sp = _speakers(messages)
+    per_chat = sp.group_by("chat").agg(pl.col("sender").n_unique().alias("n"))
+    stats = (
+        sp.join(per_chat, on="chat")
+        .group_by("sender")
+        .agg(
+            pl.col("chat").filter(pl.col("n") == 2).n_unique().alias("one_to_one"),
+            pl.col("chat").n_unique().alias("chats"),
+            pl.len().alias("messages"),
+        )
+        .collect()
+    )
+    if stats.is_empty():
+        return []
+    n_one_to_one = per_chat.filter(pl.col("n") == 2).select(pl.len()).collect().item()
+    if n_one_to_one:
+        pick = stats.filter(pl.col("one_to_one") == n_one_to_one)
+        if n_one_to_one == 1 and pick.height > 1:
+            # One 1:1 chat: both people qualify; prefer whoever is also in other chats.
+            pick = pick.filter(pl.col("chats") == pick["chats"].max())
+    else:
+        pick = stats.filter(pl.col("chats") == stats["chats"].max())
+    return pick.sort(["chats", "messages", "sender"], descending=[True, True, False])["sender"].to_list()
+
+
+def top_senders(messages: pl.LazyFrame | pl.DataFrame, n: int = 5) -> list[str]:
+    return (
+        _speakers(messages).group_by("sender").agg(pl.len().alias("n"))
+        .sort(["n", "sender"], descending=[True, False]).head(n).collect()["sender"].to_list()
+    )
+
+
+def check_me(messages: pl.LazyFrame | pl.DataFrame, me: list[str]) -> list[str]:
+    """The aliases that match a sender; ClonekitError when none does."""
+    senders = set(_speakers(messages).select(pl.col("sender").unique()).collect()["sender"].to_list())
+    found = [m for m in me if m in senders]
+    if not found:
+        close = sorted({c for m in me for c in difflib.get_close_matches(m, senders, n=3)})
+        hint = f"close matches: {', '.join(close)}; " if close else ""
+        raise ClonekitError(
+            f"--me {', '.join(repr(m) for m in me)} matches no sender; {hint}"
+            f"top senders: {', '.join(top_senders(messages))} (names must match the export exactly)"
+        )
+    return found
+
+
+def chat_table(messages: pl.LazyFrame | pl.DataFrame, me: list[str], contacts: "ContactsSection") -> pl.LazyFrame:
+    """One row per chat: is_group, contact (the other person of a 1:1 chat, else the chat
+    name) and role_tag."""
+    sp = _speakers(messages)
+    others = sp.filter(~pl.col("sender").is_in(me))
+    per_chat = sp.group_by("chat").agg(pl.col("sender").n_unique().alias("n_senders"))
+    other = others.group_by("chat").agg(pl.col("sender").unique().sort().alias("others"))
+    roles = contacts.roles
+    table = (
+        per_chat.join(other, on="chat", how="left")
+        .with_columns(
+            is_group=(pl.col("n_senders") > 2) | (pl.col("others").list.len() > 1),
+        )
+        .with_columns(
+            contact=pl.when(pl.col("is_group")).then(pl.col("chat")).otherwise(pl.col("others").list.first())
+        )
+        .with_columns(
+            role_tag=pl.col("contact").replace_strict(
+                list(roles.keys()), list(roles.values()), default=None, return_dtype=pl.String
+            )
+        )
+        .with_columns(
+            role_tag=pl.coalesce(
+                "role_tag",
+                pl.when(pl.col("is_group")).then(pl.lit(contacts.group_role)).otherwise(pl.lit(contacts.default_role)),
+            )
+        )
+        .filter(pl.col("contact").is_not_null())
+        .select("chat", "is_group", "contact", "role_tag")
+    )
+    return table
+
+
+def check_contacts(messages: pl.LazyFrame | pl.DataFrame, contacts: "ContactsSection") -> None:
+    """Every contact or chat named in the config must exist in the data."""
+    known = set(_speakers(messages).select(pl.col("sender").unique()).collect()["sender"].to_list())
+    chats = set(messages.lazy().select(pl.col("chat").unique()).collect()["chat"].to_list())
+    for key, names, pool in (
+        ("contacts.roles", list(contacts.roles), known | chats),
+        ("contacts.include", contacts.include, known | chats),
+        ("contacts.exclude", contacts.exclude, known | chats),
+        ("contacts.include_chats", contacts.include_chats, chats),
+        ("contacts.exclude_chats", contacts.exclude_chats, chats),
+    ):
+        for name in names:
+            if name not in pool:
+                close = difflib.get_close_matches(name, sorted(pool), n=3)
+                hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "check the spelling against `clonekit ingest`'s summary"
+                raise ClonekitError(f"config key '{key}': '{name}' is not a sender or chat in the data; {hint}")
+
+
+def contacts_table(messages: pl.LazyFrame | pl.DataFrame, me: list[str], counter: "TokenCounter | None" = None) -> pl.DataFrame:
+    """One row per other sender: contact, chats, messages, tokens, share (of all tokens
+    written by contacts), first, last. Sorted by tokens, largest first."""
+    from builder.tokens import load_counter
+
+    counter = counter or load_counter("builtin")
+    lf = messages.lazy().filter(pl.col("sender").is_not_null() & ~pl.col("sender").is_in(me))
+    df = lf.select("chat", "sender", "timestamp", "text").collect()
+    df = df.with_columns(tokens=pl.Series(counter.count(df["text"].fill_null("").to_list()), dtype=pl.Int64))
+    out = (
+        df.group_by("sender")
+        .agg(
+            pl.col("chat").n_unique().alias("chats"),
+            pl.len().alias("messages"),
+            pl.col("tokens").sum(),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
+        )
+        .rename({"sender": "contact"})
+        .with_columns(share=pl.col("tokens") / pl.col("tokens").sum().clip(lower_bound=1))
+        .select("contact", "chats", "messages", "tokens", "share", "first", "last")
+        .sort(["tokens", "contact"], descending=[True, False])
+    )
+    return out

@@ -1,0 +1,49 @@
+"""Render conversations as Dataset records (DESIGN.md) — JSON built by Polars, one line
+per conversation, in a deterministic order so the same inputs give the same bytes.
+
+  {"messages": [{"role", "content", "name"?}...], "meta": {contact, role_tag, source,
+   start, end, n_tokens, synthetic, chat, is_group, n_turns, oversized}}
+
+``name`` is present only on user turns (omitted, not null, elsewhere)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+META_FIELDS = ["contact", "role_tag", "source", "start", "end", "n_tokens", "synthetic", "chat",
+               "is_group", "n_turns", "oversized"]
+
+
+def render_lines(turns: pl.DataFrame, convs: pl.DataFrame) -> pl.DataFrame:
+    """(conv, split, line) for every conversation in ``convs``, sorted by conv."""
+    msg = (
+        pl.when(pl.col("name").is_null())
+        .then(pl.struct("role", "content").struct.json_encode())
+        .otherwise(pl.struct("role", "content", "name").struct.json_encode())
+    )
+    messages = (
+        turns.join(convs.select("conv"), on="conv", how="semi")
+        .sort(["conv", "pos"])
+        .group_by("conv", maintain_order=True)
+        .agg(msg.str.join(",").alias("m"))
+    )
+    ts = "%Y-%m-%dT%H:%M:%S"
+    meta = convs.with_columns(
+        pl.col("start").dt.strftime(ts),
+        pl.col("end").dt.strftime(ts),
+        synthetic=pl.lit(False),
+    ).select("conv", "split", pl.struct(META_FIELDS).struct.json_encode().alias("meta"))
+    return (
+        meta.join(messages, on="conv", how="inner")
+        .sort("conv")
+        .select(
+            "conv",
+            "split",
+            line=pl.concat_str(pl.lit('{"messages":['), pl.col("m"), pl.lit('],"meta":'), pl.col("meta"), pl.lit("}")),
+        )
+    )
+
+
+def jsonl_text(lines: pl.DataFrame, split: str) -> str:
+    picked = lines.filter(pl.col("split") == split)["line"]
+    return picked.str.join("\n").item() + "\n" if picked.len() else ""

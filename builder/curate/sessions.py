@@ -1,0 +1,180 @@
+"""Messages -> turns -> conversations.
+
+1. ``select_messages``: keep the chats and kinds the config wants (media optionally kept
+   as a tag), attach each chat's contact and role tag.
+2. ``merge_turns``: consecutive messages of one sender within the merge window become one
+   turn (joined with "\\n"); a gap of ``gap_minutes`` or more starts a new session.
+3. ``count_turn_tokens``: one batched tokenizer call over every turn.
+4. ``conversations``: drop sessions under ``min_tokens`` or without a turn by me, split
+   longer sessions at turn boundaries into chunks of at most ``max_tokens`` (never
+   truncating: a single turn over the budget becomes its own chunk, flagged ``oversized``;
+   chunks of a split session are kept whatever their length, so the tail is never lost),
+   then drop trailing user turns after the last turn by me (they teach the model nothing:
+   loss is on "me" turns) and chunks without a turn by me.
+
+Output of step 4 is the shape every later step uses:
+  turns: conv, pos, role, name, content, n_tokens
+  convs: conv, kind, chat, contact, role_tag, is_group, source, start, end, n_tokens, n_turns, oversized
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from builder.curate.config import ContactsSection, SessionsSection
+    from builder.tokens import TokenCounter
+
+
+def select_messages(
+    messages: pl.LazyFrame,
+    chats: pl.LazyFrame,
+    contacts: "ContactsSection",
+    sessions: "SessionsSection",
+    groups: bool = True,
+) -> pl.LazyFrame:
+    kinds = ["text", "media"] if sessions.keep_media else ["text"]
+    lf = (
+        messages.with_row_index("order")
+        .filter(pl.col("sender").is_not_null() & pl.col("kind").is_in(kinds))
+        .with_columns(
+            text=pl.when(pl.col("kind") == "media").then(pl.lit(sessions.media_tag)).otherwise(pl.col("text"))
+        )
+        .filter(pl.col("text").str.strip_chars().str.len_chars() > 0)
+        .join(chats, on="chat", how="inner")
+    )
+    if not groups:
+        lf = lf.filter(~pl.col("is_group"))
+    if contacts.include:
+        lf = lf.filter(pl.col("contact").is_in(contacts.include))
+    if contacts.exclude:
+        lf = lf.filter(~pl.col("contact").is_in(contacts.exclude))
+    if contacts.include_chats:
+        lf = lf.filter(pl.col("chat").is_in(contacts.include_chats))
+    if contacts.exclude_chats:
+        lf = lf.filter(~pl.col("chat").is_in(contacts.exclude_chats))
+    return lf
+
+
+def merge_turns(lf: pl.LazyFrame, merge_minutes: float, gap_minutes: float) -> pl.LazyFrame:
+    """Messages (chat, order, timestamp, sender, text, ...) -> one row per turn with
+    session (global id), sender, text, start, end and the chat's columns."""
+    merge = pl.duration(microseconds=int(merge_minutes * 60e6))
+    gap_limit = pl.duration(microseconds=int(gap_minutes * 60e6))
+    # Exports can hold slightly out-of-order times (edits, clock changes); a negative gap
+    # never starts a session.
+    gap = pl.col("timestamp") - pl.col("timestamp").shift(1)
+    new_chat = pl.col("chat") != pl.col("chat").shift(1)
+    new_session = new_chat.fill_null(True) | (gap >= gap_limit).fill_null(True)
+    new_turn = new_session | (pl.col("sender") != pl.col("sender").shift(1)).fill_null(True) | (gap > merge).fill_null(True)
+    return (
+        lf.sort(["chat", "order"])
+        .with_columns(new_session.alias("_ns"), new_turn.alias("_nt"))
+        .with_columns(
+            session=pl.col("_ns").cum_sum().cast(pl.Int64),
+            turn=pl.col("_nt").cum_sum().cast(pl.Int64),
+        )
+        .group_by("turn", maintain_order=True)
+        .agg(
+            pl.col("session").first(),
+            pl.col("chat").first(),
+            pl.col("contact").first(),
+            pl.col("role_tag").first(),
+            pl.col("is_group").first(),
+            pl.col("source").first(),
+            pl.col("sender").first(),
+            pl.col("text").str.join("\n"),
+            pl.col("timestamp").min().alias("start"),
+            pl.col("timestamp").max().alias("end"),
+        )
+    )
+
+
+def count_turn_tokens(turns: pl.DataFrame, counter: "TokenCounter", column: str = "text") -> pl.DataFrame:
+    counts = counter.count(turns[column].to_list())
+    return turns.with_columns(n_tokens=pl.Series(counts, dtype=pl.Int64))
+
+
+def split_by_budget(turns: pl.DataFrame, group: str, max_tokens: int) -> pl.Series:
+    """Greedy chunk index (within ``group``) for rows in order: a chunk takes rows while
+    its token sum stays <= max_tokens; a row over the budget alone is its own chunk.
+    Vectorised per pass: each pass closes one chunk in every still-open group, so the
+    number of passes is the largest chunk count of any group, not the number of rows."""
+    df = turns.select(pl.col(group), pl.col("n_tokens")).with_row_index("_i")
+    totals = df.group_by(group).agg(pl.col("n_tokens").sum().alias("_total"))
+    df = df.join(totals, on=group, how="left", maintain_order="left")
+    chunk = pl.Series("chunk", [0] * df.height, dtype=pl.Int32)
+    rest = df.filter(pl.col("_total") > max_tokens).drop("_total")
+    k = 0
+    while rest.height:
+        cum = pl.col("n_tokens").cum_sum().over(group)
+        first = pl.col("_i") == pl.col("_i").min().over(group)
+        taken = rest.with_columns(_take=(cum <= max_tokens) | first)
+        idx = taken.filter(pl.col("_take"))["_i"]
+        chunk = chunk.scatter(idx, k)
+        rest = taken.filter(~pl.col("_take")).drop("_take")
+        k += 1
+    return chunk
+
+
+def conversations(
+    turns: pl.DataFrame, me: list[str], max_tokens: int, min_tokens: int
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Turns with n_tokens -> (turns, convs, counts) in the shape documented above."""
+    stats: dict[str, int] = {"sessions": turns["session"].n_unique() if turns.height else 0}
+    t = turns.with_columns(is_me=pl.col("sender").is_in(me))
+    sess = t.group_by("session").agg(pl.col("n_tokens").sum().alias("_st"), pl.col("is_me").any().alias("_has_me"))
+    t = t.join(sess, on="session", how="left", maintain_order="left")
+    stats["sessions_without_me"] = sess.filter(~pl.col("_has_me")).height
+    stats["sessions_too_short"] = sess.filter(pl.col("_has_me") & (pl.col("_st") < min_tokens)).height
+    t = t.filter(pl.col("_has_me") & (pl.col("_st") >= min_tokens)).drop("_st", "_has_me")
+    t = t.with_columns(chunk=split_by_budget(t, "session", max_tokens))
+    t = (
+        t.with_columns(conv_key=pl.struct("session", "chunk"))
+        .with_columns(conv=pl.col("conv_key").rank("dense").cast(pl.Int64) - 1)
+        .drop("conv_key")
+        .with_columns(pos=pl.int_range(pl.len()).over("conv").cast(pl.Int32))
+    )
+    last_me = pl.col("pos").filter(pl.col("is_me")).max().over("conv")
+    t = t.with_columns(_last_me=last_me)
+    stats["chunks_without_me"] = t.filter(pl.col("_last_me").is_null())["conv"].n_unique()
+    stats["trailing_user_turns_dropped"] = t.filter(pl.col("pos") > pl.col("_last_me")).height
+    t = t.filter(pl.col("pos") <= pl.col("_last_me")).drop("_last_me")
+    # re-number after dropping so conv ids stay dense and ordered
+    t = t.with_columns(conv=pl.col("conv").rank("dense").cast(pl.Int64) - 1)
+    convs = (
+        t.group_by("conv", maintain_order=True)
+        .agg(
+            pl.col("chat").first(),
+            pl.col("contact").first(),
+            pl.col("role_tag").first(),
+            pl.col("is_group").first(),
+            pl.col("source").first(),
+            pl.col("start").min(),
+            pl.col("end").max(),
+            pl.col("n_tokens").sum(),
+            pl.len().alias("n_turns"),
+            ((pl.len() == 1) & (pl.col("n_tokens").first() > max_tokens)).alias("oversized"),
+            pl.col("session").first(),
+        )
+        .with_columns(kind=pl.lit("chat"))
+    )
+    stats["conversations"] = convs.height
+    stats["sessions_split"] = convs.group_by("session").len().filter(pl.col("len") > 1).height
+    convs = convs.drop("session")
+    out_turns = t.select(
+        "conv",
+        "pos",
+        role=pl.when(pl.col("is_me")).then(pl.lit("assistant")).otherwise(pl.lit("user")),
+        name=pl.when(pl.col("is_me")).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col("sender")),
+        content=pl.col("text"),
+        n_tokens=pl.col("n_tokens"),
+    )
+    convs = convs.select(CONV_COLUMNS)
+    return out_turns, convs, stats
+
+
+CONV_COLUMNS = ["conv", "kind", "chat", "contact", "role_tag", "is_group", "source", "start", "end",
+                "n_tokens", "n_turns", "oversized"]
