@@ -72,7 +72,8 @@ def _loads(name: str, text: str, line_offset: int) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        problem = "JSON ends too early (truncated file?)" if err.pos >= len(text.rstrip()) else f"not valid JSON: {err.msg}"
+        cut = err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string")
+        problem = "JSON ends too early (truncated file?)" if cut else f"not valid JSON: {err.msg}"
         raise ParseError(name, problem, "re-export the file or fix it", line=err.lineno + line_offset) from None
     except RecursionError:
         raise ParseError(name, "JSON nested too deeply", "check the file's format", line=line_offset + 1) from None

@@ -65,7 +65,7 @@ def expand(path: str | os.PathLike) -> Iterator[Entry]:
         if _looks_like_zip(p):
             yield from _zip_entries_from_file(p, display)
         else:
-            yield Entry(display, _hint(p.name, p.parent.name), str(p.parent),
+            yield Entry(display, _hint(p.name, p.absolute().parent.name), os.path.dirname(display),
                         lambda: _read_file(p, display), named=True)
     elif p.exists():
         raise ParseError(display, "not a regular file or folder", "name a chat export file, zip or folder")

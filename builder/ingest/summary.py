@@ -53,7 +53,8 @@ def format_summary(result: IngestResult) -> str:
         totals = chats.select(
             pl.lit(f"total ({chats.height} chats)").alias("chat"), pl.lit("").alias("format"),
             *[pl.col(k).sum() for k in (*KINDS, "messages")],
-            result.messages.get_column("sender").drop_nulls().n_unique().alias("senders"),
+            pl.lit(result.messages.get_column("sender").drop_nulls().n_unique(),
+                   dtype=chats.schema["senders"]).alias("senders"),
             pl.col("first").min(), pl.col("last").max(),
         )
         parts.append(render_table(pl.concat([chats, totals]) if chats.height > 1 else chats))
