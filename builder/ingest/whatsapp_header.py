@@ -1,0 +1,197 @@
+"""Find the one timestamp-header pattern a WhatsApp export uses, and compile it.
+
+Detection runs in Python on a sample of lines (the file's start plus slices spread through
+it), normalized as CHAT_FORMATS.md §1.9 recommends: invisible marks removed, NBSP / NNBSP
+turned into spaces, Arabic-Indic and Persian digits into ASCII, the Arabic comma into ",".
+Each sample line that looks like a header yields a *template*: brackets, field order
+(date or time first), date separator, the literal text between date and time ("", ", ",
+" klo ", " à ", " - "), time separator, seconds, meridiem position, trailing dots and the
+literal that ends the header ("] ", " - ", ": ", "; ", " "). The most frequent template wins.
+
+The winning template is compiled into ONE regex (Rust syntax, for Polars) that tolerates
+invisible marks and space variants where exports put them, but otherwise accepts only this
+exact header shape. Only lines matching it start messages, so a body line such as
+"2016-04-29 10:30:00" or "OPTION: 2:00 (1 vote)" stays part of its message."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from builder.ingest.whatsapp_locale import AM_WORDS, PM_WORDS, meridiem_key, meridiem_regex
+
+# Invisible marks exports put around headers and names (LRM, RLM, LRE..RLO, LRI..PDI, BOM,
+# the corrupted-LRM control U+000E, ARABIC LETTER MARK).
+INVISIBLE_CLASS = "[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\x0e\u061c]"
+_INVISIBLE_RE = re.compile(INVISIBLE_CLASS)
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u060c": ","})
+DIGIT_MAP = {chr(0x0660 + i): str(i) for i in range(10)} | {chr(0x06F0 + i): str(i) for i in range(10)}
+_DIGITS = str.maketrans(DIGIT_MAP)
+
+ERA_LETTERS = "MTSHR"  # Japanese eras Meiji, Taisho, Showa, Heisei, Reiwa ("R4" = 2022)
+
+
+def normalize(line: str) -> str:
+    """The comparison copy of a line used for detection (never for output)."""
+    return _INVISIBLE_RE.sub("", line).translate(_SPACES).translate(_DIGITS)
+
+
+_MER_PY = meridiem_regex(" ")
+_WORD_INFIX = rf"(?!{_MER_PY})[^\W\d_]{{1,6}}\.?"  # "klo", "à", "um", "alle" (never AM/PM)
+_DATE = (
+    r"(?P<d1>\d{1,4})(?P<ds>[./\-,])(?P<dsp> ?)(?P<d2>\d{1,4})(?P=ds)(?P=dsp)"
+    rf"(?P<d3>[{ERA_LETTERS}]?\d{{1,4}})(?P<era> ?B\.?E\.?)?(?P<ddot>\.)?"
+)
+_TIME = (
+    rf"(?P<mpre>{_MER_PY} ?)?(?P<h>\d{{1,2}})(?P<ts>[:.])(?P<mi>\d{{1,2}})"
+    rf"(?:(?P=ts)(?P<s>\d{{1,2}}))?(?P<tdot>\.)?(?P<mpost> ?{_MER_PY})?"
+)
+_END = r"(?P<end> ?\] ?| +- | +-$|: |:$|; | )"
+_DATE_FIRST = re.compile(
+    rf"^(?P<open>\[ ?)?{_DATE}(?P<join> ?- |,? ?(?:{_WORD_INFIX} )?|,){_TIME}{_END}"
+)
+_TIME_FIRST = re.compile(rf"^(?P<open>\[ ?)?{_TIME}(?P<join>, ?| ){_DATE}{_END}")
+
+
+@dataclass(frozen=True)
+class Template:
+    bracket: bool
+    time_first: bool
+    date_sep: str
+    date_space: bool
+    era: bool
+    date_dot: bool
+    join: str
+    time_sep: str
+    seconds: bool
+    meridiem: str  # "", "pre" or "post"
+    time_dot: bool
+    end: str
+
+
+def template_of(line: str) -> Template | None:
+    """The header template of one normalized line, or None if it has no header."""
+    m = _DATE_FIRST.match(line)
+    time_first = False
+    if m is None:
+        m = _TIME_FIRST.match(line)
+        time_first = True
+        if m is None:
+            return None
+    g = m.groupdict()
+    end = g["end"]
+    if g["open"] and "]" not in end:
+        return None
+    if not g["open"] and "]" in end:
+        return None
+    if (g["mpre"] or g["mpost"]) and not _is_meridiem(g["mpre"] or g["mpost"]):
+        return None
+    return Template(
+        bracket=bool(g["open"]),
+        time_first=time_first,
+        date_sep=g["ds"],
+        date_space=bool(g["dsp"]),
+        era=bool(g["era"]),
+        date_dot=bool(g["ddot"]),
+        join=g["join"],
+        time_sep=g["ts"],
+        seconds=g["s"] is not None,
+        meridiem="pre" if g["mpre"] else "post" if g["mpost"] else "",
+        time_dot=bool(g["tdot"]),
+        end=end.strip() or " ",
+    )
+
+
+_MERIDIEM_KEYS = frozenset(meridiem_key(w) for w in AM_WORDS + PM_WORDS)
+
+
+def _is_meridiem(word: str) -> bool:
+    return meridiem_key(word) in _MERIDIEM_KEYS
+
+
+def sample_lines(text: str, head_chars: int = 262_144, slices: int = 16, slice_chars: int = 16_384) -> list[str]:
+    """The file's first ``head_chars`` plus ``slices`` windows spread through the rest,
+    split into whole lines (the partial first line of each window is dropped)."""
+    lines = text[:head_chars].split("\n")
+    if len(text) > head_chars:
+        lines = lines[:-1]
+        step = (len(text) - head_chars) // slices
+        for i in range(slices):
+            start = head_chars + i * step
+            window = text[start : start + slice_chars].split("\n")
+            lines.extend(window[1:-1])
+    return lines
+
+
+def detect_template(lines: list[str]) -> tuple[Template | None, int]:
+    """The most frequent template among the lines, and how many lines had it."""
+    counts: Counter[Template] = Counter()
+    for line in lines:
+        t = template_of(normalize(line.rstrip("\r")))
+        if t is not None:
+            counts[t] += 1
+    if not counts:
+        return None, 0
+    template, n = counts.most_common(1)[0]
+    return template, n
+
+
+# --- the strict regex (Rust syntax, run by Polars) -------------------------------------
+_I = INVISIBLE_CLASS + "*"
+_SP = r"[\s\u00a0\u202f]"
+_DIG = r"[0-9\u0660-\u0669\u06f0-\u06f9]"
+_MER_RS = meridiem_regex(_SP)
+
+
+def _literal(text: str) -> str:
+    """A template literal as a regex: spaces of any kind (one or more), "," also as the
+    Arabic comma, invisible marks allowed around it."""
+    out = []
+    for ch in text:
+        if ch == " ":
+            out.append(f"{_SP}+")
+        elif ch == ",":
+            out.append("[,\u060c]")
+        else:
+            out.append(re.escape(ch))
+    return _I + "".join(out) + _I
+
+
+def compile_template(t: Template) -> str:
+    """The one header regex of a file. Named groups: d1 d2 d3 (date parts as written),
+    era, h mi s (time), mer (meridiem word), rest (everything after the header)."""
+    sep = re.escape(t.date_sep) + (f"{_SP}+" if t.date_space else "")
+    date = (
+        f"(?P<d1>{_DIG}{{1,4}}){_I}{sep}{_I}(?P<d2>{_DIG}{{1,4}}){_I}{sep}{_I}"
+        f"(?P<d3>[{ERA_LETTERS}]?{_DIG}{{1,4}})"
+        + (rf"{_SP}?(?P<era>B\.?E\.?)" if t.era else "")
+        + (r"\." if t.date_dot else "")
+    )
+    ts = re.escape(t.time_sep)
+    time = f"(?P<h>{_DIG}{{1,2}}){ts}(?P<mi>{_DIG}{{1,2}})"
+    if t.seconds:
+        time += f"{ts}(?P<s>{_DIG}{{1,2}})"
+    if t.time_dot:
+        time += r"\."
+    if t.meridiem == "pre":
+        time = f"(?P<mer>{_MER_RS}){_SP}?" + time
+    elif t.meridiem == "post":
+        time = time + f"{_SP}?(?P<mer>{_MER_RS})"
+    join = _literal(t.join) if t.join else _I
+    first, second = (time, date) if t.time_first else (date, time)
+    opener = rf"\[{_I}" if t.bracket else ""
+    if t.end == "]":
+        end = rf"{_I}{_SP}?\](?:{_SP}|$)"
+    elif t.end == " ":
+        end = f"{_SP}+"
+    else:  # "-", ":", ";"
+        lead = f"{_SP}+" if t.end == "-" else ""
+        end = f"{_I}{lead}{re.escape(t.end)}(?:{_SP}|$)"
+    return f"^{_I}{opener}{first}{join}{second}{end}(?P<rest>.*)$"
+
+
+def describe(t: Template) -> str:
+    """A short human description of a template, e.g. for error hints and logs."""
+    shape = f"{'time, date' if t.time_first else 'date, time'} with '{t.date_sep}' dates"
+    return f"{'[bracketed] ' if t.bracket else ''}{shape}, header ends with '{t.end}'"
