@@ -29,17 +29,27 @@ def load_json(doc_name: str, text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = exc.pos >= len(text.rstrip()) - 1
+        cut = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
         problem = (
-            f"the JSON ends early at column {exc.colno} ({exc.msg}): the file looks truncated"
+            f"the JSON breaks off at column {exc.colno} ({exc.msg}): the file looks truncated"
             if cut
             else f"invalid JSON at column {exc.colno}: {exc.msg}"
         )
         raise ParseError(
-            doc_name, problem, hint=f"export the {what} again or unzip it completely", line=exc.lineno
+            doc_name, problem, hint=f"expected a complete {what}: export it again or unzip it completely", line=exc.lineno
         ) from None
     except RecursionError:
         raise ParseError(doc_name, "the JSON is nested too deeply to be a chat export", hint=f"is this a {what}?") from None
+
+
+def scrub(text: str) -> str:
+    """Replace lone surrogates (from ``"\\ud800"`` escapes or undecodable bytes) with U+FFFD:
+    Polars, like UTF-8, cannot hold them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def clean_name(name: str) -> str:
@@ -86,7 +96,11 @@ class Rows:
     def frame(self, ts: pl.Expr, what: str) -> pl.DataFrame:
         """The canonical frame; ``ts`` turns the raw ``ts`` column into a datetime. A time
         that cannot be read raises a ParseError naming the message."""
-        df = pl.DataFrame(self.cols, schema={c: pl.String for c in COLUMNS})
+        try:
+            df = pl.DataFrame(self.cols, schema={c: pl.String for c in COLUMNS})
+        except UnicodeEncodeError:
+            cols = {c: [scrub(v) if isinstance(v, str) else v for v in vs] for c, vs in self.cols.items()}
+            df = pl.DataFrame(cols, schema={c: pl.String for c in COLUMNS})
         out = df.select(
             pl.col("chat"),
             ts.cast(pl.Datetime("us")).alias("timestamp"),

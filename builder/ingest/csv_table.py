@@ -12,6 +12,7 @@ from typing import Callable
 import polars as pl
 
 from builder.errors import ParseError
+from builder.ingest._json_util import scrub
 from builder.ingest.base import Document
 from builder.schema import KINDS, MESSAGE_SCHEMA, empty_messages
 
@@ -114,7 +115,7 @@ def parse(docs: list[Document], warn: Callable[[str], None]) -> pl.DataFrame:
 
 
 def _read(doc: Document) -> pl.DataFrame:
-    text = doc.text.lstrip("\ufeff")
+    text = scrub(doc.text).lstrip("\ufeff")
     if not text.strip():
         raise ParseError(doc.name, "the file is empty", hint=HINT)
     header = text.split("\n", 1)[0].rstrip("\r")

@@ -118,7 +118,10 @@ def parse_dyi(docs: list[Document], warn: Callable[[str], None], what: str) -> p
             raise ParseError(doc.name, "no 'messages' list", hint=f"is this a {what}?")
         e2ee = "senderName" in doc.text[:20000] or isinstance((data.get("participants") or [None])[0], str)
         if not e2ee:
-            data = repair(data)
+            try:
+                data = repair(data)
+            except RecursionError:
+                raise ParseError(doc.name, "the JSON is nested too deeply to be a chat export", hint=f"is this a {what}?") from None
         thread = data.get("thread_path") if isinstance(data.get("thread_path"), str) else ""
         key = (doc.folder or doc.name, thread)
         threads.setdefault(key, []).append((_file_number(doc.name), doc, data))

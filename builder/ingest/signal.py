@@ -19,6 +19,7 @@ from typing import Callable
 import polars as pl
 
 from builder.errors import ParseError
+from builder.ingest._json_util import scrub
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA, empty_messages
 
@@ -63,7 +64,7 @@ def _chat_name(doc: Document) -> str:
 
 
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
-    text = doc.text.lstrip("\ufeff")
+    text = scrub(doc.text).lstrip("\ufeff")
     if not text.strip():
         raise ParseError(doc.name, "the file is empty", hint="export the conversation again with signal-export")
     lines = (
