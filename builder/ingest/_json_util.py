@@ -61,6 +61,11 @@ def text_or_empty(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def as_list(value: Any) -> list:
+    """An optional list field: anything that is not a list counts as empty."""
+    return value if isinstance(value, list) else []
+
+
 def require_dict(doc_name: str, value: Any, where: str, what: str) -> dict:
     if not isinstance(value, dict):
         raise ParseError(doc_name, f"{where} is {type(value).__name__}, expected an object", hint=f"is this a {what}?")

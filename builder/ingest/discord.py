@@ -21,7 +21,7 @@ from typing import Any, Callable
 import polars as pl
 
 from builder.errors import ParseError
-from builder.ingest._json_util import Rows, clean_name, iso_wall_clock, load_json, require_dict, require_list
+from builder.ingest._json_util import Rows, as_list, clean_name, iso_wall_clock, load_json, require_dict, require_list
 from builder.ingest.base import Document
 from builder.schema import empty_messages
 
@@ -149,13 +149,13 @@ def _add_message(
 
 def _media_placeholder(msg: dict) -> str:
     parts: list[str] = []
-    for att in msg.get("attachments") or []:
+    for att in as_list(msg.get("attachments")):
         name = att.get("fileName") if isinstance(att, dict) else None
         parts.append(f"[attachment: {name}]" if isinstance(name, str) and name else "[attachment]")
-    for sticker in msg.get("stickers") or []:
+    for sticker in as_list(msg.get("stickers")):
         name = sticker.get("name") if isinstance(sticker, dict) else None
         parts.append(f"[sticker: {name}]" if isinstance(name, str) and name else "[sticker]")
-    for embed in msg.get("embeds") or []:
+    for embed in as_list(msg.get("embeds")):
         title = embed.get("title") or embed.get("url") if isinstance(embed, dict) else None
         parts.append(f"[embed: {title}]" if isinstance(title, str) and title else "[embed]")
     if isinstance(msg.get("forwardedMessage"), dict) or isinstance(msg.get("forwardedMessages"), list):

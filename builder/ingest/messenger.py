@@ -26,7 +26,7 @@ from typing import Any, Callable
 import polars as pl
 
 from builder.errors import ParseError
-from builder.ingest._json_util import Rows, clean_name, load_json, require_dict, require_list
+from builder.ingest._json_util import Rows, as_list, clean_name, load_json, require_dict, require_list
 from builder.ingest.base import Document
 from builder.schema import empty_messages
 
@@ -116,7 +116,7 @@ def parse_dyi(docs: list[Document], warn: Callable[[str], None], what: str) -> p
         data = require_dict(doc.name, load_json(doc.name, doc.text, what), "the top level", what)
         if "messages" not in data:
             raise ParseError(doc.name, "no 'messages' list", hint=f"is this a {what}?")
-        e2ee = "senderName" in doc.text[:20000] or isinstance((data.get("participants") or [None])[0], str)
+        e2ee = "senderName" in doc.text[:20000] or any(isinstance(p, str) for p in as_list(data.get("participants")))
         if not e2ee:
             try:
                 data = repair(data)
@@ -149,7 +149,7 @@ def _title(files: list[tuple[int, Document, dict]]) -> str:
         return clean_name(title)
     if doc.chat_hint:
         return doc.chat_hint
-    people = [p.get("name") if isinstance(p, dict) else p for p in data.get("participants") or []]
+    people = [p.get("name") if isinstance(p, dict) else p for p in as_list(data.get("participants"))]
     people = [clean_name(p) for p in people if isinstance(p, str) and clean_name(p)]
     if people:
         return ", ".join(people)
@@ -212,14 +212,14 @@ def _add_message(
 
 
 def _subscribe_text(sender: str | None, msg: dict, mtype: Any) -> str:
-    users = [u.get("name") for u in msg.get("users") or [] if isinstance(u, dict)]
+    users = [u.get("name") for u in as_list(msg.get("users")) if isinstance(u, dict)]
     names = ", ".join(clean_name(u) for u in users if isinstance(u, str)) or "someone"
     who = sender or "Someone"
     return f"{who} added {names}" if mtype == "Subscribe" else f"{who} removed {names}"
 
 
 def _media_placeholder(msg: dict) -> str:
-    parts = [f"[{label}]" for key, label in _MEDIA_KEYS for _ in (msg.get(key) or []) if isinstance(msg.get(key), list)]
+    parts = [f"[{label}]" for key, label in _MEDIA_KEYS for _ in as_list(msg.get(key))]
     if isinstance(msg.get("sticker"), dict):
         parts.append("[sticker]")
     share = msg.get("share")

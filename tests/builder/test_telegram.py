@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import datetime
 
@@ -242,15 +243,6 @@ def test_sniff_does_not_claim_other_formats(shared_fixtures):
 
 # --- fuzz -------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=15,
-)
-KEYS = ["name", "type", "id", "messages", "date", "date_unixtime", "from", "text", "action", "actor", "chats", "list",
-        "left_chats", "photo", "media_type", "members", "duration_seconds", "poll", "period"]
-
-
 def _base() -> dict:
     return {"chats": {"list": [{"name": "A", "type": "personal_chat", "id": 1, "messages": [
         msg(1, [{"type": "bold", "text": "b"}, "x"]),
@@ -259,31 +251,43 @@ def _base() -> dict:
     ]}]}}
 
 
+BASE = _base()
+
+
+ODD_VALUES = [None, True, 0, 7, -1, 10**20, 1.5, "", "x", "2024-13-45T99:99:99", [], [1, "a"], {}, {"text": 3}]
+json_values = st.sampled_from(ODD_VALUES) | st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+def _slots(node, out):
+    """Every (container, key) in a JSON tree, depth-first."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in list(items):
+        out.append((node, key))
+        _slots(child, out)
+    return out
+
+
 @st.composite
 def mutated(draw):
-    data = _base()
-    for _ in range(draw(st.integers(1, 4))):
-        node = data
-        path = draw(st.lists(st.sampled_from(KEYS + [0, 1, 2]), min_size=1, max_size=5))
-        for key in path[:-1]:
-            if isinstance(node, dict) and key in node:
-                node = node[key]
-            elif isinstance(node, list) and isinstance(key, int) and key < len(node):
-                node = node[key]
-        key = path[-1]
-        if isinstance(node, dict) and isinstance(key, str):
-            if draw(st.booleans()):
-                node.pop(key, None)
-            else:
-                node[key] = draw(json_values)
-        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+    data = copy.deepcopy(BASE)
+    for _ in range(draw(st.integers(1, 5))):
+        slots = _slots(data, [])
+        if not slots:
+            break
+        node, key = slots[draw(st.integers(0, len(slots) - 1))]
+        if isinstance(node, dict) and draw(st.booleans()):
+            del node[key]
+        else:
             node[key] = draw(json_values)
     text = json.dumps(data)
-    cut = draw(st.integers(0, len(text)))
-    return text if draw(st.booleans()) else text[:cut]
+    return text if draw(st.integers(0, 3)) else text[: draw(st.integers(0, len(text)))]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_fuzz_mutated_exports_only_raise_parse_error(text):
     try:
