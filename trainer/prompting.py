@@ -24,15 +24,10 @@ def persona_system_prompt(persona: dict[str, Any], contact: str, role: str) -> s
 
 def to_model_messages(record_messages: list[dict]) -> list[dict]:
     """Dataset-record messages -> what the chat template sees. The trainer owns how user
-    names are rendered (trainer.templates.to_model_messages); inference must match it."""
-    try:
-        from trainer.templates import to_model_messages as trainer_render
-    except ImportError:
-        trainer_render = None
-    if trainer_render is not None:
-        return trainer_render(record_messages)
-    # Until trainer.templates exists: the plain OpenAI shape, names dropped.
-    return [{"role": m["role"], "content": m["content"]} for m in record_messages]
+    names are rendered; calling its function keeps inference identical to training."""
+    from trainer.templates import to_model_messages as trainer_render
+
+    return trainer_render(record_messages)
 
 
 @dataclass(frozen=True)
@@ -44,8 +39,10 @@ class Prompt:
 
 
 def render(tokenizer, messages: list[dict]) -> str:
-    return tokenizer.apply_chat_template(to_model_messages(messages), tokenize=False,
-                                         add_generation_prompt=True)
+    """The inference prompt: the conversation, then the persona's turn header."""
+    from trainer.templates import render as render_template
+
+    return render_template(tokenizer, to_model_messages(messages), add_generation_prompt=True)
 
 
 def _count(tokenizer, text: str) -> int:
