@@ -1,0 +1,75 @@
+"""clonekit train --data datasets/NAME/vNNNN --base MODEL [--preset ...] : train an adapter.
+Prints the run folder as the last line of stdout."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+PRESETS = ["seed-qlora-7b", "qlora", "lora", "full", "tiny-cpu"]
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "train",
+        help="train a QLoRA/LoRA adapter on a dataset version",
+        description="Train on a dataset version (loss on your turns, padding-free packing, eval and early "
+        "stopping, checkpoints). Writes runs/<run-id>/ and prints its path as the last line.",
+    )
+    p.add_argument("--data", metavar="VERSION", help="dataset version folder (datasets/NAME/v0001) or NAME/v0001")
+    p.add_argument("--base", metavar="MODEL", help="Hugging Face id, local model folder, or 'tiny' (offline test model)")
+    p.add_argument("--preset", default="qlora", metavar="NAME",
+                   help=f"one of {', '.join(PRESETS)} or a .toml file (default: qlora)")
+    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--max-length", type=int, help="tokens per packed row / longest conversation")
+    p.add_argument("--lora-r", type=int, help="LoRA rank (alpha follows at 2x)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--grad-accum", type=int)
+    p.add_argument("--eval-steps", type=int, help="eval and checkpoint every N steps")
+    p.add_argument("--train-on", choices=["assistant", "all"], help="loss on your turns (default) or every token")
+    p.add_argument("--chat-template", choices=["auto", "base", "chatml", "llama3"])
+    p.add_argument("--no-packing", action="store_true", help="pad each conversation instead of packing rows")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<run-id>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (or the latest unfinished one) from its last checkpoint")
+    p.add_argument("--events-jsonl", metavar="FILE", help="also write progress events as JSON lines (for the TUI)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    o = {
+        "max_steps": args.max_steps, "epochs": args.epochs, "lr": args.lr, "max_length": args.max_length,
+        "lora_r": args.lora_r, "lora_alpha": 2 * args.lora_r if args.lora_r else None,
+        "batch_size": args.batch_size, "grad_accum": args.grad_accum, "eval_steps": args.eval_steps,
+        "train_on": args.train_on, "chat_template": args.chat_template, "seed": args.seed,
+        "packing": False if args.no_packing else None,
+    }
+    return {k: v for k, v in o.items() if v is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    from builder.errors import ClonekitError
+    from clonekit.progress import ProgressPrinter
+    from trainer.callbacks import JsonlEvents, tee
+    from trainer.train import TrainRequest, train
+
+    overrides = overrides_from_args(args)
+    if args.resume and (args.data or args.base or overrides):
+        raise ClonekitError("--resume continues a run with its saved config; drop --data/--base/overrides (or start a new run)")
+    printer = ProgressPrinter(quiet=args.quiet)
+    writer = JsonlEvents(args.events_jsonl) if args.events_jsonl else None
+    on_event = tee(printer, writer) if writer else printer
+    req = TrainRequest(data=args.data, base=args.base, preset=args.preset, overrides=overrides,
+                       out=Path(args.out) if args.out else None, resume=args.resume)
+    try:
+        run_dir = train(req, on_event=on_event)
+    finally:
+        printer.close()
+        if writer:
+            writer.close()
+    print(run_dir)
+    return 0

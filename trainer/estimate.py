@@ -1,0 +1,162 @@
+"""Before training: parameter counts, a peak-GPU-memory estimate and a time-per-epoch
+estimate, and the largest max length that fits when the estimate does not.
+
+Memory model (bytes), T = tokens in one micro-batch row (batch_size x max_length):
+  weights     qlora: 0.53/param for decoder linears (nf4 + double-quant absmax), 2/param
+              for embeddings, norms and head; lora: 2/param; full: 2/param
+  trainable   16/param (fp32 weight, grad, two Adam moments); full bf16: 8/param
+  activations checkpointed: layers*T*hidden*2 + one layer recomputed
+              T*(16*hidden + 6*intermediate)*2; without checkpointing every layer's
+  logits      T*vocab*10 (bf16 logits, fp32 upcast, its gradient)
+  overhead    1 GiB CUDA context + 10% allocator slack
+Time: FLOPs/token = 2N forward + 2N input gradients (+2N recompute, +2N weight grads for
+full) + attention, at an assumed fraction of the GPU's dense bf16 peak."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from trainer.config import TrainConfig
+
+GiB = 1024**3
+# Dense bf16/fp16 peak FLOP/s by GPU name fragment (vendor datasheets, no sparsity).
+PEAK_FLOPS = [
+    ("H200", 989e12), ("H100", 989e12), ("H800", 989e12), ("A100", 312e12), ("A800", 312e12),
+    ("L40S", 362e12), ("L40", 181e12), ("A6000", 155e12), ("A10", 125e12), ("L4", 121e12),
+    ("4090", 165e12), ("3090", 71e12), ("V100", 125e12), ("T4", 65e12),
+]
+ASSUMED_MFU = {"qlora": 0.25, "lora": 0.35, "full": 0.35}
+CPU_FLOPS_PER_THREAD = 4e9  # rough, 4-bit dequantization included
+
+
+@dataclass
+class ModelShape:
+    total_params: int
+    linear_params: int  # decoder-layer Linear weights (quantized under qlora)
+    linears: list[tuple[str, int, int]]  # (module name, in, out) of those Linears
+    hidden: int
+    intermediate: int
+    layers: int
+    vocab: int
+
+
+@dataclass
+class Estimate:
+    total_params: int
+    trainable_params: int
+    peak_memory_bytes: int
+    gpu_memory_bytes: int | None
+    device_name: str
+    tokens_per_epoch: int
+    steps_per_epoch: int
+    seconds_per_epoch: float
+    fits: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        gpu = f" of {self.gpu_memory_bytes / GiB:.1f} GiB" if self.gpu_memory_bytes else ""
+        return [
+            f"parameters: {self.total_params / 1e6:,.1f}M total, {self.trainable_params / 1e6:,.2f}M trainable "
+            f"({100 * self.trainable_params / max(self.total_params, 1):.2f}%)",
+            f"estimated peak memory: {self.peak_memory_bytes / GiB:.1f} GiB{gpu} on {self.device_name}",
+            f"estimated time per epoch: {fmt_duration(self.seconds_per_epoch)} "
+            f"({self.steps_per_epoch} steps, {self.tokens_per_epoch:,} tokens; rough)",
+        ]
+
+
+def fmt_duration(seconds: float) -> str:
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s / 86400:.1f} days"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s"
+
+
+def model_shape(config) -> ModelShape:
+    """Exact parameter counts from a model config, built on the meta device (no memory)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    total = sum(p.numel() for p in model.parameters())
+    linears = [
+        (name, mod.in_features, mod.out_features)
+        for name, mod in model.named_modules()
+        if isinstance(mod, torch.nn.Linear) and "lm_head" not in name
+    ]
+    linear = sum(i * o for _, i, o in linears)
+    get = lambda *keys: next((getattr(config, k) for k in keys if getattr(config, k, None)), 0)  # noqa: E731
+    hidden = get("hidden_size", "n_embd", "d_model")
+    return ModelShape(
+        total, linear, linears, hidden, get("intermediate_size", "n_inner", "ffn_dim") or 4 * hidden,
+        get("num_hidden_layers", "n_layer"), get("vocab_size"),
+    )
+
+
+def trainable_params(shape: ModelShape, cfg: TrainConfig) -> int:
+    """Exact LoRA parameter count: r*(in+out) per targeted Linear."""
+    if cfg.method == "full":
+        return shape.total_params
+    targets = cfg.target_modules
+    chosen = [
+        (i, o) for name, i, o in shape.linears
+        if targets == "all-linear" or name.rsplit(".", 1)[-1] in (targets if isinstance(targets, list) else [targets])
+    ]
+    return sum(cfg.lora_r * (i + o) for i, o in chosen)
+
+
+def memory_bytes(shape: ModelShape, cfg: TrainConfig, trainable: int, max_length: int | None = None) -> int:
+    T = cfg.batch_size * (max_length or cfg.max_length)
+    other = shape.total_params - shape.linear_params
+    if cfg.method == "qlora":
+        weights = 0.53 * shape.linear_params + 2 * other
+    else:
+        weights = 2 * shape.total_params
+    opt = (8 if cfg.method == "full" else 16) * trainable
+    layer_work = T * (16 * shape.hidden + 6 * shape.intermediate) * 2
+    if cfg.gradient_checkpointing:
+        acts = shape.layers * T * shape.hidden * 2 + layer_work
+    else:
+        acts = shape.layers * layer_work
+    logits = T * shape.vocab * 10
+    dequant = shape.hidden * shape.intermediate * 2 if cfg.method == "qlora" else 0
+    return int((weights + opt + acts + logits + dequant + GiB) * 1.10)
+
+
+def device_info(device: str) -> tuple[str, int | None, float]:
+    """(name, GPU memory in bytes or None, peak FLOP/s)."""
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        peak = next((f for key, f in PEAK_FLOPS if key in props.name), 100e12)
+        return props.name, int(props.total_memory), peak
+    return "CPU", None, CPU_FLOPS_PER_THREAD * torch.get_num_threads()
+
+
+def estimate(shape: ModelShape, cfg: TrainConfig, trainable: int, device: str, tokens_per_epoch: int,
+             rows_per_epoch: int, mean_seq_len: float) -> Estimate:
+    name, gpu_mem, peak = device_info(device)
+    mem = memory_bytes(shape, cfg, trainable)
+    n = shape.total_params
+    per_token = 4 * n + (2 * n if cfg.gradient_checkpointing else 0) + (2 * n if cfg.method == "full" else 0)
+    per_token += 3 * 2 * shape.layers * mean_seq_len * shape.hidden  # causal attention scores + values
+    rate = peak * (ASSUMED_MFU[cfg.method] if gpu_mem else 1.0)
+    steps = max(1, -(-rows_per_epoch // (cfg.batch_size * cfg.grad_accum)))
+    fits = gpu_mem is None or mem <= 0.95 * gpu_mem
+    return Estimate(n, trainable, mem, gpu_mem, name, tokens_per_epoch, steps, tokens_per_epoch * per_token / rate, fits)
+
+
+def largest_fitting_length(shape: ModelShape, cfg: TrainConfig, trainable: int, gpu_mem: int) -> int | None:
+    """The largest max length (multiple of 256) whose estimate fits in 95% of ``gpu_mem``."""
+    best = None
+    length = 256
+    while length <= cfg.max_length:
+        if memory_bytes(shape, cfg, trainable, length) <= 0.95 * gpu_mem:
+            best = length
+        length += 256
+    return best

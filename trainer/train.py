@@ -1,0 +1,379 @@
+"""The training recipe, top to bottom: dataset -> run folder -> base and tokenizer ->
+chat template + round-trip check -> encode and pack -> estimate (and refuse what will not
+fit) -> load model (4-bit) + LoRA -> transformers Trainer -> adapter, run.json, report.
+
+``train(request, on_event, cancel) -> Path`` is the one core function; `clonekit train`
+and the TUI (in a subprocess, reading --events-jsonl) call it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from builder.errors import Cancelled, ClonekitError, ConfigError
+from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, ignore_event
+from builder.config_base import validate
+from trainer.config import TrainConfig
+from trainer.presets import DEFAULT_PRESET, resolve_config
+from trainer.run_dir import latest_unfinished_run, new_run_id, read_run_json, runs_root, write_run_json
+
+BIG_FOR_CPU = 1_500_000_000  # parameters; beyond this a CPU run would take days
+
+
+@dataclass
+class TrainRequest:
+    data: str | None = None  # dataset version folder or NAME/vNNNN
+    base: str | None = None  # HF id, local folder, or "tiny"
+    preset: str = DEFAULT_PRESET
+    overrides: dict[str, Any] = field(default_factory=dict)
+    out: Path | None = None  # the run folder (default runs/<run-id>)
+    resume: bool = False
+
+
+def _neutralize_datasets_shadow() -> None:
+    """The project's ./datasets folder (no __init__.py) is importable as a namespace
+    package when the current directory is on sys.path (python -m, pytest). transformers
+    then believes Hugging Face `datasets` is installed and evaluates
+    ``isinstance(ds, datasets.Dataset)`` on our folder. Give that empty namespace the
+    class names it asks for, so those checks are simply False. A real install is untouched."""
+    import importlib
+    import importlib.util
+
+    spec = importlib.util.find_spec("datasets")
+    if spec is None or spec.origin not in (None, "namespace"):
+        return
+    module = importlib.import_module("datasets")
+    if getattr(module, "__file__", None) is None:
+        for name in ("Dataset", "IterableDataset", "DatasetDict", "IterableDatasetDict"):
+            if not hasattr(module, name):
+                setattr(module, name, type(name, (), {}))
+
+
+# ---------------------------------------------------------------- run folder and config
+def _prepare_run(req: TrainRequest) -> tuple[Path, TrainConfig, dict]:
+    """New run: resolve the config, make the folder. Resume: reread run.json."""
+    if req.resume:
+        run_dir = req.out or latest_unfinished_run()
+        if run_dir is None or not (Path(run_dir) / "run.json").is_file():
+            raise ClonekitError(f"--resume: no unfinished run found under {runs_root()} (pass --out RUN_DIR)")
+        run_dir = Path(run_dir)
+        run = read_run_json(run_dir)
+        if run.get("status") == "done":
+            raise ClonekitError(f"--resume: {run_dir} already finished; start a new run instead")
+        cfg = validate(TrainConfig, run["config"], where=f"{run_dir / 'run.json'}", prefix="config")
+        return run_dir, cfg, run
+    if not req.data:
+        raise ConfigError("--data is required (a dataset version folder like datasets/NAME/v0001)")
+    if not req.base:
+        raise ConfigError("--base is required (a Hugging Face id, a local model folder, or 'tiny')")
+    cfg = resolve_config(req.preset, req.overrides)
+    return Path(req.out) if req.out else None, cfg, {}  # type: ignore[return-value]
+
+
+def _device(cfg: TrainConfig) -> str:
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if cfg.device == "cuda" and not has_cuda:
+        raise ClonekitError(
+            "this preset needs a CUDA GPU and none was found (4-bit training of a real base on CPU would take days); "
+            "run on a GPU machine, or try --base tiny --preset tiny-cpu"
+        )
+    return "cuda" if has_cuda and cfg.device != "cpu" else "cpu"
+
+
+def _dtype(cfg: TrainConfig, device: str):
+    import torch
+
+    if cfg.precision == "bf16" or (cfg.precision == "auto" and device == "cuda" and torch.cuda.is_bf16_supported()):
+        if device == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ClonekitError("precision bf16: this GPU has no bf16 support; use --precision fp16")
+        return torch.bfloat16
+    if cfg.precision == "fp16" or (cfg.precision == "auto" and device == "cuda"):
+        return torch.float16
+    return torch.float32
+
+
+# ---------------------------------------------------------------- base and tokenizer
+def _load_tokenizer(base_path: str, base: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(base_path)
+    except (OSError, ValueError) as err:
+        reason = str(err).splitlines()[0][:160]
+        raise ClonekitError(
+            f"--base {base}: cannot load a tokenizer from it ({reason}); pass a local model folder, "
+            "a Hugging Face id you can download, or 'tiny'"
+        ) from None
+
+
+def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: int):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {
+        "dtype": dtype,
+        "attn_implementation": "sdpa" if cfg.attn_implementation == "auto" else cfg.attn_implementation,
+        "device_map": {"": 0} if device == "cuda" else "cpu",
+    }
+    if cfg.load_in_4bit:
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise ClonekitError("4-bit (qlora) training needs bitsandbytes: pip install bitsandbytes, or use --preset lora") from None
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
+            bnb_4bit_use_double_quant=cfg.bnb_4bit_double_quant,
+            bnb_4bit_compute_dtype=dtype,
+            bnb_4bit_quant_storage=torch.uint8,
+        )
+    model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
+    if model.get_input_embeddings().weight.shape[0] < n_tokens:
+        model.resize_token_embeddings(n_tokens)
+    model.config.use_cache = False
+    if cfg.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules, task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def _packing_supported(model, cfg: TrainConfig) -> bool:
+    """Padding-free rows need transformers' packed-sequence masks: every attention
+    implementation routed through masking_utils (sdpa, eager, flash, flex) detects the
+    restarting position_ids; a model with its own legacy masking would attend across."""
+    impl = getattr(model.config, "_attn_implementation", None)
+    return cfg.packing and impl in {"sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"}
+
+
+# ---------------------------------------------------------------- the recipe
+def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED) -> Path:
+    from trainer.data import load_dataset_version
+
+    _neutralize_datasets_shadow()
+    run_dir, cfg, previous = _prepare_run(req)
+    data_ref = previous.get("dataset") or req.data
+    base = previous.get("base") or req.base
+    ds = load_dataset_version(data_ref)
+    device = _device(cfg)
+
+    if run_dir is None:
+        run_dir = runs_root() / new_run_id(ds.version_id)
+    if not req.resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise ClonekitError(f"--out {run_dir}: folder exists and is not empty; pick another or add --resume")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run: dict[str, Any] = {
+        "run_id": run_dir.name, "status": "running", "base": base, "base_path": None,
+        "method": cfg.method, "load_in_4bit": cfg.load_in_4bit, "dataset": str(ds.path),
+        "dataset_version": ds.version_id, "manifest_sha256": ds.manifest_sha256, "persona": ds.persona,
+        "chat_template": None, "stop_token_ids": [], "config": cfg.model_dump(), "preset": previous.get("preset") or req.preset,
+        "best_checkpoint": None, "final": {}, "started": previous.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    write_run_json(run_dir, run)
+    try:
+        return _train_in(run_dir, run, cfg, ds, base, device, req.resume, on_event, cancel)
+    except BaseException as err:
+        run["status"] = "failed"
+        run["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
+        write_run_json(run_dir, run)
+        raise
+
+
+def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, device: str, resume: bool,
+              on_event: OnEvent, cancel: CancelToken) -> Path:
+    import torch
+    from transformers import AutoConfig
+
+    from trainer.callbacks import EventsCallback, trim_metrics
+    from trainer.data import PackedCollator, PaddedCollator, encode_all, make_rows
+    from trainer.estimate import estimate, largest_fitting_length, model_shape, trainable_params
+    from trainer.roundtrip import check_round_trip
+    from trainer.templates import prepare_tokenizer
+    from trainer.tiny import build_tiny_base
+
+    on_event(Log(f"run {run_dir} · dataset {ds.version_id} ({len(ds.train)} train / {len(ds.val)} val records) · {device}"))
+
+    # Base model and tokenizer. `tiny` is built here, from the dataset's own text.
+    if base == "tiny":
+        base_dir = run_dir / "base"
+        if not (base_dir / "config.json").is_file():
+            texts = (m["content"] for rec in ds.train + ds.val for m in rec["messages"])
+            build_tiny_base(texts, cfg.tiny, base_dir, cfg.max_length)
+            on_event(Log(f"built the tiny base model and tokenizer in {base_dir}"))
+        base_path = str(base_dir.resolve())
+    else:
+        base_path = base
+    tokenizer = _load_tokenizer(base_path, base)
+    info = prepare_tokenizer(tokenizer, cfg.chat_template)
+    run.update(base_path=base_path, chat_template=info.name, stop_token_ids=info.stop_token_ids)
+    write_run_json(run_dir, run)
+
+    # Round trip on the first record, then encode and pack everything.
+    rt = check_round_trip(tokenizer, ds.train[0], info, cfg.train_on, where=f"{ds.path / 'train.jsonl'}:1")
+    on_event(Log(f"round-trip check ok: prompt {rt.prompt_tokens} tokens is the start of the training render; "
+                 f"{rt.assistant_turns} persona turns end with {info.end_of_turn!r} in the labels"))
+    train_enc, stats = encode_all(tokenizer, ds.train, info.end_of_turn, cfg.max_length, cfg.train_on)
+    val_enc, _ = encode_all(tokenizer, ds.val, info.end_of_turn, cfg.max_length, cfg.train_on)
+    if not train_enc:
+        raise ClonekitError(f"{ds.path / 'train.jsonl'}: no record has a persona turn to train on")
+    if stats["truncated"]:
+        on_event(Log(f"{stats['truncated']} of {stats['records']} records are longer than max length "
+                     f"{cfg.max_length} tokens and were cut; raise --max-length or rebuild with a smaller token budget",
+                     level="warning"))
+
+    # Estimate before loading anything big.
+    shape = model_shape(AutoConfig.from_pretrained(base_path))
+    n_trainable = trainable_params(shape, cfg)
+    rows_probe = make_rows(train_enc, cfg.max_length, cfg.packing)
+    mean_len = stats["tokens"] / len(train_enc)
+    est = estimate(shape, cfg, n_trainable, device, stats["tokens"], len(rows_probe), mean_len)
+    for line in est.lines():
+        on_event(Log(line))
+    run["estimate"] = est.as_dict()
+    write_run_json(run_dir, run)
+    if device == "cpu" and shape.total_params > BIG_FOR_CPU:
+        raise ClonekitError(
+            f"no CUDA GPU found, and training this {shape.total_params / 1e9:.1f}B-parameter base on CPU would take "
+            f"~{est.lines()[2].split(': ', 1)[1].split(' (')[0]} per epoch; run on a GPU machine or use --base tiny"
+        )
+    if not est.fits:
+        fit = largest_fitting_length(shape, cfg, n_trainable, est.gpu_memory_bytes or 0)
+        hint = f"--max-length {fit}" if fit else "a smaller base model"
+        if cfg.method != "qlora":
+            hint += " or --preset qlora"
+        raise ClonekitError(
+            f"estimated peak memory {est.peak_memory_bytes / 1024**3:.1f} GiB exceeds the GPU's "
+            f"{(est.gpu_memory_bytes or 0) / 1024**3:.1f} GiB ({est.device_name}); try {hint}"
+        )
+
+    dtype = _dtype(cfg, device)
+    model = _load_model(base_path, cfg, device, dtype, len(tokenizer))
+    packing = _packing_supported(model, cfg)
+    if cfg.packing and not packing:
+        on_event(Log("this model's attention cannot keep packed conversations apart; using dynamic padding", level="warning"))
+    train_rows = make_rows(train_enc, cfg.max_length, packing)
+    val_rows = make_rows(val_enc, cfg.max_length, packing) if val_enc else None
+    collator = PackedCollator() if packing else PaddedCollator(tokenizer.pad_token_id)
+
+    trainer = _make_trainer(model, tokenizer, cfg, run_dir, train_rows, val_rows, collator, device, dtype, on_event, cancel)
+    events_cb = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EventsCallback))
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoint = None
+    if resume and (run_dir / "checkpoints").is_dir():
+        checkpoint = get_last_checkpoint(str(run_dir / "checkpoints"))
+    if checkpoint:
+        step = int(Path(checkpoint).name.split("-")[-1])
+        trim_metrics(run_dir / "metrics.jsonl", step)
+        on_event(Log(f"resuming from {checkpoint} (step {step})"))
+    elif resume:
+        on_event(Log("no checkpoint saved yet: starting from step 0", level="warning"))
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.monotonic()
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    except torch.OutOfMemoryError:
+        raise ClonekitError(
+            f"out of GPU memory at step {trainer.state.global_step} (max length {cfg.max_length}, batch {cfg.batch_size}); "
+            f"try --max-length {max(256, cfg.max_length // 2)} or --preset qlora"
+        ) from None
+    seconds = time.monotonic() - t0
+    if events_cb.cancelled:
+        raise Cancelled(f"training cancelled at step {trainer.state.global_step}; continue with: clonekit train --resume --out {run_dir}")
+
+    final_eval = trainer.evaluate() if val_rows is not None else {}
+    out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
+    trainer.model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+    state = trainer.state
+    evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
+    run.update(
+        status="done",
+        best_checkpoint=str(Path(state.best_model_checkpoint).relative_to(run_dir)) if state.best_model_checkpoint else None,
+        final={
+            "steps": state.global_step, "epoch": state.epoch, "train_loss": result.training_loss,
+            "eval_loss": final_eval.get("eval_loss"), "best_eval_loss": min(evals) if evals else None,
+            "tokens_seen": state.num_input_tokens_seen, "train_seconds": seconds,
+            "tokens_per_s": (state.num_input_tokens_seen - events_cb.tokens0) / max(seconds, 1e-9),
+            "peak_memory_bytes": torch.cuda.max_memory_allocated() if device == "cuda" else None,
+            "packing": packing, "train_records": len(train_enc), "val_records": len(val_enc),
+            "trained_tokens_per_epoch": stats["trained_tokens"],
+        },
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    write_run_json(run_dir, run)
+    from trainer.report import write_report
+
+    write_report(run_dir, run)
+    on_event(Log(f"done: {state.global_step} steps, val loss {final_eval.get('eval_loss', float('nan')):.4f}; adapter in {out_dir}"))
+    return run_dir
+
+
+def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows, val_rows, collator, device, dtype,
+                  on_event: OnEvent, cancel: CancelToken):
+    import torch
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+
+    from trainer.callbacks import EventsCallback
+
+    has_val = val_rows is not None
+    args = TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.lr,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps" if has_val else "no",
+        eval_steps=cfg.eval_steps,
+        save_strategy="steps",
+        save_steps=cfg.eval_steps,
+        save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=has_val,
+        metric_for_best_model="eval_loss" if has_val else None,
+        greater_is_better=False if has_val else None,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=device == "cpu",
+        remove_unused_columns=False,
+        label_names=["labels"],
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        optim="adamw_torch",
+    )
+    callbacks = [EventsCallback(on_event, cancel, run_dir / "metrics.jsonl")]
+    if has_val and cfg.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = Trainer(
+        model=model, args=args, data_collator=collator, train_dataset=train_rows,
+        eval_dataset=val_rows, processing_class=tokenizer, callbacks=callbacks,
+    )
+    trainer.remove_callback(PrinterCallback)  # core functions never print; EventsCallback reports
+    return trainer
