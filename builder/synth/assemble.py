@@ -32,7 +32,7 @@ def _record(plan, pr, item: dict, item_index: int, system: str, name: str) -> di
             "contact": pr.contact, "role_tag": pr.role, "source": f"synth:{plan.config.mode}",
             "start": None, "end": None, "n_tokens": 0, "synthetic": True,
             "generator": plan.config.model, "prompt_id": plan.template.id, "prompt_hash": plan.template.hash,
-            "request": pr.request.key[:16], "item": item_index,
+            "request": pr.request_id, "item": item_index,
         },
     }
 

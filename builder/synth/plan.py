@@ -71,6 +71,7 @@ class PlannedRequest:
     role: str
     k: int                    # items (self-instruct, facts) or messages (conversations) asked for
     request: ChatRequest
+    request_id: str           # hash of the request without the base URL (recorded in meta)
     est_input_tokens: int
     est_output_tokens: int    # expected
     max_output_tokens: int    # worst case
@@ -252,10 +253,11 @@ def build_plan(cfg: SynthConfig, persona, real: RealData, counter, counter_note:
         params = {"temperature": cfg.temperature, "max_tokens": cfg.max_output_tokens,
                   "seed": cfg.seed * 1_000_003 + index}
         key = request_key(describe_request(cfg.base_url, cfg.model, messages, params, rf))
+        request_id = request_key(describe_request("", cfg.model, messages, params, rf))[:16]
         est_in = sum(counter.count([m["content"] for m in messages])) + MESSAGE_OVERHEAD_TOKENS * len(messages)
         expected_out = per_item if cfg.mode == "conversations" else k * per_item
         requests.append(PlannedRequest(
-            index=index, contact=contact, role=role, k=k,
+            index=index, contact=contact, role=role, k=k, request_id=request_id,
             request=ChatRequest(key=key, messages=messages, params=params, response_format=rf,
                                 est_tokens=est_in + cfg.max_output_tokens),
             est_input_tokens=est_in, est_output_tokens=min(expected_out, cfg.max_output_tokens),
