@@ -33,13 +33,15 @@ def share_cap(totals: list[float], max_share: float) -> tuple[float, bool]:
         return float("inf"), True
     if t[0] <= max_share * total:
         return float("inf"), True
+    if len(t) * max_share < 1:
+        return float(min(t)), False
     rest = total
-    for k in range(1, len(t) + 1):
+    for k in range(1, len(t)):
         rest -= t[k - 1]
         if k * max_share >= 1:
             break
         x = max_share * rest / (1 - k * max_share)
-        nxt = t[k] if k < len(t) else 0.0
+        nxt = t[k]
         if nxt <= x <= t[k - 1]:
             return x, True
     return float(min(t)), False

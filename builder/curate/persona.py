@@ -1,8 +1,8 @@
 """The persona card and the system prompt each conversation starts with.
 
 The template takes ``{me}``, ``{contact}``, ``{role}``, ``{facts}`` and ``{style}``. A line
-whose placeholders all render empty (no facts, no style) is left out, so the default
-template reads well with or without a card."""
+that uses {facts} and/or {style} (but not {contact} or {role}) is left out when they are
+empty, so the default template reads well with or without a card."""
 
 from __future__ import annotations
 
@@ -57,10 +57,9 @@ def system_prompt(persona: PersonaConfig, contact: str, role: str, me: str | Non
     }
     lines = []
     for line in persona.template.split("\n"):
-        used = [f for _, f, _, _ in string.Formatter().parse(line) if f]
-        if used and all(not values[f] for f in used if f in ("facts", "style")) and any(
-            f in ("facts", "style") for f in used
-        ):
-            continue  # an optional line with nothing to say
+        used = {f for _, f, _, _ in string.Formatter().parse(line) if f}
+        optional = used & {"facts", "style"}
+        if optional and not any(values[f] for f in optional) and not used & {"contact", "role"}:
+            continue  # an optional line ("About me: {facts}") with nothing to say
         lines.append(line.format(**values))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
