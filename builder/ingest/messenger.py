@@ -163,14 +163,17 @@ def _timestamp() -> pl.Expr:
 
 
 def _raw_ms(msg: dict) -> str | None:
-    for key, scale in (("timestamp_ms", 1), ("timestamp", 1000)):
+    """Epoch milliseconds as a string: ``timestamp_ms``, or ``timestamp`` which is seconds in
+    old exports and milliseconds in the end-to-end-encrypted one (told apart by size)."""
+    for key in ("timestamp_ms", "timestamp"):
         value = msg.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if abs(value) < 1e15:
-                return str(int(value * scale))
-            return str(value)  # out of range: reported as unreadable
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return str(int(value) * scale) if len(value) < 16 else value
+            value = int(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+            if abs(value) >= 1e17:
+                return str(value)  # out of any range: reported as unreadable
+            scale = 1000 if key == "timestamp" and abs(value) < 1e11 else 1
+            return str(int(value * scale))
     return None
 
 
