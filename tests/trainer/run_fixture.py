@@ -106,3 +106,22 @@ def make_run(root: Path, run_id: str = "tiny-run", status: str = "done") -> Path
     }
     (run / "run.json").write_text(json.dumps(run_json, indent=2))
     return run
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def _session_run(tmp_path_factory):
+    """One run per test session, shared by every module that imports the fixture."""
+    if "run" not in _BUILT:
+        _BUILT["run"] = make_run(tmp_path_factory.mktemp("runs"))
+    return _BUILT["run"]
+
+
+try:
+    import pytest
+
+    # Import into a test module (`from tests.trainer.run_fixture import tiny_run`) to use it.
+    tiny_run = pytest.fixture(scope="session")(_session_run)
+except ImportError:  # used outside pytest (bench scripts)
+    tiny_run = None
