@@ -92,9 +92,16 @@ def merge_turns(lf: pl.LazyFrame, merge_minutes: float, gap_minutes: float) -> p
     )
 
 
+def count_tokens(texts: pl.Series, counter: "TokenCounter") -> pl.Series:
+    """Token counts for a text column: one batched call over the distinct texts (chats
+    repeat "ok", "haha", "<media>" a lot), joined back."""
+    uniq = texts.unique(maintain_order=True)
+    table = pl.DataFrame({"t": uniq, "n": pl.Series(counter.count(uniq.to_list()), dtype=pl.Int64)})
+    return pl.DataFrame({"t": texts}).join(table, on="t", how="left", maintain_order="left")["n"]
+
+
 def count_turn_tokens(turns: pl.DataFrame, counter: "TokenCounter", column: str = "text") -> pl.DataFrame:
-    counts = counter.count(turns[column].to_list())
-    return turns.with_columns(n_tokens=pl.Series(counts, dtype=pl.Int64))
+    return turns.with_columns(n_tokens=count_tokens(turns[column], counter))
 
 
 def split_by_budget(turns: pl.DataFrame, group: str, max_tokens: int) -> pl.Series:

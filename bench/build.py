@@ -1,0 +1,252 @@
+"""Benchmark: 1,000,000 WhatsApp messages -> a written dataset version.
+
+Generates five Android exports of 200k messages each with bench/ingest.py's generator
+(group chats of 7 people, "Sam" is me), trains a small byte-level BPE tokenizer locally,
+then times end to end (read/parse, sessions, tokens, persona, dedup, balance, split, write):
+
+  (a) clonekit:   builder.curate.build.build(config)  (Polars, batched tokenizer)
+  (b) reference:  a straightforward pandas + Python-loop version of the same steps: a regex
+                  loop parser (whatstk-style), a loop that merges bursts and groups sessions,
+                  one tokenizer call per turn, per-conversation MinHash (datasketch-style,
+                  numpy per conversation), pandas sampling for the balance, json.dumps per record.
+
+    python bench/build.py                      # 1,000,000 messages
+    python bench/build.py --messages 100000    # quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import platform
+import random
+import re
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from ingest import generate  # noqa: E402  (bench/ingest.py's deterministic generator)
+
+CHATS = ["Family", "Climbing", "Work", "Uni friends", "Neighbours"]
+ME = "Sam"
+MERGE_MIN, GAP_MIN, BUDGET, MIN_TOKENS, MAX_SHARE, VAL, SEED = 5, 60, 3000, 20, 0.4, 0.1, 0
+NUM_PERM, SHINGLE, THRESH = 32, 3, 0.8
+
+
+def make_inputs(folder: Path, n: int) -> list[Path]:
+    paths = []
+    for i, chat in enumerate(CHATS):
+        p = folder / f"WhatsApp Chat with {chat}.txt"
+        generate(p, n // len(CHATS), seed=100 + i)
+        paths.append(p)
+    return paths
+
+
+def train_tokenizer(paths: list[Path], out: Path) -> Path:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    sample = paths[0].read_text(encoding="utf-8").splitlines()[:20000]
+    tok.train_from_iterator(sample, trainers.BpeTrainer(vocab_size=2000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.save(str(out))
+    return out
+
+
+# ----------------------------------------------------------------- reference (pandas + loops)
+HEADER = re.compile(r"^(\d{2}/\d{2}/\d{4}), (\d{2}:\d{2}) - (.*)$")
+
+
+def ref_parse(path: Path):
+    import pandas as pd
+
+    rows = []
+    chat = path.stem.replace("WhatsApp Chat with ", "")
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.rstrip("\n")
+            m = HEADER.match(line)
+            if m:
+                rest = m.group(3)
+                sender, sep, text = rest.partition(": ")
+                ts = dt.datetime.strptime(f"{m.group(1)} {m.group(2)}", "%d/%m/%Y %H:%M")
+                if not sep:
+                    rows.append([chat, ts, None, rest])
+                else:
+                    rows.append([chat, ts, sender, text])
+            elif rows:
+                rows[-1][3] += "\n" + line
+    return pd.DataFrame(rows, columns=["chat", "timestamp", "sender", "text"])
+
+
+def ref_build(paths: list[Path], tok_path: Path, out: Path) -> int:
+    import numpy as np
+    import pandas as pd
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tok_path))
+    df = pd.concat([ref_parse(p) for p in paths], ignore_index=True)
+    df = df[df["sender"].notna() & (df["text"] != "<Media omitted>") & (df["text"] != "This message was deleted")]
+    # merge bursts and split sessions: a loop over rows
+    sessions: list[list[dict]] = []
+    prev = None
+    for row in df.itertuples(index=False):
+        gap = (row.timestamp - prev.timestamp).total_seconds() / 60 if prev is not None and prev.chat == row.chat else None
+        if gap is None or gap >= GAP_MIN:
+            sessions.append([{"sender": row.sender, "text": row.text, "start": row.timestamp, "end": row.timestamp, "chat": row.chat}])
+        elif row.sender == prev.sender and gap <= MERGE_MIN:
+            sessions[-1][-1]["text"] += "\n" + row.text
+            sessions[-1][-1]["end"] = row.timestamp
+        else:
+            sessions[-1].append({"sender": row.sender, "text": row.text, "start": row.timestamp, "end": row.timestamp, "chat": row.chat})
+        prev = row
+    convs = []
+    for s in sessions:
+        for t in s:
+            t["n"] = len(tok.encode(t["text"], add_special_tokens=False).ids)  # one call per turn
+        if sum(t["n"] for t in s) < MIN_TOKENS or not any(t["sender"] == ME for t in s):
+            continue
+        chunk, size = [], 0
+        chunks = []
+        for t in s:
+            if chunk and size + t["n"] > BUDGET:
+                chunks.append(chunk)
+                chunk, size = [], 0
+            chunk.append(t)
+            size += t["n"]
+        chunks.append(chunk)
+        for c in chunks:
+            last = max((i for i, t in enumerate(c) if t["sender"] == ME), default=None)
+            if last is not None:
+                convs.append(c[: last + 1])
+    records = []
+    for c in convs:
+        contact = c[0]["chat"]
+        system = f"You are {ME}, chatting with {contact} (group). Reply as {ME} would."
+        msgs = [{"role": "system", "content": system}] + [
+            {"role": "assistant", "content": t["text"]} if t["sender"] == ME else {"role": "user", "content": t["text"], "name": t["sender"]}
+            for t in c
+        ]
+        records.append({"messages": msgs, "contact": contact, "n": sum(t["n"] for t in c) + len(tok.encode(system).ids),
+                        "start": c[0]["start"], "end": c[-1]["end"]})
+    # exact dedup
+    seen, kept = set(), []
+    for r in records:
+        key = "\n".join(m["role"] + ":" + " ".join(re.sub(r"[^\w\s]+", " ", m["content"].lower()).split()) for m in r["messages"][1:])
+        if key not in seen:
+            seen.add(key)
+            r["key"] = key
+            kept.append(r)
+    # near dedup: MinHash per conversation (numpy per conversation) + LSH buckets in a dict
+    rng = np.random.default_rng(1)
+    a = rng.integers(1, 2**31 - 1, NUM_PERM, dtype=np.uint64)
+    b = rng.integers(0, 2**31 - 1, NUM_PERM, dtype=np.uint64)
+    bands, rows_ = 8, 4
+    buckets: dict = {}
+    sets = []
+    final = []
+    for i, r in enumerate(kept):
+        words = r["key"].split()
+        sh = {" ".join(words[j:j + SHINGLE]) for j in range(max(1, len(words) - SHINGLE + 1))}
+        hv = np.array([zlib.crc32(s.encode()) for s in sh], dtype=np.uint64)
+        sig = ((hv[:, None] * a + b) % np.uint64(2**31 - 1)).min(axis=0)
+        dup = False
+        for band in range(bands):
+            k = (band, sig[band * rows_:(band + 1) * rows_].tobytes())
+            for j in buckets.get(k, []):
+                o = sets[j]
+                if len(sh & o) / len(sh | o) >= THRESH:
+                    dup = True
+                    break
+            if dup:
+                break
+        sets.append(sh)
+        if not dup:
+            for band in range(bands):
+                buckets.setdefault((band, sig[band * rows_:(band + 1) * rows_].tobytes()), []).append(i)
+            final.append(r)
+    # balance: cap each contact at MAX_SHARE of tokens (pandas sampling)
+    meta = pd.DataFrame({"contact": [r["contact"] for r in final], "n": [r["n"] for r in final]})
+    totals = meta.groupby("contact")["n"].sum()
+    cap = MAX_SHARE * totals.sum()
+    keep_idx = []
+    for contact, g in meta.groupby("contact"):
+        g = g.sample(frac=1.0, random_state=SEED)
+        keep_idx += list(g.index[g["n"].cumsum() <= cap]) if totals[contact] > cap else list(g.index)
+    final = [final[i] for i in sorted(keep_idx)]
+    random.Random(SEED).shuffle(final)
+    n_val = max(1, int(len(final) * VAL))
+    out.mkdir(parents=True)
+    for name, part in (("val.jsonl", final[:n_val]), ("train.jsonl", final[n_val:])):
+        with open(out / name, "w", encoding="utf-8") as fh:
+            for r in part:
+                fh.write(json.dumps({"messages": r["messages"], "meta": {"contact": r["contact"], "n_tokens": r["n"],
+                         "start": r["start"].isoformat(), "end": r["end"].isoformat()}}, ensure_ascii=False) + "\n")
+    (out / "manifest.json").write_text(json.dumps({"sha256": hashlib.sha256((out / "train.jsonl").read_bytes()).hexdigest()}))
+    return len(final)
+
+
+# ----------------------------------------------------------------------------- clonekit
+def ours(paths: list[Path], tok_path: Path, root: Path) -> tuple[Path, dict]:
+    from builder.curate.build import build
+    from builder.curate.config import load_build_config
+
+    cfg = load_build_config(None, {
+        "build.sources": [str(p) for p in paths], "build.me": [ME], "build.root": str(root), "build.name": "bench",
+        "tokenizer.spec": str(tok_path), "sessions.min_tokens": MIN_TOKENS, "balance.max_share": MAX_SHARE,
+        "clean.num_perm": NUM_PERM, "clean.near_dup_threshold": THRESH,
+    })
+    stages: dict[str, float] = {}
+    last = [time.perf_counter(), None]
+
+    def on_event(ev):
+        stage = getattr(ev, "stage", None)
+        if stage and stage != last[1]:
+            now = time.perf_counter()
+            if last[1]:
+                stages[last[1]] = stages.get(last[1], 0) + now - last[0]
+            last[0], last[1] = now, stage
+
+    path = build(cfg, on_event=on_event)
+    stages[last[1]] = time.perf_counter() - last[0]
+    return path, stages
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--skip-reference", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_p = Path(tmp)
+        (tmp_p / "exports").mkdir()
+        paths = make_inputs(tmp_p / "exports", args.messages)
+        tok = train_tokenizer(paths, tmp_p / "tokenizer.json")
+        t0 = time.perf_counter()
+        path, stages = ours(paths, tok, tmp_p / "datasets")
+        t_ours = time.perf_counter() - t0
+        m = json.loads((path / "manifest.json").read_text())
+        print(f"clonekit: {t_ours:.2f} s  ({m['counts']['conversations']} conversations)")
+        print("  stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in stages.items()))
+        if args.skip_reference:
+            return 0
+        t0 = time.perf_counter()
+        n_ref = ref_build(paths, tok, tmp_p / "ref")
+        t_ref = time.perf_counter() - t0
+        print(f"reference (pandas + loops): {t_ref:.2f} s  ({n_ref} conversations)")
+        print(f"speed-up: {t_ref / t_ours:.1f}x  messages: {args.messages}  "
+              f"python {platform.python_version()}  {platform.machine()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
