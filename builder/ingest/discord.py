@@ -131,6 +131,7 @@ def _add_message(
     ts = msg.get("timestamp")
     ts = ts if isinstance(ts, str) else None
     mtype = msg.get("type", "Default")
+    mtype = mtype if isinstance(mtype, str) else repr(mtype)
     content = msg.get("content")
     content = content if isinstance(content, str) else ""
     if mtype in _TEXT_TYPES:

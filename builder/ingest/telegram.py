@@ -179,7 +179,7 @@ _MEDIA_TYPES = {
 def _media_placeholder(msg: dict) -> str:
     """A bracketed description of a message without text ("[photo]", "[sticker 😀]")."""
     media_type = msg.get("media_type")
-    if media_type in _MEDIA_TYPES:
+    if isinstance(media_type, str) and media_type in _MEDIA_TYPES:
         label = _MEDIA_TYPES[media_type]
         emoji = msg.get("sticker_emoji")
         return f"[{label} {emoji}]" if media_type == "sticker" and isinstance(emoji, str) and emoji else f"[{label}]"
@@ -278,7 +278,7 @@ def service_text(msg: dict) -> str:
     actor = msg.get("actor")
     actor = clean_name(actor) if isinstance(actor, str) and actor.strip() else "Deleted Account"
     action = msg.get("action")
-    if action in _ACTIONS:
+    if isinstance(action, str) and action in _ACTIONS:
         return _ACTIONS[action](actor, msg)
     info = msg.get("information_text")
     if isinstance(info, str) and info.strip():

@@ -138,3 +138,17 @@ def test_fuzz_random_bytes(raw):
         parse(raw.decode("utf-8", "surrogateescape"))
     except ParseError:
         pass
+
+
+def test_chat_miner_target_tables_read_as_csv(shared_fixtures):
+    # chat-miner's expected-output tables (timestamp,author,message,...) are message tables
+    # in their own right: every row must come through with its author and time.
+    targets = sorted(shared_fixtures.glob("joweich__chat-miner__*_target.csv"))
+    assert len(targets) == 8
+    for path in targets:
+        text = path.read_text(encoding="utf-8")
+        df = parse(text, name=path.name)
+        assert df.height == len(text.strip().splitlines()) - 1
+        assert df["sender"].null_count() == 0 and df["timestamp"].null_count() == 0
+    df = parse((shared_fixtures / "joweich__chat-miner__legacy_instagram_testlog_target.csv").read_text(encoding="utf-8"))
+    assert df.row(0)[1:4] == (datetime(2022, 2, 28, 6, 25, 43, 621000), "John Doe", "disappearingmessage")
