@@ -122,7 +122,9 @@ def parse_dyi(docs: list[Document], warn: Callable[[str], None], what: str) -> p
                 data = repair(data)
             except RecursionError:
                 raise ParseError(doc.name, "the JSON is nested too deeply to be a chat export", hint=f"is this a {what}?") from None
-        thread = data.get("thread_path") if isinstance(data.get("thread_path"), str) else ""
+        # Files of one thread share folder, thread_path and title; two threads given as
+        # loose files in one folder are told apart by those.
+        thread = next((v for v in (data.get("thread_path"), data.get("title")) if isinstance(v, str) and v), "")
         key = (doc.folder or doc.name, thread)
         threads.setdefault(key, []).append((_file_number(doc.name), doc, data))
     frames = []
