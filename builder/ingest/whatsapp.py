@@ -38,10 +38,11 @@ import polars as pl
 
 from builder.errors import ParseError
 from builder.ingest.base import Document
-from builder.ingest.whatsapp_dates import infer_order, timestamp_exprs
+from builder.ingest.whatsapp_dates import add_timestamps, infer_order, with_part_values
 from builder.ingest.whatsapp_header import (
     DIGIT_MAP,
     INVISIBLE_CLASS,
+    MERIDIEM_IN_HEADER,
     Template,
     compile_template,
     detect_template,
@@ -93,6 +94,11 @@ _SYSTEM_RE = rf"^{alternation(SYSTEM_PREFIXES)}"
 _POLL_RE = r"^(?i:POLL|ENCUESTA|UMFRAGE|SONDAGE|SONDAGGIO|ENQUETE|PEILING|ОПРОС):"
 _EDITED_RE = rf"(?:{_SP}|{INVISIBLE_CLASS})*<{alternation(EDITED)}>$"
 _INVISIBLE_START = f"^{INVISIBLE_CLASS}"
+_INVISIBLE_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\x0e\u061c"
+_STRIP = _INVISIBLE_CHARS + " \t\u00a0\u202f"
+# Cheap pre-filter: bodies that might be deleted / media / event / poll markers. The
+# detailed regexes above run only on the rows it flags.
+_SPECIAL_RE = "|".join([_DELETED_RE, _MEDIA_RE, _SYSTEM_RE, _POLL_RE])
 _INVISIBLES = f"{INVISIBLE_CLASS}+"
 _HEADER_SNIFF_LINES = 60
 
@@ -144,69 +150,85 @@ def chat_name_from_hint(hint: str | None) -> tuple[str | None, bool]:
 
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     text = doc.text
-    template, hits = detect_template(sample_lines(text))
+    sample = sample_lines(text)
+    template, _ = detect_template(sample)
     if template is None:
         raise ParseError(doc.name, "no WhatsApp message headers found", hint=_NO_HEADER_HINT)
-    regex = compile_template(template)
+    header_re = compile_template(template)
 
-    lines = (
-        pl.Series("raw", [text], dtype=pl.String)
-        .str.split("\n")
-        .explode()
-        .str.strip_suffix("\r")
-        .to_frame()
-        .with_row_index("line", offset=1)
-    )
+    lines = pl.Series("raw", [text], dtype=pl.String).str.split("\n").explode()
     if text.endswith("\n"):
-        lines = lines.head(lines.height - 1)  # the file's final newline ends the last line
+        lines = lines.head(lines.len() - 1)  # the file's final newline ends the last line
+    frame = pl.DataFrame({"raw": lines.str.strip_suffix("\r")}).with_row_index("line", offset=1)
+    frame = frame.with_columns(pl.col("raw").str.contains(header_re).alias("candidate"))
 
-    groups = pl.col("raw").str.extract_groups(regex)
-    frame = lines.with_columns(groups.alias("g")).unnest("g")
-    if "s" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("s"))
-    if "mer" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("mer"))
-    if "era" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("era"))
-    candidate = pl.col("d1").is_not_null()
-
-    # Date parts renamed to their written position, digits made ASCII.
-    digit_from, digit_to = list(DIGIT_MAP), list(DIGIT_MAP.values())
-    frame = frame.with_columns(
-        [pl.col(src).str.replace_many(digit_from, digit_to).alias(dst)
-         for src, dst in (("d1", "p1"), ("d2", "p2"), ("d3", "p3"), ("h", "h"), ("mi", "mi"), ("s", "s"))]
-        + [pl.col("era").is_not_null().alias("era")]
-    ).drop("d1", "d2", "d3")
-    candidate = pl.col("p1").is_not_null()
-
-    heads = frame.filter(candidate)
+    heads = _header_fields(frame.filter(pl.col("candidate")), header_re, template,
+                           arabic_digits=any(_ARABIC_DIGIT.search(line) for line in sample))
     if heads.height == 0:
         raise ParseError(doc.name, "no WhatsApp message headers found", hint=_NO_HEADER_HINT)
-    order = infer_order(heads.select("p1", "p2", "p3", "era"))
+    heads = with_part_values(heads)
+    order = infer_order(heads.select("p1", "p2", "p3", "v1", "v2", "v3", "era"))
     if order.ambiguous:
         warn(f"{doc.name}: day/month order cannot be told from the dates in this file; "
              "read them day-first (DD/MM)")
-    ts, valid = timestamp_exprs(order)
-    frame = frame.with_columns(
-        pl.when(candidate).then(ts).alias("timestamp"),
-        (candidate & pl.when(candidate).then(valid).otherwise(False)).alias("is_header"),
-    )
-    _report_impossible(doc.name, frame.filter(candidate & ~pl.col("is_header")), warn)
-    frame = frame.with_columns(pl.col("is_header").cum_sum().alias("rec"))
-    _report_preamble(doc.name, frame.filter(pl.col("rec") == 0), warn)
+    heads = add_timestamps(heads, order, era_letters=template.era_letter)
+    _report_impossible(doc.name, heads.filter(~pl.col("valid")), warn)
 
-    headers = frame.filter(pl.col("is_header")).select("rec", "line", "raw", "timestamp", "rest")
-    if headers.height == 0:
+    starts = heads.filter(pl.col("valid")).select("line", "raw", "timestamp", "rest")
+    if starts.height == 0:
         raise ParseError(doc.name, "no WhatsApp message headers found",
                          hint="every header line has an impossible date or time")
+    # Record id of every line: how many message starts are at or above it.
+    is_start = pl.col("line").is_in(starts["line"].implode()) if starts.height < heads.height else pl.col("candidate")
+    frame = frame.with_columns(is_start.cum_sum().alias("rec"), is_start.alias("start"))
+    _report_preamble(doc.name, frame.filter(pl.col("rec") == 0), warn)
     continuation = (
-        frame.filter(~pl.col("is_header") & (pl.col("rec") > 0))
+        frame.filter(~pl.col("start") & (pl.col("rec") > 0))
         .group_by("rec", maintain_order=True)
         .agg(pl.col("raw").str.join("\n").alias("more"))
     )
-    records = headers.join(continuation, on="rec", how="left", maintain_order="left")
+    records = starts.with_row_index("rec", offset=1).join(
+        continuation, on="rec", how="left", maintain_order="left"
+    )
     messages = _classify(records, template)
     return _finish(messages, doc, template)
+
+
+_ARABIC_DIGIT = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
+DIGIT_RUN = "[0-9\u0660-\u0669\u06f0-\u06f9]+"
+_HEADER_MAX = 64
+
+
+def _header_fields(heads: pl.DataFrame, header_re: str, template: Template, arabic_digits: bool) -> pl.DataFrame:
+    """Date parts p1..p3 (as written, ASCII digits), era flag, h, mi, s, mer and the rest of
+    the line, for lines that start with a header. Uses match spans and digit runs instead of
+    capture groups (far faster in Polars' regex engine)."""
+    # A header is at most ~50 characters; its 5-6 digit runs come before any in the body.
+    head = pl.col("raw").str.slice(0, _HEADER_MAX)
+    nums = head.str.extract_all(DIGIT_RUN)
+    if arabic_digits:
+        nums = nums.list.eval(pl.element().str.replace_many(list(DIGIT_MAP), list(DIGIT_MAP.values())))
+    heads = heads.with_columns(pl.col("raw").str.replace(header_re, "").alias("rest"), nums.alias("nums"))
+    n = pl.col("nums").list
+    if template.time_first:
+        time_at, date_at = 0, 3 if template.seconds else 2
+    else:
+        date_at, time_at = 0, 3
+    year = n.get(date_at + 2, null_on_oob=True)
+    if template.era_letter:
+        year = pl.concat_str([head.str.extract(rf"([MTSHR]){DIGIT_RUN}", 1).fill_null(""), year])
+    fields = [
+        n.get(date_at, null_on_oob=True).alias("p1"),
+        n.get(date_at + 1, null_on_oob=True).alias("p2"),
+        year.alias("p3"),
+        n.get(time_at, null_on_oob=True).alias("h"),
+        n.get(time_at + 1, null_on_oob=True).alias("mi"),
+        (n.get(time_at + 2, null_on_oob=True) if template.seconds else pl.lit(None, pl.String)).alias("s"),
+        (head.str.contains(r"[0-9\u0660-\u0669\u06f0-\u06f9][\s\u00a0\u202f]?B\.?E\.?") if template.era
+         else pl.lit(False)).alias("era"),
+        (head.str.extract(MERIDIEM_IN_HEADER, 1) if template.meridiem else pl.lit(None, pl.String)).alias("mer"),
+    ]
+    return heads.with_columns(fields).drop("nums")
 
 
 def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
@@ -216,53 +238,59 @@ def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
     records = records.with_columns(split.struct.field("field_0").alias("a0"),
                                    split.struct.field("field_1").alias("b0"))
     rest = pl.col("rest")
-    # No ": " at all: "Name:" (empty body, end of line), "Name:." (disappearing
-    # placeholder) or an author-less event.
-    ends_colon = rest.str.ends_with(":")
-    placeholder = rest.str.ends_with(":.") & (rest.str.len_chars() > 2)
-    author_less_invisible = rest.str.contains(_INVISIBLE_START)  # iOS "\u200eX created group"
     has_author = pl.col("b0").is_not_null()
+    # No ": " at all: "Name:" (empty body at the end of the line), "Name:." (disappearing
+    # placeholder), or an author-less event.
+    placeholder = ~has_author & rest.str.ends_with(":.") & (rest.str.len_chars() > 2)
+    ends_colon = ~has_author & rest.str.ends_with(":") & (rest.str.len_chars() > 1)
+    # iOS events without an author start right after the header with an LRM (or U+000E).
+    authorless_event = rest.str.contains(_INVISIBLE_START) if ios else pl.lit(False)
     author = (
-        pl.when(author_less_invisible & ios).then(None)
+        pl.when(authorless_event).then(None)
         .when(has_author).then(pl.col("a0"))
         .when(placeholder).then(rest.str.strip_suffix(":."))
         .when(ends_colon).then(rest.str.strip_suffix(":"))
     )
     body = (
-        pl.when(author_less_invisible & ios).then(rest)
+        pl.when(authorless_event).then(rest)
         .when(has_author).then(pl.col("b0"))
         .when(placeholder | ends_colon).then(pl.lit(""))
         .otherwise(rest)
     )
-    records = records.with_columns(author.alias("author"), body.alias("body"),
-                                   (placeholder & ~has_author).alias("placeholder"))
-    clean = pl.col("body").str.replace_all(_INVISIBLES, "").str.strip_chars()
-    records = records.with_columns(clean.alias("probe"))
-    probe = pl.col("probe")
-    deleted = probe.str.contains(_DELETED_RE) | pl.col("placeholder")
-    media = probe.str.contains(_MEDIA_RE)
-    poll = probe.str.contains(_POLL_RE)
-    body_lrm = pl.col("body").str.contains(_INVISIBLE_START)
-    line_lrm = pl.col("raw").str.contains(_INVISIBLE_START)
-    ios_event = pl.lit(ios) & body_lrm & ~line_lrm & ~poll
-    known_event = probe.str.contains(_SYSTEM_RE)
+    records = records.with_columns(author.alias("author"), body.alias("body"), placeholder.alias("placeholder"))
+    probe = pl.col("body").str.strip_chars(_STRIP)
+    special = probe.str.contains(_SPECIAL_RE)
+    if ios:
+        body_lrm = pl.col("body").str.contains(_INVISIBLE_START)
+        line_lrm = pl.col("raw").str.contains(_INVISIBLE_START)
+        ios_event = body_lrm & ~line_lrm
+    else:
+        ios_event = pl.lit(False)
+    records = records.with_columns(probe.alias("probe"), special.alias("special"), ios_event.alias("ios_event"))
+    # The detailed (slower) matchers run only on the few bodies the combined regex flagged.
+    flagged = records.filter(pl.col("special") | pl.col("ios_event")).select(
+        "rec",
+        pl.col("probe").str.contains(_DELETED_RE).alias("is_deleted"),
+        pl.col("probe").str.contains(_MEDIA_RE).alias("is_media"),
+        pl.col("probe").str.contains(_SYSTEM_RE).alias("is_event"),
+        pl.col("probe").str.contains(_POLL_RE).alias("is_poll"),
+    )
+    records = records.join(flagged, on="rec", how="left", maintain_order="left")
+    flag = lambda c: pl.col(c).fill_null(False)  # noqa: E731
     kind = (
         pl.when(pl.col("author").is_null()).then(pl.lit("system"))
-        .when(deleted).then(pl.lit("deleted"))
-        .when(media).then(pl.lit("media"))
-        .when(ios_event | known_event).then(pl.lit("system"))
+        .when(flag("is_deleted") | pl.col("placeholder")).then(pl.lit("deleted"))
+        .when(flag("is_media")).then(pl.lit("media"))
+        .when((pl.col("ios_event") & ~flag("is_poll")) | flag("is_event")).then(pl.lit("system"))
         .otherwise(pl.lit("text"))
     )
     sender = (
         pl.col("author").str.replace_all(_INVISIBLES, "").str.strip_chars()
-        .str.replace(r"^~[\s\u00a0\u202f]*", "").str.strip_chars()
+        .str.strip_prefix("~").str.strip_chars_start(" \u00a0\u202f")
     )
-    text = (
-        pl.concat_str([pl.col("body").str.replace(f"^{_INVISIBLES}", ""), pl.col("more")],
-                      separator="\n", ignore_nulls=True)
-        .str.strip_chars_end("\n")
-        .str.replace(_EDITED_RE, "")
-    )
+    text = pl.concat_str([pl.col("body").str.strip_chars_start(_INVISIBLE_CHARS), pl.col("more")],
+                         separator="\n", ignore_nulls=True).str.strip_chars_end("\n")
+    text = pl.when(text.str.ends_with(">")).then(text.str.replace(_EDITED_RE, "")).otherwise(text)
     text = pl.when(pl.col("placeholder")).then(pl.lit("")).otherwise(text)
     return records.with_columns(kind.alias("kind"), sender.alias("sender0"), text.alias("text"))
 

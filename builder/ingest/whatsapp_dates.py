@@ -12,7 +12,8 @@ the three date parts is the year, the month and the day (CHAT_FORMATS.md §1.9):
 4. else the part that changes more in total between consecutive dates is the day;
 5. else day-first, with a warning when some date reads differently month-first.
 
-``timestamp_exprs`` then builds the naive timestamp and a validity flag as expressions."""
+``add_timestamps`` then computes the naive timestamps and a validity flag with integer
+column arithmetic (days from civil date, H. Hinnant's algorithm)."""
 
 from __future__ import annotations
 
@@ -41,35 +42,43 @@ def part_values(col: str) -> pl.Expr:
     return pl.col(col).str.strip_chars_start("MTSHR").cast(pl.Int32, strict=False)
 
 
+def with_part_values(parts: pl.DataFrame) -> pl.DataFrame:
+    """Add integer columns v1..v3 for the written date parts p1..p3 (computed once: eager
+    Polars does not share repeated sub-expressions, so every step below uses columns)."""
+    return parts.with_columns(part_values(f"p{i}").alias(f"v{i}") for i in (1, 2, 3))
+
+
 def infer_order(parts: pl.DataFrame) -> DateOrder:
-    """``parts`` has string columns p1, p2, p3 (ASCII digits, era letter kept) and a
-    boolean column ``era`` (a "BE" marker), one row per header in file order."""
+    """``parts`` has string columns p1, p2, p3 (ASCII digits, era letter kept), their
+    integer values v1..v3 (``with_part_values``) and a boolean column ``era`` (a "BE"
+    marker), one row per header in file order."""
     cols = ["p1", "p2", "p3"]
+    val = {"p1": "v1", "p2": "v2", "p3": "v3"}
     stats = parts.select(
-        *[pl.col(c).str.contains(r"^[MTSHR]").any().alias(f"{c}_era") for c in cols],
-        *[pl.col(c).str.len_chars().max().alias(f"{c}_len") for c in cols],
-        *[part_values(c).max().alias(f"{c}_max") for c in cols],
+        pl.col("p3").str.contains(r"^[MTSHR]").any().alias("p3_era"),
+        *[pl.col(c).str.len_bytes().max().alias(f"{c}_len") for c in cols],
+        *[pl.col(val[c]).max().alias(f"{c}_max") for c in cols],
         pl.col("era").any().alias("be"),
     ).row(0, named=True)
 
     year = None
     if stats["be"] or stats["p3_era"]:
-        year, rule = "p3", "era"
+        year = "p3"
     if year is None:
         for c in ("p1", "p3", "p2"):
             if (stats[f"{c}_len"] or 0) >= 3:
-                year, rule = c, "four-digit year"
+                year = c
                 break
     if year is None:
         for c in ("p1", "p3", "p2"):
             if (stats[f"{c}_max"] or 0) > 31:
-                year, rule = c, "year above 31"
+                year = c
                 break
     if year is None:
-        year, rule = "p3", "year last by default"
+        year = "p3"
     a, b = [c for c in cols if c != year]
 
-    va, vb = part_values(a), part_values(b)
+    va, vb = pl.col(val[a]), pl.col(val[b])
     over = parts.with_row_index("i").select(
         (va > 12).sum().alias("na"),
         (vb > 12).sum().alias("nb"),
@@ -87,7 +96,7 @@ def infer_order(parts: pl.DataFrame) -> DateOrder:
 
     # Distinct consecutive dates, in file order.
     dates = (
-        parts.select(part_values(year).alias("y"), va.alias("a"), vb.alias("b"))
+        parts.select(pl.col(val[year]).alias("y"), va.alias("a"), vb.alias("b"))
         .filter(
             (pl.col("y") != pl.col("y").shift())
             | (pl.col("a") != pl.col("a").shift())
@@ -114,48 +123,50 @@ def infer_order(parts: pl.DataFrame) -> DateOrder:
     return DateOrder(year, month=b, day=a, rule="day first by default", ambiguous=bool(trend["differ"]))
 
 
-def year_expr(col: str) -> pl.Expr:
-    """Gregorian year from a written year part: "22" -> 2022, "R4" -> 2022, "2565" -> 2022."""
-    raw = pl.col(col)
-    digits = raw.str.strip_chars_start("MTSHR")
-    value = digits.cast(pl.Int32, strict=False)
-    era = raw.str.slice(0, 1)
-    expr = pl.when(digits.str.len_chars() <= 2).then(value + 2000).otherwise(value)
-    for letter, offset in ERA_OFFSETS.items():
-        expr = pl.when(era == letter).then(value + offset).otherwise(expr)
-    # Buddhist years: marked "BE", or simply far in the future (Thai Android writes 2565).
-    expr = pl.when(pl.col("era") | (expr >= 2400)).then(expr - BUDDHIST_OFFSET).otherwise(expr)
-    return expr
-
-
-def timestamp_exprs(order: DateOrder) -> tuple[pl.Expr, pl.Expr]:
-    """(timestamp, valid) for header rows with columns p1..p3, era, h, mi, s, mer.
-    ``valid`` is false for impossible dates or times (24:35, 10:60, 31/02); those rows keep
-    a placeholder timestamp and must not start messages."""
-    y = year_expr(order.year)
-    mo = part_values(order.month)
-    d = part_values(order.day)
-    h = pl.col("h").cast(pl.Int32, strict=False)
-    mi = pl.col("mi").cast(pl.Int32, strict=False)
-    s = pl.col("s").cast(pl.Int32, strict=False).fill_null(0)
+def add_timestamps(heads: pl.DataFrame, order: DateOrder, era_letters: bool) -> pl.DataFrame:
+    """Add ``timestamp`` (naive Datetime) and ``valid`` to header rows with columns p1..p3,
+    v1..v3, era, h, mi, s, mer. ``valid`` is false for impossible dates or times (24:35,
+    10:60, 31/02); such rows keep a placeholder timestamp and must not start messages.
+    Computed in stages of plain integer columns."""
+    val = {"p1": "v1", "p2": "v2", "p3": "v3"}
+    yv = pl.col(val[order.year]).cast(pl.Int64)
+    year = pl.when(pl.col(order.year).str.len_bytes() <= 2).then(yv + 2000).otherwise(yv)
+    if era_letters:
+        letter = pl.col(order.year).str.slice(0, 1)
+        for ch, offset in ERA_OFFSETS.items():
+            year = pl.when(letter == ch).then(yv + offset).otherwise(year)
     mer_key = pl.col("mer").str.to_lowercase().str.replace_all(r"[\s.\u00a0\u202f]", "")
-    pm = mer_key.is_in(list(PM_KEYS)).fill_null(False)
-    am = pl.col("mer").is_not_null() & ~pm
-    # 12 AM is midnight; PM adds 12 only below 12 ("13:37 p.m." stays 13:37).
-    hour = pl.when(am & (h == 12)).then(0).when(pm & (h < 12)).then(h + 12).otherwise(h)
-    month_ok = mo.is_between(1, 12)
-    first = pl.date(y.clip(1, 9999), mo.clip(1, 12), 1)
-    month_len = first.dt.month_end().dt.day().cast(pl.Int32)
-    valid = (
-        month_ok
-        & d.is_between(1, 31)
-        & (d <= month_len)
-        & h.is_between(0, 23)
-        & mi.is_between(0, 59)
-        & s.is_between(0, 59)
-        & y.is_between(1, 9999)
-    ).fill_null(False)
-    ts = first.cast(pl.Datetime("us")) + pl.duration(
-        days=d.clip(1, 31) - 1, hours=hour.clip(0, 23), minutes=mi.clip(0, 59), seconds=s.clip(0, 59)
+    out = heads.with_columns(
+        year.alias("_y"),
+        pl.col(val[order.month]).cast(pl.Int64).alias("_m"),
+        pl.col(val[order.day]).cast(pl.Int64).alias("_d"),
+        pl.col("h").cast(pl.Int64, strict=False).alias("_h"),
+        pl.col("mi").cast(pl.Int64, strict=False).alias("_mi"),
+        pl.col("s").cast(pl.Int64, strict=False).fill_null(0).alias("_s"),
+        mer_key.is_in(list(PM_KEYS)).fill_null(False).alias("_pm"),
+        pl.col("mer").is_not_null().alias("_mer"),
     )
-    return ts, valid
+    # Buddhist years: marked "BE", or simply far in the future (Thai Android writes 2565).
+    y, m, d, h = pl.col("_y"), pl.col("_m"), pl.col("_d"), pl.col("_h")
+    out = out.with_columns(
+        pl.when(pl.col("era") | (y >= 2400)).then(y - BUDDHIST_OFFSET).otherwise(y).alias("_y"),
+        # 12 AM is midnight; PM adds 12 only below 12 ("13:37 p.m." stays 13:37).
+        pl.when(pl.col("_mer") & ~pl.col("_pm") & (h == 12)).then(0)
+        .when(pl.col("_pm") & (h < 12)).then(h + 12).otherwise(h).alias("_hour"),
+    )
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    month_len = pl.when(m == 2).then(28 + leap.cast(pl.Int64)).when(m.is_in([4, 6, 9, 11])).then(30).otherwise(31)
+    out = out.with_columns(
+        (m.is_between(1, 12) & (d >= 1) & (d <= month_len) & h.is_between(0, 23)
+         & pl.col("_mi").is_between(0, 59) & pl.col("_s").is_between(0, 59) & y.is_between(1, 9999))
+        .fill_null(False).alias("valid"),
+        (y - (m <= 2).cast(pl.Int64)).alias("_yy"),
+        ((153 * ((m.clip(1, 12) + 9) % 12) + 2) // 5 + d - 1).alias("_doy"),
+    )
+    yy = pl.col("_yy")
+    out = out.with_columns((yy // 400).alias("_era"), (yy - (yy // 400) * 400).alias("_yoe"))
+    yoe = pl.col("_yoe")
+    days = pl.col("_era") * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + pl.col("_doy") - 719468
+    micros = (((days * 24 + pl.col("_hour")) * 60 + pl.col("_mi")) * 60 + pl.col("_s")) * 1_000_000
+    out = out.with_columns(micros.cast(pl.Datetime("us")).alias("timestamp"))
+    return out.drop("_y", "_m", "_d", "_h", "_mi", "_s", "_pm", "_mer", "_hour", "_yy", "_doy", "_era", "_yoe")
