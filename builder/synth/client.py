@@ -13,6 +13,7 @@ backoff, rate limits, the request cache and the ``response_format`` fallback.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -68,6 +69,10 @@ class ClientStats:
     cache_hits: int = 0
     retries: Counter = field(default_factory=Counter)   # reason -> count
     response_format_fallbacks: int = 0
+
+
+class _BadBody(Exception):
+    """A 200 whose body is not a chat completion (a proxy page, a cut-off reply)."""
 
 
 class ApiError(ClonekitError):
@@ -156,30 +161,38 @@ class ChatClient:
             except openai.APIConnectionError:
                 attempt = await self._backoff(attempt, "connection", None)
                 continue
+            except _BadBody:
+                attempt = await self._backoff(attempt, "bad_body", None)
+                continue
             # Durable before it is used: a crash after this line loses nothing.
-            await self.cache.put(request.key, request.describe(self.base_url, self.model),
+            self.cache.put(request.key, request.describe(self.base_url, self.model),
                                  {"content": result.content, "usage": result.usage,
                                   "finish_reason": result.finish_reason})
             self.stats.succeeded += 1
             return result
 
     async def _send(self, request: ChatRequest, use_rf: bool) -> ChatResult:
-        kwargs: dict = {k: v for k, v in request.params.items() if k != "max_tokens"}
+        body: dict = {"model": self.model, "messages": request.messages}
+        body.update((k, v) for k, v in request.params.items() if k != "max_tokens")
         if "max_tokens" in request.params:
-            kwargs[self.max_tokens_param] = request.params["max_tokens"]
+            body[self.max_tokens_param] = request.params["max_tokens"]
         if use_rf:
-            kwargs["response_format"] = request.response_format
+            body["response_format"] = request.response_format
         self.stats.sent += 1
-        completion = await self._client.chat.completions.create(
-            model=self.model, messages=request.messages, **kwargs)
-        choice = completion.choices[0] if completion.choices else None
-        content = (choice.message.content or "") if choice else ""
-        usage = None
-        if completion.usage is not None:
-            usage = {"prompt_tokens": completion.usage.prompt_tokens,
-                     "completion_tokens": completion.usage.completion_tokens}
-        return ChatResult(content=content, usage=usage, cached=False,
-                          finish_reason=choice.finish_reason if choice else None)
+        # The low-level post skips the SDK's per-field transform of the request params
+        # (a few ms of CPU per request) and its model construction; errors, auth and
+        # status mapping are the SDK's as usual. The body is already plain JSON.
+        text = await self._client.post("/chat/completions", body=body, cast_to=str)
+        try:
+            data = json.loads(text)
+            choice = data["choices"][0] if data.get("choices") else {}
+            content = (choice.get("message") or {}).get("content") or ""
+            usage = data.get("usage") or None
+        except (json.JSONDecodeError, AttributeError, TypeError, KeyError, IndexError):
+            raise _BadBody() from None
+        if usage is not None:
+            usage = {"prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens")}
+        return ChatResult(content=content, usage=usage, cached=False, finish_reason=choice.get("finish_reason"))
 
     def _mark_rf_unsupported(self) -> None:
         self._rf_unsupported = True

@@ -148,14 +148,23 @@ class _Runner:
         finally:
             self.reserved_tokens -= tokens
             self.reserved_cost -= cost
+            self.in_flight -= 1
+            self.wakeup.set()
         self._account(pr, result)
         self.out.results[pr.index] = result
         self._progress()
 
-    async def _wait_some(self) -> None:
-        done, _ = await asyncio.wait(self.tasks, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
-        self.tasks -= done
-        self._check()
+    async def _tick(self) -> None:
+        """Wake the scheduler now and then so a cancel is noticed while all slots are busy."""
+        while True:
+            await asyncio.sleep(0.1)
+            self.wakeup.set()
+
+    async def _wait_until(self, max_in_flight: int) -> None:
+        while self.in_flight > max_in_flight:
+            self.wakeup.clear()
+            await self.wakeup.wait()
+            self._check()
 
     def _check(self) -> None:
         if self.failures:
@@ -164,6 +173,10 @@ class _Runner:
             raise Cancelled("synthesis cancelled; finished requests are cached and a rerun will not resend them")
 
     async def run(self) -> _Execution:
+        # One wake-up event instead of asyncio.wait over every task: O(1) per completion.
+        self.in_flight = 0
+        self.wakeup = asyncio.Event()
+        ticker = asyncio.create_task(self._tick())
         try:
             for pr in self.plan.requests:
                 self._check()
@@ -173,19 +186,22 @@ class _Runner:
                     self.out.results[pr.index] = hit
                     self._progress()
                     continue
-                while len(self.tasks) >= self.cfg.concurrency:
-                    await self._wait_some()
+                await self._wait_until(self.cfg.concurrency - 1)
                 if not self._fits(pr):
                     self.out.budget_stopped = True
                     break
-                self.tasks.add(asyncio.create_task(self._one(pr)))
-            while self.tasks:
-                await self._wait_some()
+                self.in_flight += 1
+                task = asyncio.create_task(self._one(pr))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            await self._wait_until(0)
+            self._check()
         finally:
-            for task in self.tasks:
+            ticker.cancel()
+            pending = [*self.tasks, ticker]
+            for task in pending:
                 task.cancel()
-            if self.tasks:
-                await asyncio.gather(*self.tasks, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
         return self.out
 
 

@@ -210,6 +210,7 @@ class FakeOpenAIServer:
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeOpenAIServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
         return
