@@ -66,7 +66,7 @@ def generate(path: Path, n: int, seed: int = 7) -> int:
                 elif r < 0.07:
                     body = "This message was deleted"
                 else:
-                    k = rng.randint(2, 14)
+                    k = rng.randint(2, 12)
                     body = " ".join(rng.choice(WORDS) for _ in range(k))
                     if r > 0.93:  # multi-line message
                         body += "\n" + " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8)))
@@ -95,7 +95,7 @@ print(df.height)
 WHATSTK = """
 import sys
 from whatstk import WhatsAppChat
-chat = WhatsAppChat.from_source(filepath=sys.argv[1])
+chat = WhatsAppChat.from_source(filepath=sys.argv[1], max_size=None)  # default refuses > 50 MB
 print(len(chat.df))
 """
 CHATMINER = """
@@ -162,12 +162,14 @@ def main() -> int:
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         cmd, label = clonekit_cmd(src, tmp / "out.jsonl")
         results = {}
-        results["clonekit"] = (*run_child(cmd, env), label)
+        runs = [("clonekit", cmd, label)]
         if not args.only_ours:
-            results["whatstk"] = (*run_child([sys.executable, "-c", WHATSTK, str(src)], env), "whatstk")
-            results["chat-miner"] = (*run_child([sys.executable, "-c", CHATMINER, str(src)], env), "chat-miner")
-        for name, (wall, rss, out, label) in results.items():
-            print(f"{name:11} {wall:8.2f} s  peak RSS {rss / 2**20:8.0f} MiB  rows={out}  [{label}]")
+            runs += [("whatstk", [sys.executable, "-c", WHATSTK, str(src)], "whatstk"),
+                     ("chat-miner", [sys.executable, "-c", CHATMINER, str(src)], "chat-miner")]
+        for name, command, label in runs:
+            wall, rss, out = run_child(command, env)
+            results[name] = (wall, rss, out, label)
+            print(f"{name:11} {wall:8.2f} s  peak RSS {rss / 2**20:8.0f} MiB  out={out!r}  [{label}]", flush=True)
         if args.only_ours:
             return 0
         ours_t, ours_m = results["clonekit"][0], results["clonekit"][1]

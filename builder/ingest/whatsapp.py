@@ -244,7 +244,7 @@ def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
     placeholder = ~has_author & rest.str.ends_with(":.") & (rest.str.len_chars() > 2)
     ends_colon = ~has_author & rest.str.ends_with(":") & (rest.str.len_chars() > 1)
     # iOS events without an author start right after the header with an LRM (or U+000E).
-    authorless_event = rest.str.contains(_INVISIBLE_START) if ios else pl.lit(False)
+    authorless_event = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
     author = (
         pl.when(authorless_event).then(None)
         .when(has_author).then(pl.col("a0"))

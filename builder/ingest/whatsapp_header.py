@@ -146,7 +146,7 @@ _DIG = r"[0-9\u0660-\u0669\u06f0-\u06f9]"
 _MER_RS = meridiem_regex(_SP)
 NON_DIGITS = r"[^0-9\u0660-\u0669\u06f0-\u06f9]+"
 # The meridiem word inside a matched header (a word on its own, not part of a name).
-MERIDIEM_IN_HEADER = rf"(?:^|[\s\d\[.\u00a0\u202f])({_MER_RS})(?:[\s\]\-:;,.]|$)"
+MERIDIEM_IN_HEADER = rf"(?:^|[\s\d\[.\u00a0\u202f])({_MER_RS})(?:[\s\]\-:;,.0-9\u0660-\u0669]|$)"
 
 
 def _literal(text: str) -> str:
