@@ -57,6 +57,8 @@ def ingest_paths(
     ``fmt`` forces one parser (e.g. "whatsapp") instead of detecting it per file.
     strict=True raises the first ParseError; strict=False records it in the file's
     FileReport and carries on with the rest."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     forced = None if fmt == "auto" else detect.get_parser(fmt)
     if not detect.parsers():
         raise ClonekitError("no chat parsers are installed (reinstall clonekit)")

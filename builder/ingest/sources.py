@@ -160,9 +160,10 @@ def _zip_entries_from_file(path: Path, display: str) -> Iterator[Entry]:
 def zip_entries(fileobj, display: str, hint: str, depth: int) -> list[Entry]:
     """Read the text members of a zip (in memory, capped) and return them as entries.
 
-    In a WhatsApp iOS export the chat is ``_chat.txt``; every other text member of such a
-    zip is an attachment. Nested zips are attachments too, unless the zip holds no text
-    file at all (someone zipped their export zips): then they are opened, one level deep.
+    In a WhatsApp export the chat is ``_chat.txt`` (iOS) or ``WhatsApp Chat with X.txt``
+    (Android, localized); every other text member of such a zip is an attached document.
+    Nested zips are attachments too, unless the zip holds no text file at all (someone
+    zipped their export zips): then they are opened, one level deep.
     """
     try:
         zf = zipfile.ZipFile(fileobj)
@@ -178,8 +179,10 @@ def zip_entries(fileobj, display: str, hint: str, depth: int) -> list[Entry]:
         members = [i for i in infos if not i.is_dir() and not _skip_member(i.filename)]
         texts = [i for i in members if _ext(i.filename) in TEXT_EXTS]
         chats = [i for i in texts if i.filename.replace("\\", "/").rsplit("/", 1)[-1] == "_chat.txt"]
+        if not chats:  # Android: "WhatsApp Chat with X.txt" (localized names all say WhatsApp)
+            chats = [i for i in texts if _ext(i.filename) == ".txt" and "whatsapp" in i.filename.lower()]
         if chats:
-            texts = chats
+            texts = chats  # the other text members are attached documents
         _check_sizes(display, texts)
         entries: list[Entry] = []
         for info in texts:

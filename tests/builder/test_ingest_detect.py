@@ -322,3 +322,9 @@ def test_write_refuses_folders_and_empty_results(tmp_path):
     with pytest.raises(ClonekitError, match="is a folder"):
         write_ingested(result, tmp_path)
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_single_path_is_not_split_into_characters(tmp_path):
+    (tmp_path / "qa.jsonl").write_text('{"question": "q", "answer": "a"}\n')
+    assert ingest_paths(str(tmp_path / "qa.jsonl")).instructions.height == 1
+    assert ingest_paths(tmp_path / "qa.jsonl").instructions.height == 1

@@ -268,3 +268,17 @@ def test_binary_files(data):
 def test_bad_utf16_after_bom():
     with pytest.raises(ParseError, match="UTF-16-LE byte-order mark but is not valid"):
         decode(b"\xff\xfe" + "hello".encode("utf-16-le") + b"\x00\xd8", "x.txt")
+
+
+def test_android_zip_attachments_named_txt_are_not_chats(tmp_path):
+    z = make_zip(tmp_path / "export.zip", {
+        "WhatsApp Chat with Alex.txt": CHAT.encode(),
+        "shopping list.txt": b"milk\neggs\n",
+    })
+    assert names(z) == [f"{z}!/WhatsApp Chat with Alex.txt"]
+
+
+def test_zip_without_whatsapp_names_gives_every_text_member(tmp_path):
+    z = make_zip(tmp_path / "telegram.zip", {"ChatExport/result.json": b"{}", "ChatExport/messages.html": b"<p>",
+                                             "ChatExport/notes.txt": b"x"})
+    assert names(z) == [f"{z}!/ChatExport/result.json", f"{z}!/ChatExport/notes.txt"]
