@@ -1,0 +1,74 @@
+"""What every page shares: the workspace, running a core function in a thread worker
+that posts CoreEvent/WorkDone messages, and turning ClonekitError into notifications."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from textual.containers import Vertical
+
+from builder.errors import ClonekitError
+from builder.events import CancelToken, Event
+from tui.messages import ConfigChanged, CoreEvent, WorkDone
+
+if TYPE_CHECKING:
+    from builder.workspace import Workspace
+    from tui.app import CloneKitApp
+
+
+class Page(Vertical):
+    """One step of the flow (a tab). Subclasses set TITLE and override ``refresh_page``,
+    called when the page is shown and whenever the shared state changes."""
+
+    TITLE = ""
+    KEYS = ""  # one line shown in the page's key help
+
+    @property
+    def ck(self) -> "CloneKitApp":
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def workspace(self) -> "Workspace":
+        return self.ck.workspace
+
+    def refresh_page(self) -> None:
+        """Re-read shared state into the widgets."""
+
+    def error(self, message: str) -> None:
+        self.app.notify(message, severity="error", timeout=8)
+
+    def set_config(self, changes: dict[str, Any]) -> bool:
+        """Write ``{"section.key": value}`` to clonekit.toml; False (and a notification
+        naming the key) when the value is rejected."""
+        try:
+            self.workspace.update(changes)
+        except ClonekitError as err:
+            self.error(str(err))
+            return False
+        self.post_message(ConfigChanged(list(changes)))
+        return True
+
+    def run_core(self, job: str, fn: Callable[..., Any], *args: Any, cancel: CancelToken | None = None,
+                 exclusive: bool = True, **kwargs: Any) -> None:
+        """Run ``fn(*args, on_event=..., cancel=..., **kwargs)`` (or ``fn(*args)`` when
+        ``with_events=False`` is passed) in a thread; the result comes back as WorkDone."""
+        with_events = kwargs.pop("with_events", True)
+
+        def on_event(event: Event) -> None:
+            self.post_message(CoreEvent(job, event))
+
+        def work() -> None:
+            try:
+                if with_events:
+                    result = fn(*args, on_event=on_event, cancel=cancel or CancelToken(), **kwargs)
+                else:
+                    result = fn(*args, **kwargs)
+            except ClonekitError as err:
+                self.post_message(WorkDone(job, error=str(err)))
+                return
+            except Exception as err:  # noqa: BLE001 - the UI boundary: a bug must not kill the app
+                self.post_message(WorkDone(job, error=f"{type(err).__name__}: {err}"))
+                return
+            self.post_message(WorkDone(job, result=result))
+
+        self.run_worker(work, name=job, group=job, thread=True, exclusive=exclusive, exit_on_error=False)

@@ -1,0 +1,207 @@
+"""9 Chat: pick a finished run, talk to the clone as one of your contacts, replies stream
+in token by token; temperature, top-p and reply length are adjustable."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, Static
+
+from builder.errors import ClonekitError
+from builder.events import CancelToken
+from tui.messages import ChatText, WorkDone
+from tui.screens.base import Page
+
+
+def load_session(run_path: str, contact: str | None):
+    from trainer.chat_repl import start_session
+
+    session, _ = start_session(run_path, contact=contact, device="cpu" if _no_cuda() else None)
+    return session
+
+
+def _no_cuda() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def finished_runs(runs_root) -> list[tuple[str, str]]:
+    """(run id, path) of the runs whose status is done, newest first."""
+    out = []
+    for run_json in sorted(runs_root.glob("*/run.json"), reverse=True):
+        try:
+            if json.loads(run_json.read_text(encoding="utf-8")).get("status") == "done":
+                out.append((run_json.parent.name, str(run_json.parent)))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return out
+
+
+class ChatPage(Page):
+    TITLE = "Chat"
+    KEYS = "type and press enter · ctrl+x stops a reply · ctrl+r new conversation"
+    BINDINGS = [Binding("ctrl+x", "stop", "Stop reply"), Binding("ctrl+r", "reset", "New conversation")]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            with Vertical(classes="field wide"):
+                yield Label("run")
+                yield Select([], id="chat-run", prompt="train a model first")
+            with Vertical(classes="field wide"):
+                yield Label("talk as")
+                yield Select([], id="chat-contact", prompt="contact")
+            with Vertical(classes="field"):
+                yield Label("temperature")
+                yield Input("0.7", id="chat-temp", restrict=r"[0-9.]*")
+            with Vertical(classes="field"):
+                yield Label("top-p")
+                yield Input("0.95", id="chat-top-p", restrict=r"[0-9.]*")
+            with Vertical(classes="field"):
+                yield Label("max reply tokens")
+                yield Input("96", id="chat-max-tokens", restrict=r"[0-9]*")
+        yield Label("", id="chat-status", classes="status")
+        yield VerticalScroll(id="chat-log")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="say something as the chosen contact…", id="chat-input")
+            yield Button("Send", id="chat-send", variant="primary")
+
+    def on_mount(self) -> None:
+        self.session = None
+        self.session_key: tuple | None = None
+        self.cancel_token: CancelToken | None = None
+        self.reply_widget: Static | None = None
+        self.reply_text = ""
+        self.refresh_page()
+
+    def refresh_page(self) -> None:
+        runs = finished_runs(self.workspace.runs_root)
+        select = self.query_one("#chat-run", Select)
+        current = select.value
+        select.set_options(runs)
+        paths = [p for _, p in runs]
+        if current in paths:
+            select.value = current
+        elif paths:
+            select.value = paths[0]
+        self.query_one("#chat-status", Label).update(
+            "" if runs else "no finished run yet: train one on page 8")
+
+    @on(Select.Changed, "#chat-run")
+    def run_changed(self) -> None:
+        from trainer.prompting import contact_roles
+
+        run = self.query_one("#chat-run", Select).value
+        contacts = self.query_one("#chat-contact", Select)
+        if not isinstance(run, str):
+            contacts.set_options([])
+            return
+        try:
+            dataset = json.loads(open(f"{run}/run.json", encoding="utf-8").read()).get("dataset")
+        except (OSError, json.JSONDecodeError) as err:
+            self.error(f"{run}/run.json: {err}")
+            return
+        counts = contact_roles(dataset)
+        seen: dict[str, str] = {}
+        for (c, r), _ in counts.most_common():
+            seen.setdefault(c, r)
+        contacts.set_options([(f"{c} ({r})", c) for c, r in seen.items()])
+        if seen:
+            contacts.value = next(iter(seen))
+
+    def _settings(self):
+        from trainer.generate import SamplingSettings
+
+        try:
+            return SamplingSettings(temperature=float(self.query_one("#chat-temp", Input).value or 0.7),
+                                    top_p=float(self.query_one("#chat-top-p", Input).value or 0.95),
+                                    max_new_tokens=int(self.query_one("#chat-max-tokens", Input).value or 96))
+        except ValueError:
+            raise ClonekitError("temperature and top-p are numbers, e.g. 0.7 and 0.95") from None
+
+    @on(Input.Submitted, "#chat-input")
+    @on(Button.Pressed, "#chat-send")
+    def send(self) -> None:
+        box = self.query_one("#chat-input", Input)
+        text = box.value.strip()
+        if not text:
+            return
+        run = self.query_one("#chat-run", Select).value
+        contact = self.query_one("#chat-contact", Select).value
+        if not isinstance(run, str):
+            self.error("no finished run to talk to: train one on page 8")
+            return
+        if self.cancel_token is not None:
+            self.error("wait for the reply (ctrl+x stops it)")
+            return
+        try:
+            settings = self._settings()
+        except ClonekitError as err:
+            self.error(str(err))
+            return
+        box.value = ""
+        contact = contact if isinstance(contact, str) else None
+        log = self.query_one("#chat-log", VerticalScroll)
+        log.mount(Static(Text.assemble((f"{contact or 'you'}: ", "bold"), text), classes="chat-user"))
+        self.reply_widget = Static("…", classes="chat-clone")
+        self.reply_text = ""
+        log.mount(self.reply_widget)
+        log.scroll_end(animate=False)
+        self.cancel_token = CancelToken()
+        self.run_core("chat", self._reply, run, contact, text, settings, self.cancel_token, with_events=False)
+
+    def _reply(self, run: str, contact: str | None, text: str, settings, cancel: CancelToken):
+        """Worker: load the model once per (run, contact), then stream one reply."""
+        key = (run, contact)
+        if self.session is None or self.session_key != key:
+            self.post_message(ChatText("\0loading the model…"))
+            self.session, self.session_key = load_session(run, contact), key
+        self.session.settings = dataclasses.replace(self.session.settings, **dataclasses.asdict(settings))
+        return self.session.reply(text, on_text=lambda piece: self.post_message(ChatText(piece)), cancel=cancel)
+
+    def on_chat_text(self, message: ChatText) -> None:
+        if self.reply_widget is None:
+            return
+        if message.text.startswith("\0"):
+            self.query_one("#chat-status", Label).update(message.text[1:])
+            return
+        self.reply_text += message.text
+        self._render_reply()
+
+    def _render_reply(self, suffix: str = "") -> None:
+        name = self.workspace.section("persona")["name"] or "clone"
+        self.reply_widget.update(Text.assemble((f"{name}: ", "bold green"), self.reply_text, (suffix, "dim")))
+        self.query_one("#chat-log", VerticalScroll).scroll_end(animate=False)
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.job != "chat":
+            return
+        message.stop()
+        self.cancel_token = None
+        status = self.query_one("#chat-status", Label)
+        if message.error:
+            status.update(f"[red]{message.error}[/]")
+            self.error(message.error)
+            if self.reply_widget is not None:
+                self.reply_widget.update(Text("(no reply)", style="dim"))
+            return
+        reply = message.result
+        self.reply_text = reply.text
+        self._render_reply(f"  ({len(reply.token_ids)} tokens, {reply.finish_reason})")
+        status.update(f"talking as {self.session.contact}" + (f" ({self.session.role})" if self.session.role else ""))
+
+    def action_stop(self) -> None:
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
+
+    def action_reset(self) -> None:
+        if self.session is not None:
+            self.session.history = []
+        self.query_one("#chat-log", VerticalScroll).remove_children()
+        self.app.notify("new conversation")

@@ -1,0 +1,135 @@
+"""6 Filter: duplicate removal, token-length limits and PII redaction, with the token
+length histogram and the conversations these settings would drop (with examples)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, Static, Switch
+
+from tui.messages import WorkDone
+from tui.screens.base import Page
+from tui.widgets.conversation_view import ConversationView
+from tui.widgets.histogram import Histogram
+
+
+def run_filter_preview(app, config):
+    from builder.workspace import filter_preview
+
+    return filter_preview(app.inputs(), config)
+
+
+class FilterPage(Page):
+    TITLE = "Filter"
+    KEYS = "edit a value and press enter (or Apply) to see what would be dropped"
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            with Vertical(classes="field"):
+                yield Label("exact duplicates")
+                yield Switch(id="dedup")
+            with Vertical(classes="field"):
+                yield Label("near duplicates")
+                yield Switch(id="near-dup")
+            with Vertical(classes="field"):
+                yield Label("near-dup threshold")
+                yield Input(id="near-dup-threshold", restrict=r"[0-9.]*")
+            with Vertical(classes="field"):
+                yield Label("min tokens")
+                yield Input(id="min-tokens", restrict=r"[0-9]*")
+            with Vertical(classes="field"):
+                yield Label("max tokens")
+                yield Input(id="max-tokens", placeholder="no limit", restrict=r"[0-9]*")
+            with Vertical(classes="field"):
+                yield Label("redact PII")
+                yield Switch(id="pii")
+            yield Button("Apply", id="apply-filter", variant="primary")
+        yield Label("", id="filter-status", classes="status")
+        with Horizontal():
+            yield Histogram(id="length-hist")
+            with VerticalScroll(id="dropped-examples"):
+                yield Static("", id="dropped-summary")
+                yield ConversationView(id="dropped-view")
+
+    def on_mount(self) -> None:
+        self.refresh_page()
+
+    def refresh_page(self) -> None:
+        c = self.workspace.section("clean")
+        self.query_one("#dedup", Switch).value = c["dedup"]
+        self.query_one("#near-dup", Switch).value = c["near_dup"]
+        self.query_one("#pii", Switch).value = c["pii"]
+        for wid, value in (("#near-dup-threshold", f"{c['near_dup_threshold']:g}"),
+                           ("#min-tokens", str(c["min_tokens"])),
+                           ("#max-tokens", "" if c["max_tokens"] is None else str(c["max_tokens"]))):
+            box = self.query_one(wid, Input)
+            if not box.has_focus:
+                box.value = value
+        self.recompute()
+
+    def recompute(self) -> None:
+        status = self.query_one("#filter-status", Label)
+        if not self.ck.ready_for_preview(status):
+            return
+        status.update("computing…")
+        self.run_core("filter", run_filter_preview, self.ck, self.workspace.build_config(), with_events=False)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#apply-filter")
+    def apply(self) -> None:
+        get = lambda wid: self.query_one(wid, Input).value.strip()  # noqa: E731
+        try:
+            changes = {
+                "clean.dedup": self.query_one("#dedup", Switch).value,
+                "clean.near_dup": self.query_one("#near-dup", Switch).value,
+                "clean.pii": self.query_one("#pii", Switch).value,
+                "clean.near_dup_threshold": float(get("#near-dup-threshold") or 0.8),
+                "clean.min_tokens": int(get("#min-tokens") or 0),
+                "clean.max_tokens": int(get("#max-tokens")) if get("#max-tokens") else None,
+            }
+        except ValueError:
+            self.error("near-dup threshold must be a number between 0 and 1")
+            return
+        if self.set_config(changes):
+            self.recompute()
+
+    @on(Switch.Changed)
+    def switch_changed(self, event: Switch.Changed) -> None:
+        key = {"dedup": "dedup", "near-dup": "near_dup", "pii": "pii"}[event.switch.id or ""]
+        if self.workspace.section("clean")[key] != event.value:
+            self.apply()
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.job != "filter":
+            return
+        message.stop()
+        status = self.query_one("#filter-status", Label)
+        if message.error:
+            status.update(f"[red]{message.error}[/]")
+            return
+        r = message.result
+        c = self.workspace.section("clean")
+        self.query_one("#length-hist", Histogram).set_values(r["lengths"], c["min_tokens"], c["max_tokens"])
+        dropped = r["total"] - r["kept"]
+        why = ", ".join(f"{n} {reason}" for reason, n in r["dropped_by"].items())
+        pii = ", ".join(f"{n} {k}" for k, n in r["pii"].items() if n)
+        status.update(f"{r['kept']:,} of {r['total']:,} conversations kept"
+                      + (f" · [red]{dropped} dropped[/] ({why})" if dropped else " · nothing dropped")
+                      + (f" · PII redacted: {pii}" if pii else ""))
+        summary = self.query_one("#dropped-summary", Static)
+        view = self.query_one("#dropped-view", ConversationView)
+        if r["examples"]:
+            summary.update(f"[b]examples of dropped conversations[/b] ({len(r['examples'])} shown)")
+            persona = self.workspace.section("persona")["name"] or "me"
+            from rich.text import Text
+
+            text = Text()
+            for ex in r["examples"]:
+                text.append(f"— dropped: {ex['reason']}\n", style="red")
+                text.append_text(ConversationView.render_record(ex["record"], persona))
+                text.append("\n")
+            view.update(text)
+        else:
+            summary.update("[dim]nothing would be dropped with these settings[/]")
+            view.update("")

@@ -1,0 +1,176 @@
+"""2 People: who is me (suggested from the data, confirm or type aliases) and the
+contacts: messages, tokens, share, first/last, role tag, included or not."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Button, DataTable, Input, Label
+
+from builder.errors import ClonekitError
+from tui.messages import WorkDone
+from tui.screens.base import Page
+
+
+def people_tables(messages, me: list[str]):
+    """(suggested me aliases, contacts table rows as dicts) for the page."""
+    from builder.curate.identity import contacts_table, suggest_me
+
+    suggested = suggest_me(messages)
+    if not me:
+        return suggested, []
+    return suggested, contacts_table(messages, me).to_dicts()
+
+
+class PeoplePage(Page):
+    TITLE = "People"
+    KEYS = "c confirm the suggested me · enter on a contact edits its role · x include/exclude"
+    BINDINGS = [Binding("x", "toggle_include", "Include/exclude"), Binding("c", "confirm_me", "Confirm me")]
+
+    def compose(self) -> ComposeResult:
+        yield Label("Who is you? Your name as each export shows it (aliases separated by commas).", classes="hint")
+        with Horizontal(classes="row"):
+            yield Input(placeholder="e.g. Sam, Sam Kellett", id="me")
+            yield Button("Confirm suggestion", id="confirm-me", variant="primary")
+        yield Label("", id="me-status", classes="status")
+        yield Label("Contacts", classes="section")
+        yield DataTable(id="contacts", cursor_type="row", zebra_stripes=True)
+        with Horizontal(classes="row"):
+            yield Label("role of the selected contact:", classes="inline-label")
+            yield Input(placeholder="partner, family, friend, boss…", id="role")
+            yield Button("Set role", id="set-role")
+            yield Button("Include / exclude (x)", id="toggle-include")
+
+    def on_mount(self) -> None:
+        self.query_one("#contacts", DataTable).add_columns(
+            "contact", "role", "included", "chats", "messages", "tokens", "share", "first", "last")
+        self.suggested: list[str] = []
+        self.rows: list[dict] = []
+        self.refresh_page()
+
+    def refresh_page(self) -> None:
+        me = self.workspace.get("build", "me", []) or []
+        box = self.query_one("#me", Input)
+        if not box.has_focus:
+            box.value = ", ".join(me)
+        ingest = self.ck.ingest
+        if ingest is None or ingest.messages.is_empty():
+            self.query_one("#me-status", Label).update("add sources first (1 Sources)")
+            self.rows = []
+            self._fill()
+            return
+        key = (id(ingest), tuple(me))
+        if key == getattr(self, "_computed_for", None):
+            self._fill()  # only the config changed (roles, include): no need to recount
+            return
+        self._computed_for = key
+        self.run_core("people", people_tables, ingest.messages, me, with_events=False)
+
+    def on_work_done(self, message: WorkDone) -> None:
+        if message.job != "people":
+            return
+        message.stop()
+        if message.error:
+            self._computed_for = None
+            self.error(message.error)
+            return
+        self.suggested, self.rows = message.result
+        me = self.workspace.get("build", "me", []) or []
+        status = self.query_one("#me-status", Label)
+        if me:
+            status.update(f"me = {', '.join(me)}" + (f" · suggested: {', '.join(self.suggested[:3])}" if self.suggested else ""))
+        elif self.suggested:
+            status.update(f"[yellow]not confirmed yet[/] · suggested: [b]{self.suggested[0]}[/b] "
+                          f"(in every 1:1 chat) · press c or the button to confirm")
+        else:
+            status.update("[yellow]no sender to suggest[/]; type your name as the export shows it")
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one("#contacts", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        contacts = self.workspace.section("contacts")
+        roles, excluded, included = contacts["roles"], set(contacts["exclude"]), set(contacts["include"])
+        for r in self.rows:
+            name = r["contact"]
+            on = name not in excluded and (not included or name in included)
+            table.add_row(
+                name, roles.get(name, f"[dim]{contacts['default_role']}[/]"), "yes" if on else "[red]no[/]",
+                str(r["chats"]), f"{r['messages']:,}", f"{r['tokens']:,}", f"{r['share']:.1%}",
+                r["first"].strftime("%Y-%m-%d"), r["last"].strftime("%Y-%m-%d"), key=name)
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+
+    def _selected(self) -> str | None:
+        table = self.query_one("#contacts", DataTable)
+        if not table.row_count:
+            self.error("no contacts yet: confirm who is me first")
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    # ------------------------------------------------------------------ me
+    @on(Input.Submitted, "#me")
+    def save_me(self) -> None:
+        aliases = [a.strip() for a in self.query_one("#me", Input).value.split(",") if a.strip()]
+        self._set_me(aliases)
+
+    @on(Button.Pressed, "#confirm-me")
+    def action_confirm_me(self) -> None:
+        if not self.suggested:
+            self.error("nothing to suggest yet: add sources first, or type your name")
+            return
+        self._set_me([self.suggested[0]])
+
+    def _set_me(self, aliases: list[str]) -> None:
+        from builder.curate.identity import check_me
+
+        ingest = self.ck.ingest
+        try:
+            if aliases and ingest is not None and ingest.messages.height:
+                check_me(ingest.messages, aliases)
+        except ClonekitError as err:
+            self.error(str(err))
+            return
+        if self.set_config({"build.me": aliases or None}):
+            self.app.notify(f"me = {', '.join(aliases)}" if aliases else "me cleared")
+
+    # ------------------------------------------------------------------ contacts
+    @on(DataTable.RowSelected, "#contacts")
+    def edit_role(self, event: DataTable.RowSelected) -> None:
+        name = event.row_key.value or ""
+        box = self.query_one("#role", Input)
+        box.value = self.workspace.section("contacts")["roles"].get(name, "")
+        box.focus()
+
+    @on(Input.Submitted, "#role")
+    @on(Button.Pressed, "#set-role")
+    def set_role(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+        role = self.query_one("#role", Input).value.strip()
+        roles = dict(self.workspace.section("contacts")["roles"])
+        if role:
+            roles[name] = role
+        else:
+            roles.pop(name, None)
+        if self.set_config({"contacts.roles": roles or None}):
+            self.app.notify(f"{name}: role {role or 'cleared'}")
+            self.query_one("#contacts", DataTable).focus()
+
+    @on(Button.Pressed, "#toggle-include")
+    def action_toggle_include(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+        contacts = self.workspace.section("contacts")
+        exclude = list(contacts["exclude"])
+        if name in exclude:
+            exclude.remove(name)
+        else:
+            exclude.append(name)
+        if self.set_config({"contacts.exclude": exclude or None}):
+            self.app.notify(f"{name}: {'excluded' if name in exclude else 'included'}")
