@@ -76,7 +76,7 @@ _NO_HEADER_HINT = (
 
 # Body classifiers (Rust regex, case-insensitive), applied to the header line's body with
 # invisible marks removed and surrounding spaces stripped.
-_SP = r"[\s\u00a0\u202f]"
+_SP = r"[\s\u00a0\u202f\u200e\u200f]"  # spaces, and the LRMs iOS puts inside markers
 _DELETED_RE = rf"^{alternation(DELETED)}(?:{_SP}.*)?\.?$"
 _MEDIA_RE = "|".join(
     [
