@@ -63,7 +63,7 @@ def measure(version: Path, base_url: str, work: Path, n: int, concurrency: int) 
     return {"c": concurrency, "n": n, "wall": wall, "cpu": cpu, "rps": n / wall}
 
 
-def measure_raw(plan_cfg: dict, version: Path, base_url: str, n: int, concurrency: int) -> dict:
+def measure_raw(version: Path, base_url: str, n: int, concurrency: int) -> dict:
     """Reference: the same request bodies posted by a bare httpx2 client (what openai
     itself sits on) with a semaphore; no SDK, cache, limiter or bookkeeping."""
     import httpx2
@@ -105,10 +105,10 @@ def main() -> None:
     rows = []
     try:
         measure(version, base_url, work, 20, 4)  # warm-up: imports, first connections
-        measure_raw({}, version, base_url, 20, 4)
+        measure_raw(version, base_url, 20, 4)
         for c in args.concurrency:
             n = args.serial_requests if c == 1 else args.requests
-            raw = measure_raw({}, version, base_url, n, c)
+            raw = measure_raw(version, base_url, n, c)
             row = measure(version, base_url, work, n, c)
             row["ideal"] = c / args.latency
             row["raw_rps"], row["raw_wall"], row["raw_cpu"] = raw["rps"], raw["wall"], raw["cpu"]
