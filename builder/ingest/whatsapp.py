@@ -284,10 +284,11 @@ def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
         .when((pl.col("ios_event") & ~flag("is_poll")) | flag("is_event")).then(pl.lit("system"))
         .otherwise(pl.lit("text"))
     )
-    sender = (
-        pl.col("author").str.replace_all(_INVISIBLES, "").str.strip_chars()
-        .str.strip_prefix("~").str.strip_chars_start(" \u00a0\u202f")
-    )
+    # Few distinct authors: clean each once, then map (a regex over 1M rows is costly).
+    authors = records["author"].drop_nulls().unique()
+    cleaned = (authors.str.replace_all(_INVISIBLES, "").str.strip_chars()
+               .str.strip_prefix("~").str.strip_chars_start(" \u00a0\u202f"))
+    sender = pl.col("author").replace_strict(authors, cleaned, default=None, return_dtype=pl.String)
     text = pl.concat_str([pl.col("body").str.strip_chars_start(_INVISIBLE_CHARS), pl.col("more")],
                          separator="\n", ignore_nulls=True).str.strip_chars_end("\n")
     text = pl.when(text.str.ends_with(">")).then(text.str.replace(_EDITED_RE, "")).otherwise(text)

@@ -135,7 +135,9 @@ def add_timestamps(heads: pl.DataFrame, order: DateOrder, era_letters: bool) -> 
         letter = pl.col(order.year).str.slice(0, 1)
         for ch, offset in ERA_OFFSETS.items():
             year = pl.when(letter == ch).then(yv + offset).otherwise(year)
-    mer_key = pl.col("mer").str.to_lowercase().str.replace_all(r"[\s.\u00a0\u202f]", "")
+    # Few distinct meridiem spellings: classify each once, then map.
+    spellings = heads["mer"].drop_nulls().unique()
+    is_pm = spellings.str.to_lowercase().str.replace_all(r"[\s.\u00a0\u202f]", "").is_in(list(PM_KEYS))
     out = heads.with_columns(
         year.alias("_y"),
         pl.col(val[order.month]).cast(pl.Int64).alias("_m"),
@@ -143,7 +145,7 @@ def add_timestamps(heads: pl.DataFrame, order: DateOrder, era_letters: bool) -> 
         pl.col("h").cast(pl.Int64, strict=False).alias("_h"),
         pl.col("mi").cast(pl.Int64, strict=False).alias("_mi"),
         pl.col("s").cast(pl.Int64, strict=False).fill_null(0).alias("_s"),
-        mer_key.is_in(list(PM_KEYS)).fill_null(False).alias("_pm"),
+        pl.col("mer").replace_strict(spellings, is_pm, default=False, return_dtype=pl.Boolean).alias("_pm"),
         pl.col("mer").is_not_null().alias("_mer"),
     )
     # Buddhist years: marked "BE", or simply far in the future (Thai Android writes 2565).
