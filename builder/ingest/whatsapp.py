@@ -37,6 +37,7 @@ from typing import Callable
 import polars as pl
 
 from builder.errors import ParseError
+from builder.ingest import whatsapp_fast
 from builder.ingest.base import Document
 from builder.ingest.whatsapp_dates import add_timestamps, infer_order, with_part_values
 from builder.ingest.whatsapp_header import (
@@ -162,16 +163,33 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     frame = pl.DataFrame({"raw": lines.str.strip_suffix("\r")}).with_row_index("line", offset=1)
     frame = frame.with_columns(pl.col("raw").str.contains(header_re).alias("candidate"))
 
-    heads = _header_fields(frame.filter(pl.col("candidate")), header_re, template,
-                           arabic_digits=any(_ARABIC_DIGIT.search(line) for line in sample))
-    if heads.height == 0:
+    candidates = frame.filter(pl.col("candidate")).select("line", "raw")
+    if candidates.height == 0:
         raise ParseError(doc.name, "no WhatsApp message headers found", hint=_NO_HEADER_HINT)
-    heads = with_part_values(heads)
-    order = infer_order(heads.select("p1", "p2", "p3", "v1", "v2", "v3", "era"))
-    if order.ambiguous:
+    arabic = any(_ARABIC_DIGIT.search(line) for line in sample)
+    fast = whatsapp_fast.plan(template, sample)
+    if fast is not None:
+        heads, order, ambiguous = whatsapp_fast.header_times(candidates, fast)
+        # Headers the fast formats could not read go through the general path, which
+        # validates them (impossible times) with the order decided above.
+        odd = heads.filter(~pl.col("valid")).select("line", "raw")
+        if odd.height:
+            odd = add_timestamps(with_part_values(_header_fields(odd, header_re, template, arabic)),
+                                 order, era_letters=False)
+            heads = heads.join(odd.select("line", "timestamp", "valid", "rest"), on="line", how="left",
+                               suffix="_g", maintain_order="left").with_columns(
+                pl.coalesce("timestamp_g", "timestamp").alias("timestamp"),
+                pl.coalesce("valid_g", "valid").alias("valid"),
+                pl.coalesce("rest_g", "rest").alias("rest"),
+            ).drop("timestamp_g", "valid_g", "rest_g")
+    else:
+        heads = with_part_values(_header_fields(candidates, header_re, template, arabic))
+        order = infer_order(heads.select("p1", "p2", "p3", "v1", "v2", "v3", "era"))
+        ambiguous = order.ambiguous
+        heads = add_timestamps(heads, order, era_letters=template.era_letter)
+    if ambiguous:
         warn(f"{doc.name}: day/month order cannot be told from the dates in this file; "
              "read them day-first (DD/MM)")
-    heads = add_timestamps(heads, order, era_letters=template.era_letter)
     _report_impossible(doc.name, heads.filter(~pl.col("valid")), warn)
 
     starts = heads.filter(pl.col("valid")).select("line", "raw", "timestamp", "rest")

@@ -78,7 +78,17 @@ def infer_order(parts: pl.DataFrame) -> DateOrder:
         year = "p3"
     a, b = [c for c in cols if c != year]
 
-    va, vb = pl.col(val[a]), pl.col(val[b])
+    day_is_first, rule, ambiguous = day_month_order(
+        parts.select(pl.col(val[year]).alias("y"), pl.col(val[a]).alias("a"), pl.col(val[b]).alias("b")))
+    if day_is_first:
+        return DateOrder(year, month=b, day=a, rule=rule, ambiguous=ambiguous)
+    return DateOrder(year, month=a, day=b, rule=rule, ambiguous=ambiguous)
+
+
+def day_month_order(parts: pl.DataFrame) -> tuple[bool, str, bool]:
+    """Rules 2-5 on integer columns y, a, b (year and the two other date parts in written
+    order, one row per header in file order). Returns (a is the day, rule, ambiguous)."""
+    va, vb = pl.col("a"), pl.col("b")
     over = parts.with_row_index("i").select(
         (va > 12).sum().alias("na"),
         (vb > 12).sum().alias("nb"),
@@ -86,17 +96,16 @@ def infer_order(parts: pl.DataFrame) -> DateOrder:
         pl.col("i").filter(vb > 12).min().alias("fb"),
     ).row(0, named=True)
     if over["na"] and not over["nb"]:
-        return DateOrder(year, month=b, day=a, rule="day above 12", ambiguous=False)
+        return True, "day above 12", False
     if over["nb"] and not over["na"]:
-        return DateOrder(year, month=a, day=b, rule="day above 12", ambiguous=False)
+        return False, "day above 12", False
     if over["na"] and over["nb"]:
-        if over["fa"] < over["fb"]:
-            return DateOrder(year, month=b, day=a, rule="first day above 12", ambiguous=False)
-        return DateOrder(year, month=a, day=b, rule="first day above 12", ambiguous=False)
+        return over["fa"] < over["fb"], "first day above 12", False
 
     # Distinct consecutive dates, in file order.
     dates = (
-        parts.select(pl.col(val[year]).alias("y"), va.alias("a"), vb.alias("b"))
+        parts.select("y", "a", "b")
+        .drop_nulls()
         .filter(
             (pl.col("y") != pl.col("y").shift())
             | (pl.col("a") != pl.col("a").shift())
@@ -113,14 +122,14 @@ def infer_order(parts: pl.DataFrame) -> DateOrder:
         (pl.col("a") != pl.col("b")).any().alias("differ"),
     ).row(0, named=True)
     if trend["a_dec"] and not trend["b_dec"]:
-        return DateOrder(year, month=b, day=a, rule="decreasing day", ambiguous=False)
+        return True, "decreasing day", False
     if trend["b_dec"] and not trend["a_dec"]:
-        return DateOrder(year, month=a, day=b, rule="decreasing day", ambiguous=False)
+        return False, "decreasing day", False
     if (trend["a_change"] or 0) > (trend["b_change"] or 0):
-        return DateOrder(year, month=b, day=a, rule="day changes more", ambiguous=False)
+        return True, "day changes more", False
     if (trend["b_change"] or 0) > (trend["a_change"] or 0):
-        return DateOrder(year, month=a, day=b, rule="day changes more", ambiguous=False)
-    return DateOrder(year, month=b, day=a, rule="day first by default", ambiguous=bool(trend["differ"]))
+        return False, "day changes more", False
+    return True, "day first by default", bool(trend["differ"])
 
 
 def add_timestamps(heads: pl.DataFrame, order: DateOrder, era_letters: bool) -> pl.DataFrame:

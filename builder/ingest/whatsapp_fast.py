@@ -1,0 +1,101 @@
+"""Fast path for the commonest headers: plain ASCII, 24-hour, no era, date first
+("23/03/2022, 13:31 - ", "[3/18/22, 14:56:01] ", "2019-04-26 15:25 - ").
+
+For such files the header ends at the first " - " (Android) or "]" (iOS), its byte offset
+equals its character offset, and Polars' strptime (chrono, very fast) parses it with a
+format string built from the template. Day/month order is still decided from the whole
+file: every header is parsed both day-first and month-first, and the parsed parts feed
+the same rules as the general path (whatsapp_dates.day_month_order).
+
+Rows that neither format parses (an impossible time such as 24:35, or a stray invisible
+mark inside one header) are handed back to the general path, which validates and reports
+them. So the fast path changes speed, never results."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from builder.ingest.whatsapp_dates import DateOrder, day_month_order
+from builder.ingest.whatsapp_header import Template, normalize, template_of
+
+_INVISIBLE_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\x0e\u061c"
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    end: str  # literal that ends the header: " - " or "]"
+    year_first: bool
+    formats: tuple[str, str]  # (day before month, month before day) strptime formats
+
+
+def plan(template: Template, sample: list[str]) -> FastPlan | None:
+    """A FastPlan when the template and every sampled header allow the fast path."""
+    t = template
+    if t.time_first or t.meridiem or t.era or t.era_letter or t.end not in ("-", "]"):
+        return None
+    end = " - " if t.end == "-" else "]"
+    if end.strip() in t.join or (t.end == "-" and t.date_sep == "-" and " " in t.join and "-" in t.join):
+        return None
+    year_lens: set[int] = set()
+    year_first = None
+    for line in sample:
+        line = line.rstrip("\r")
+        if template_of(normalize(line)) != t:
+            continue
+        head = line.lstrip(_INVISIBLE_CHARS).split(end, 1)[0]
+        if not head.isascii():
+            return None
+        parts = re.split(r"\D+", head.lstrip("[").strip())
+        if len(parts) < 5 or len(parts[1]) >= 3:  # a year in the middle: general path
+            return None
+        first_is_year = len(parts[0]) >= 3
+        if year_first is None:
+            year_first = first_is_year
+        elif year_first != first_is_year:
+            return None
+        year_lens.add(len(parts[0] if first_is_year else parts[2]))
+    if year_first is None or len(year_lens) != 1:
+        return None
+    y = "%Y" if year_lens.pop() >= 3 else "%y"
+    sep = t.date_sep.replace("%", "%%") + (" " if t.date_space else "")
+    tail = ("." if t.date_dot else "") + t.join.replace("%", "%%")
+    tail += f"%H{t.time_sep}%M" + (f"{t.time_sep}%S" if t.seconds else "") + ("." if t.time_dot else "")
+    if year_first:
+        formats = (f"{y}{sep}%d{sep}%m{tail}", f"{y}{sep}%m{sep}%d{tail}")
+    else:
+        formats = (f"%d{sep}%m{sep}{y}{tail}", f"%m{sep}%d{sep}{y}{tail}")
+    return FastPlan(end=end, year_first=bool(year_first), formats=formats)
+
+
+def header_times(heads: pl.DataFrame, p: FastPlan) -> tuple[pl.DataFrame, DateOrder, bool]:
+    """Add ``timestamp``, ``valid`` (parsed by the fast path) and ``rest`` to header rows;
+    return them with the day/month order and whether that order was a guess."""
+    line = pl.col("raw").str.strip_chars_start(_INVISIBLE_CHARS)
+    heads = heads.with_columns(line.alias("_l"))
+    pos = pl.col("_l").str.find(p.end, literal=True)
+    header = pl.col("_l").str.head(pos)
+    if p.end == "]":
+        header = header.str.strip_prefix("[")
+        rest = pl.col("_l").str.slice(pos + 1).str.strip_prefix(" ")
+    else:
+        rest = pl.col("_l").str.slice(pos + len(p.end))
+    heads = heads.with_columns(header.str.strip_chars(" ").alias("_h"), rest.alias("rest"))
+    day_first = pl.col("_h").str.to_datetime(p.formats[0], strict=False, time_unit="us")
+    month_first = pl.col("_h").str.to_datetime(p.formats[1], strict=False, time_unit="us")
+    heads = heads.with_columns(day_first.alias("_a"), month_first.alias("_b"))
+    # Parts in written order: a = the part before the other one (day in the first format).
+    parts = heads.select(
+        pl.coalesce(pl.col("_a").dt.year(), pl.col("_b").dt.year()).alias("y"),
+        pl.coalesce(pl.col("_a").dt.day(), pl.col("_b").dt.month()).alias("a"),
+        pl.coalesce(pl.col("_a").dt.month(), pl.col("_b").dt.day()).alias("b"),
+    )
+    a_is_day, rule, ambiguous = day_month_order(parts)
+    ts = pl.col("_a") if a_is_day else pl.col("_b")
+    heads = heads.with_columns(ts.alias("timestamp"), ts.is_not_null().alias("valid")).drop("_l", "_h", "_a", "_b")
+    year, first, second = ("p1", "p2", "p3") if p.year_first else ("p3", "p1", "p2")
+    order = (DateOrder(year, month=second, day=first, rule=rule, ambiguous=ambiguous) if a_is_day
+             else DateOrder(year, month=first, day=second, rule=rule, ambiguous=ambiguous))
+    return heads, order, ambiguous
