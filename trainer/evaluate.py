@@ -100,7 +100,8 @@ def evaluate_run(run_ref: str | os.PathLike, config: EvalConfig | None = None,
     device = next(model.parameters()).device
     eot_ids = stop_ids(run, tokenizer)
     end_of_turn = tokenizer.convert_ids_to_tokens(eot_ids[0])
-    max_len = int((run.info.get("config") or {}).get("max_seq_len") or config.max_length)
+    train_cfg = run.info.get("config") or {}
+    max_len = int(train_cfg.get("max_length") or train_cfg.get("max_seq_len") or config.max_length)
     encoded = [e for e in (encode_record(tokenizer, r, end_of_turn, max_len) for r in records) if e.n_trained]
     if not encoded:
         raise ClonekitError(f"{run.info.get('dataset')}/val.jsonl: no persona turns to score")
