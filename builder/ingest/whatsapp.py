@@ -160,7 +160,10 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     lines = pl.Series("raw", [text], dtype=pl.String).str.split("\n").explode()
     if text.endswith("\n"):
         lines = lines.head(lines.len() - 1)  # the file's final newline ends the last line
-    frame = pl.DataFrame({"raw": lines.str.strip_suffix("\r")}).with_row_index("line", offset=1)
+    if "\r" in text[:65_536]:  # CRLF export (a copy of every line, so only when needed)
+        lines = lines.str.strip_suffix("\r")
+    frame = pl.DataFrame({"raw": lines}).with_row_index("line", offset=1)
+    del lines
     frame = frame.with_columns(pl.col("raw").str.contains(header_re).alias("candidate"))
 
     candidates = frame.filter(pl.col("candidate")).select("line", "raw")
@@ -208,6 +211,7 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     records = starts.with_row_index("rec", offset=1).join(
         continuation, on="rec", how="left", maintain_order="left"
     )
+    del frame, candidates, heads, starts, continuation  # free the line table before classifying
     messages = _classify(records, template)
     return _finish(messages, doc, template)
 
@@ -275,18 +279,19 @@ def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
         .when(placeholder | ends_colon).then(pl.lit(""))
         .otherwise(rest)
     )
-    records = records.with_columns(author.alias("author"), body.alias("body"), placeholder.alias("placeholder"))
-    probe = pl.col("body").str.strip_chars(_STRIP)
-    special = probe.str.contains(_SPECIAL_RE)
+    records = records.select("rec", "raw", "timestamp", "more", author.alias("author"), body.alias("body"),
+                             placeholder.alias("placeholder"))
+    special = pl.col("body").str.strip_chars(_STRIP).str.contains(_SPECIAL_RE)
     if ios:
         body_lrm = pl.col("body").str.contains(_INVISIBLE_START)
         line_lrm = pl.col("raw").str.contains(_INVISIBLE_START)
         ios_event = body_lrm & ~line_lrm
     else:
         ios_event = pl.lit(False)
-    records = records.with_columns(probe.alias("probe"), special.alias("special"), ios_event.alias("ios_event"))
+    records = records.with_columns(special.alias("special"), ios_event.alias("ios_event")).drop("raw")
     # The detailed (slower) matchers run only on the few bodies the combined regex flagged.
     flagged = records.filter(pl.col("special") | pl.col("ios_event")).select(
+        "rec", pl.col("body").str.strip_chars(_STRIP).alias("probe")).select(
         "rec",
         pl.col("probe").str.contains(_DELETED_RE).alias("is_deleted"),
         pl.col("probe").str.contains(_MEDIA_RE).alias("is_media"),
@@ -311,7 +316,7 @@ def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
                          separator="\n", ignore_nulls=True).str.strip_chars_end("\n")
     text = pl.when(text.str.ends_with(">")).then(text.str.replace(_EDITED_RE, "")).otherwise(text)
     text = pl.when(pl.col("placeholder")).then(pl.lit("")).otherwise(text)
-    return records.with_columns(kind.alias("kind"), sender.alias("sender0"), text.alias("text"))
+    return records.select("timestamp", kind.alias("kind"), sender.alias("sender0"), text.alias("text"))
 
 
 def _finish(messages: pl.DataFrame, doc: Document, template: Template) -> pl.DataFrame:

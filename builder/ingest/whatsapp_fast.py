@@ -73,15 +73,15 @@ def plan(template: Template, sample: list[str]) -> FastPlan | None:
 def header_times(heads: pl.DataFrame, p: FastPlan) -> tuple[pl.DataFrame, DateOrder, bool]:
     """Add ``timestamp``, ``valid`` (parsed by the fast path) and ``rest`` to header rows;
     return them with the day/month order and whether that order was a guess."""
-    line = pl.col("raw").str.strip_chars_start(_INVISIBLE_CHARS)
-    heads = heads.with_columns(line.alias("_l"))
-    pos = pl.col("_l").str.find(p.end, literal=True)
-    header = pl.col("_l").str.head(pos)
+    # Lines with an invisible mark before the header (iOS media lines) get wrong offsets
+    # here; their header then fails to parse and the general path redoes them.
+    pos = pl.col("raw").str.find(p.end, literal=True)
+    header = pl.col("raw").str.head(pos)
     if p.end == "]":
         header = header.str.strip_prefix("[")
-        rest = pl.col("_l").str.slice(pos + 1).str.strip_prefix(" ")
+        rest = pl.col("raw").str.slice(pos + 1).str.strip_prefix(" ")
     else:
-        rest = pl.col("_l").str.slice(pos + len(p.end))
+        rest = pl.col("raw").str.slice(pos + len(p.end))
     heads = heads.with_columns(header.str.strip_chars(" ").alias("_h"), rest.alias("rest"))
     day_first = pl.col("_h").str.to_datetime(p.formats[0], strict=False, time_unit="us")
     month_first = pl.col("_h").str.to_datetime(p.formats[1], strict=False, time_unit="us")
@@ -94,7 +94,7 @@ def header_times(heads: pl.DataFrame, p: FastPlan) -> tuple[pl.DataFrame, DateOr
     )
     a_is_day, rule, ambiguous = day_month_order(parts)
     ts = pl.col("_a") if a_is_day else pl.col("_b")
-    heads = heads.with_columns(ts.alias("timestamp"), ts.is_not_null().alias("valid")).drop("_l", "_h", "_a", "_b")
+    heads = heads.with_columns(ts.alias("timestamp"), ts.is_not_null().alias("valid")).drop("_h", "_a", "_b")
     year, first, second = ("p1", "p2", "p3") if p.year_first else ("p3", "p1", "p2")
     order = (DateOrder(year, month=second, day=first, rule=rule, ambiguous=ambiguous) if a_is_day
              else DateOrder(year, month=first, day=second, rule=rule, ambiguous=ambiguous))
