@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -109,23 +108,24 @@ print(len(parser.parsed_messages.get_df()))
 
 
 def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run one child; return (wall seconds, peak RSS bytes of that child, stdout tail).
+    """Run one child; return (wall seconds, peak RSS bytes of that child, last stdout line).
 
     Peak RSS comes from wait4() on this child alone (ru_maxrss, KiB on Linux), so earlier
-    children do not mask later ones the way RUSAGE_CHILDREN's running maximum would."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
-    out_chunks = []
-    assert proc.stdout is not None and proc.stderr is not None
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out_chunks.append(out.decode(errors="replace"))
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"{' '.join(cmd[:4])} failed ({code}):\n{err.decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss * 1024, "".join(out_chunks).strip().splitlines()[-1:][0] if out else ""
+    children do not mask later ones the way RUSAGE_CHILDREN's running maximum would.
+    Output goes to temporary files, so a chatty child cannot block on a full pipe."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n"
+                             f"{err.read().decode(errors='replace')[-2000:]}")
+        lines = out.read().decode(errors="replace").strip().splitlines()
+    return wall, usage.ru_maxrss * 1024, lines[-1] if lines else ""
 
 
 def clonekit_cmd(src: Path, out: Path) -> tuple[list[str], str]:

@@ -9,6 +9,9 @@ How a file is read
   ids by cumulative sum, continuation lines joined per record, dates computed from integer
   columns). There is no per-line Python loop, so a 1M-message export parses in seconds.
 - Day/month order is decided from all headers of the file (whatsapp_dates.py).
+- Plain ASCII 24-hour headers (most exports) take a fast path: header offsets found with
+  literal search, timestamps parsed by Polars' strptime (whatsapp_fast.py); headers it
+  cannot read fall back to the general path, so results are the same either way.
 - A header with an impossible time or date (24:35, 10:60, 31/02) does not start a message:
   it is reported through ``warn("name:LINE: ...")`` and kept as a line of the previous
   message. Text before the first header (no message to attach it to) is reported and left out.

@@ -20,9 +20,6 @@ from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA
 from tests.conftest import SHARED_FIXTURES
 
-NOT_WHATSAPP = ("imessage", "signal", "__whatsapp-analyzer")  # prefixes handled below
-
-
 def whatsapp_texts() -> list[str]:
     if not SHARED_FIXTURES.is_dir():
         return []
