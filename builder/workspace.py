@@ -202,3 +202,92 @@ class Workspace:
         self.extra[name] = {k: v for k, v in values.items() if v is not None}
         if name in _build_fields():
             self.update({f"{name}.{k}": v for k, v in self.extra[name].items()})
+
+
+# ---------------------------------------------------------------------- previews
+# What the TUI shows before writing a version. They call builder.curate.build.curate (the
+# same steps `clonekit build` runs) with some steps switched off, and compare.
+
+def _without(config, **sections: dict[str, Any]):
+    data = config.model_dump()
+    for section, values in sections.items():
+        data[section].update(values)
+    return type(config).model_validate(data)
+
+
+def filter_preview(inputs, config, counter=None, examples: int = 6) -> dict[str, Any]:
+    """Token lengths of every conversation before cleaning, and which ones the [clean]
+    settings drop (and why), with a few example records. Balancing is off on both sides
+    so only cleaning differs."""
+    import json
+
+    import polars as pl
+
+    from builder.curate.build import curate
+    from builder.tokens import load_counter
+
+    counter = counter or load_counter(config.tokenizer.spec)
+    no_balance = {"max_share": None, "max_conversations": None, "min_conversations": 1}
+    everything = curate(inputs, _without(config, balance=no_balance, split={"val_fraction": 0.0},
+                                         clean={"dedup": False, "near_dup": False, "min_tokens": 0,
+                                                "max_tokens": None}), counter)
+    try:
+        kept = curate(inputs, _without(config, balance=no_balance, split={"val_fraction": 0.0}), counter)
+        kept_ids, pii_counts = kept.convs.select("conv"), kept.stats.get("pii") or {}
+    except ClonekitError as err:
+        if "after cleaning" not in str(err):
+            raise
+        kept_ids, pii_counts = everything.convs.select("conv").clear(), {}  # the filters drop everything
+    lo, hi = config.clean.min_tokens, config.clean.max_tokens
+    too_short = pl.col("n_tokens") < lo
+    too_long = pl.lit(False) if hi is None else pl.col("n_tokens") > hi
+    dropped = (
+        everything.convs.join(kept_ids, on="conv", how="anti")
+        .with_columns(reason=pl.when(too_short).then(pl.lit(f"shorter than {lo} tokens"))
+                      .when(too_long).then(pl.lit(f"longer than {hi} tokens"))
+                      .otherwise(pl.lit("duplicate")))
+        .join(everything.lines.select("conv", "line"), on="conv")
+        .sort("conv")
+    )
+    counts = dropped.group_by("reason").agg(pl.len()).sort("reason").rows()
+    sample = dropped.group_by("reason", maintain_order=True).head(max(1, examples // max(1, len(counts))))
+    return {
+        "lengths": everything.convs["n_tokens"].to_list(),
+        "total": everything.convs.height,
+        "kept": kept_ids.height,
+        "dropped_by": dict(counts),
+        "examples": [{"reason": r["reason"], "record": json.loads(r["line"])}
+                     for r in sample.head(examples).iter_rows(named=True)],
+        "pii": pii_counts,
+    }
+
+
+def preview_records(curated) -> list[dict]:
+    """The records a version would hold (train then val), as dicts with their split."""
+    import json
+
+    return [dict(json.loads(line), split=split) for split, line in curated.lines.select("split", "line").iter_rows()]
+
+
+def suggest_me_ranked(messages) -> list[str]:
+    """builder.curate.identity.suggest_me, and when nobody is in *every* 1:1 chat (the
+    user's name differs between exports, e.g. "Sam" on WhatsApp and "Sam Kellett" on
+    Telegram): the senders of the most 1:1 chats, most first."""
+    import polars as pl
+
+    from builder.curate.identity import suggest_me
+
+    found = suggest_me(messages)
+    if found:
+        return found
+    sp = messages.lazy().filter(pl.col("sender").is_not_null()).select("chat", "sender")
+    pairs = sp.group_by("chat").agg(pl.col("sender").n_unique().alias("n")).filter(pl.col("n") == 2)
+    ranked = (
+        sp.join(pairs, on="chat", how="semi")
+        .group_by("sender")
+        .agg(pl.col("chat").n_unique().alias("one_to_one"), pl.len().alias("messages"))
+        .filter(pl.col("one_to_one") >= 2)
+        .sort(["one_to_one", "messages", "sender"], descending=[True, True, False])
+        .collect()
+    )
+    return ranked["sender"].to_list()

@@ -60,7 +60,7 @@ class CloneKitApp(App):
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {GoToCommands}
     BINDINGS = [
-        *[Binding(str(i + 1), f"page({i + 1})", cls.TITLE, show=False) for i, (_, cls) in enumerate(PAGES)],
+        *[Binding(f"{i + 1},alt+{i + 1}", f"page({i + 1})", cls.TITLE, show=False) for i, (_, cls) in enumerate(PAGES)],
         Binding("question_mark", "toggle_help", "Keys", key_display="?"),
         Binding("f1", "toggle_help", "Keys", show=False),
         Binding("ctrl+q", "quit", "Quit"),
@@ -86,11 +86,13 @@ class CloneKitApp(App):
 
     def on_mount(self) -> None:
         self.query_one(SourcesPage).reload()
+        self.query_one(SourcesPage).focus_default()
 
     # ------------------------------------------------------------------ navigation
     def action_page(self, number: int) -> None:
         key = PAGES[number - 1][0]
         self.query_one("#tabs", TabbedContent).active = f"tab-{key}"
+        self.query_one(f"#page-{key}", Page).focus_default()
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -21,18 +21,19 @@ def balance_rows(app, config) -> tuple[list[dict], dict]:
 class BalancePage(Page):
     TITLE = "Balance"
     KEYS = "type a cap and the bars follow · empty = no cap"
+    DEFAULT_FOCUS = "#max-share"
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
             with Vertical(classes="field"):
-                yield Label("max share per contact (%)")
+                yield Label("max share each (%)")
                 yield Input(id="max-share", placeholder="e.g. 40", restrict=r"[0-9.]*")
             with Vertical(classes="field"):
                 yield Label("share measured by")
                 yield Select([("tokens", "tokens"), ("conversations", "conversations")], id="share-by",
                              allow_blank=False, value="tokens")
             with Vertical(classes="field"):
-                yield Label("max conversations per contact")
+                yield Label("max conversations each")
                 yield Input(id="max-convs", placeholder="no limit", restrict=r"[0-9]*")
             with Vertical(classes="field"):
                 yield Label("which stay")

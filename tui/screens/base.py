@@ -22,6 +22,25 @@ class Page(Vertical):
 
     TITLE = ""
     KEYS = ""  # one line shown in the page's key help
+    DEFAULT_FOCUS = ""  # selector of the widget focused when the page is shown
+    BINDINGS = [("escape", "leave_input", "Leave the field")]
+
+    def focus_default(self) -> None:
+        targets = self.query(self.DEFAULT_FOCUS) if self.DEFAULT_FOCUS else []
+        if targets:
+            targets.first().focus()
+
+    def action_leave_input(self) -> None:
+        """Escape in a text field: focus a non-text widget so 1-9 and page keys work."""
+        from textual.widgets import Input, TextArea
+
+        focused = self.app.focused
+        if isinstance(focused, (Input, TextArea)):
+            for widget in self.query("DataTable, Button, Select, Switch"):
+                if widget.focusable and widget.display:
+                    widget.focus()
+                    return
+            self.app.set_focus(None)
 
     @property
     def ck(self) -> "CloneKitApp":

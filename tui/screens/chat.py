@@ -46,8 +46,9 @@ def finished_runs(runs_root) -> list[tuple[str, str]]:
 
 class ChatPage(Page):
     TITLE = "Chat"
-    KEYS = "type and press enter · ctrl+x stops a reply · ctrl+r new conversation"
-    BINDINGS = [Binding("ctrl+x", "stop", "Stop reply"), Binding("ctrl+r", "reset", "New conversation")]
+    KEYS = "type and press enter · ctrl+g stops a reply · ctrl+r new conversation"
+    DEFAULT_FOCUS = "#chat-input"
+    BINDINGS = [Binding("ctrl+g", "stop", "Stop reply"), Binding("ctrl+r", "reset", "New conversation")]
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -138,7 +139,7 @@ class ChatPage(Page):
             self.error("no finished run to talk to: train one on page 8")
             return
         if self.cancel_token is not None:
-            self.error("wait for the reply (ctrl+x stops it)")
+            self.error("wait for the reply (ctrl+g stops it)")
             return
         try:
             settings = self._settings()

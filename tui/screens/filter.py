@@ -22,18 +22,19 @@ def run_filter_preview(app, config):
 
 class FilterPage(Page):
     TITLE = "Filter"
-    KEYS = "edit a value and press enter (or Apply) to see what would be dropped"
+    KEYS = "edit a value and press enter (or Apply) to see what would be dropped · esc leaves the field"
+    DEFAULT_FOCUS = "#session-min-tokens"
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
             with Vertical(classes="field"):
-                yield Label("exact duplicates")
+                yield Label("drop exact dups")
                 yield Switch(id="dedup")
             with Vertical(classes="field"):
-                yield Label("near duplicates")
+                yield Label("drop near dups")
                 yield Switch(id="near-dup")
             with Vertical(classes="field"):
-                yield Label("near-dup threshold")
+                yield Label("near-dup ≥ similarity")
                 yield Input(id="near-dup-threshold", restrict=r"[0-9.]*")
             with Vertical(classes="field"):
                 yield Label("min tokens")
@@ -45,6 +46,19 @@ class FilterPage(Page):
                 yield Label("redact PII")
                 yield Switch(id="pii")
             yield Button("Apply", id="apply-filter", variant="primary")
+        with Horizontal(classes="form-row"):
+            with Vertical(classes="field"):
+                yield Label("merge bursts within (min)")
+                yield Input(id="merge-minutes", restrict=r"[0-9.]*")
+            with Vertical(classes="field"):
+                yield Label("new session after (min)")
+                yield Input(id="gap-minutes", restrict=r"[0-9.]*")
+            with Vertical(classes="field"):
+                yield Label("drop sessions under (tokens)")
+                yield Input(id="session-min-tokens", restrict=r"[0-9]*")
+            with Vertical(classes="field"):
+                yield Label("split conversations over")
+                yield Input(id="session-max-tokens", restrict=r"[0-9]*")
         yield Label("", id="filter-status", classes="status")
         with Horizontal():
             yield Histogram(id="length-hist")
@@ -57,6 +71,12 @@ class FilterPage(Page):
 
     def refresh_page(self) -> None:
         c = self.workspace.section("clean")
+        s = self.workspace.section("sessions")
+        for wid, value in (("#merge-minutes", f"{s['merge_minutes']:g}"), ("#gap-minutes", f"{s['gap_minutes']:g}"),
+                           ("#session-min-tokens", str(s["min_tokens"])), ("#session-max-tokens", str(s["max_tokens"]))):
+            box = self.query_one(wid, Input)
+            if not box.has_focus:
+                box.value = value
         self.query_one("#dedup", Switch).value = c["dedup"]
         self.query_one("#near-dup", Switch).value = c["near_dup"]
         self.query_one("#pii", Switch).value = c["pii"]
@@ -87,9 +107,13 @@ class FilterPage(Page):
                 "clean.near_dup_threshold": float(get("#near-dup-threshold") or 0.8),
                 "clean.min_tokens": int(get("#min-tokens") or 0),
                 "clean.max_tokens": int(get("#max-tokens")) if get("#max-tokens") else None,
+                "sessions.merge_minutes": float(get("#merge-minutes") or 5),
+                "sessions.gap_minutes": float(get("#gap-minutes") or 60),
+                "sessions.min_tokens": int(get("#session-min-tokens") or 0),
+                "sessions.max_tokens": int(get("#session-max-tokens") or 3000),
             }
         except ValueError:
-            self.error("near-dup threshold must be a number between 0 and 1")
+            self.error("the thresholds and minutes are numbers, e.g. 0.8 and 5")
             return
         if self.set_config(changes):
             self.recompute()

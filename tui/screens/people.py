@@ -16,7 +16,8 @@ from tui.screens.base import Page
 
 def people_tables(messages, me: list[str]):
     """(suggested me aliases, contacts table rows as dicts) for the page."""
-    from builder.curate.identity import contacts_table, suggest_me
+    from builder.curate.identity import contacts_table
+    from builder.workspace import suggest_me_ranked as suggest_me
 
     suggested = suggest_me(messages)
     if not me:
@@ -27,6 +28,7 @@ def people_tables(messages, me: list[str]):
 class PeoplePage(Page):
     TITLE = "People"
     KEYS = "c confirm the suggested me · enter on a contact edits its role · x include/exclude"
+    DEFAULT_FOCUS = "#contacts"
     BINDINGS = [Binding("x", "toggle_include", "Include/exclude"), Binding("c", "confirm_me", "Confirm me")]
 
     def compose(self) -> ComposeResult:

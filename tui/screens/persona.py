@@ -15,6 +15,7 @@ from tui.screens.base import Page
 class PersonaPage(Page):
     TITLE = "Persona"
     KEYS = "edit the fields; the preview follows as you type · ctrl+s or Save writes clonekit.toml"
+    DEFAULT_FOCUS = "#persona-name"
     BINDINGS = [("ctrl+s", "save", "Save persona")]
 
     def compose(self) -> ComposeResult:

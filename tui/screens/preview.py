@@ -55,13 +55,14 @@ def write_version(config, on_event, cancel):
 class PreviewPage(Page):
     TITLE = "Preview"
     KEYS = "↑↓ browse conversations · w write the version · r refresh"
+    DEFAULT_FOCUS = "#conv-list"
     BINDINGS = [Binding("w", "write", "Write version"), Binding("r", "refresh_preview", "Refresh")]
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Button("Write version (w)", id="write-version", variant="success")
             yield Button("Refresh (r)", id="refresh-preview")
-            yield ProgressBar(id="build-progress", show_eta=False)
+            yield ProgressBar(id="build-progress", show_eta=False, classes="hidden")
         yield Label("", id="preview-status", classes="status")
         yield Static("", id="diff", classes="diff")
         with Horizontal():
@@ -96,6 +97,7 @@ class PreviewPage(Page):
             return
         self.query_one("#preview-status", Label).update("writing the version…")
         self.query_one("#write-version", Button).disabled = True
+        self.query_one("#build-progress", ProgressBar).remove_class("hidden")
         self.run_core("write", write_version, self.workspace.build_config())
 
     def on_core_event(self, message: CoreEvent) -> None:
@@ -117,6 +119,7 @@ class PreviewPage(Page):
         status = self.query_one("#preview-status", Label)
         if message.job == "write":
             self.query_one("#write-version", Button).disabled = False
+            self.query_one("#build-progress", ProgressBar).add_class("hidden")
             if message.error:
                 status.update(f"[red]{message.error}[/]")
                 self.error(message.error)
@@ -140,7 +143,7 @@ class PreviewPage(Page):
         table.clear()
         for i, r in enumerate(self.records):
             meta = r["meta"]
-            table.add_row(str(i + 1), r["split"], meta["contact"], meta["role_tag"], str(meta["n_turns"]),
+            table.add_row(str(i + 1), r["split"], meta["contact"][:20], meta["role_tag"][:10], str(meta["n_turns"]),
                           str(meta["n_tokens"]), key=str(i))
         self._show(0)
 

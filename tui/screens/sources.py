@@ -25,12 +25,13 @@ def ingest_workspace(paths: list[str], on_event, cancel):
 
 class SourcesPage(Page):
     TITLE = "Sources"
-    KEYS = "enter add path · tab complete · del remove the selected source · r re-read"
+    KEYS = "type a path (→ accepts the completion), enter adds it · del removes the selected source · r re-reads · esc leaves the field"
+    DEFAULT_FOCUS = "#files"
     BINDINGS = [Binding("delete", "remove_source", "Remove source"), Binding("r", "reload", "Re-read")]
 
     def compose(self) -> ComposeResult:
-        yield Label("Add an export file, zip or folder (WhatsApp, Telegram, Discord, Signal, iMessage, "
-                    "Messenger, Instagram, CSV, instruction data):", classes="hint")
+        yield Label("Add an export file, zip or folder (WhatsApp, Telegram, Discord, Signal, iMessage, Messenger, "
+                    "Instagram, CSV, Q&A):", classes="hint")
         with Horizontal(classes="row"):
             yield Input(placeholder="path, e.g. exports/ (→ completes)", id="source-path",
                         suggester=PathSuggester(self.workspace.root))
@@ -40,6 +41,9 @@ class SourcesPage(Page):
         yield DataTable(id="files", cursor_type="row", zebra_stripes=True)
         yield Label("Chats found", classes="section")
         yield DataTable(id="chats", cursor_type="row", zebra_stripes=True)
+
+    def focus_default(self) -> None:
+        self.query_one("#files" if self.workspace.sources() else "#source-path").focus()
 
     def on_mount(self) -> None:
         files = self.query_one("#files", DataTable)

@@ -48,6 +48,7 @@ def write_reviewed(version, rejected: set[int]):
 class SynthPage(Page):
     TITLE = "Synthesize"
     KEYS = "e estimate · run · a accept / r reject the selected sample · W write accepted"
+    DEFAULT_FOCUS = "#synth-version"
     BINDINGS = [Binding("e", "estimate", "Estimate"), Binding("a", "accept", "Accept"),
                 Binding("r", "reject", "Reject"), Binding("W", "write_reviewed", "Write accepted")]
 

@@ -68,6 +68,7 @@ def estimate_lines(preset: str, overrides: dict, base: str, version_path: str) -
 class TrainPage(Page):
     TITLE = "Train"
     KEYS = "set the run up, Estimate, then Start · Cancel stops the process · Resume continues it"
+    DEFAULT_FOCUS = "#train-start"
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):

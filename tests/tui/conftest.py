@@ -1,0 +1,39 @@
+"""Workspaces for the TUI tests: the bundled demo exports in a temp folder named `ws`
+(the app shows only that name, so snapshots do not depend on the temp path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder.demo_data import materialize_demo
+
+
+@pytest.fixture
+def bare_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Demo exports under ws/exports, no clonekit.toml yet."""
+    ws = tmp_path / "ws"
+    materialize_demo(ws)
+    monkeypatch.setenv("CLONEKIT_RUNS", str(ws / "runs"))
+    monkeypatch.setenv("CLONEKIT_DATASETS", str(ws / "datasets"))
+    monkeypatch.setenv("CLONEKIT_CACHE", str(ws / ".clonekit-cache"))
+    return ws
+
+
+async def _settle(pilot, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+@pytest.fixture
+def settle():
+    """``await settle(pilot)``: wait until the workers (and the messages they post) are done."""
+    return _settle
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio through anyio's pytest plugin (anyio comes with openai)."""
+    return "asyncio"
