@@ -167,6 +167,8 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
     ds = load_dataset_version(data_ref)
     device = _device(cfg)
 
+    # A bad --base fails here, before a run folder exists.
+    tokenizer = None if base == "tiny" else _load_tokenizer(base, base)
     if run_dir is None:
         run_dir = runs_root() / new_run_id(ds.version_id)
     if not req.resume and run_dir.exists() and any(run_dir.iterdir()):
@@ -181,7 +183,7 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
     }
     write_run_json(run_dir, run)
     try:
-        return _train_in(run_dir, run, cfg, ds, base, device, req.resume, on_event, cancel)
+        return _train_in(run_dir, run, cfg, ds, base, tokenizer, device, req.resume, on_event, cancel)
     except BaseException as err:
         run["status"] = "failed"
         run["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -189,7 +191,7 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
         raise
 
 
-def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, device: str, resume: bool,
+def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokenizer, device: str, resume: bool,
               on_event: OnEvent, cancel: CancelToken) -> Path:
     import torch
     from transformers import AutoConfig
@@ -211,9 +213,9 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, device:
             build_tiny_base(texts, cfg.tiny, base_dir, cfg.max_length)
             on_event(Log(f"built the tiny base model and tokenizer in {base_dir}"))
         base_path = str(base_dir.resolve())
+        tokenizer = _load_tokenizer(base_path, base)
     else:
         base_path = base
-    tokenizer = _load_tokenizer(base_path, base)
     info = prepare_tokenizer(tokenizer, cfg.chat_template)
     run.update(base_path=base_path, chat_template=info.name, stop_token_ids=info.stop_token_ids)
     write_run_json(run_dir, run)
@@ -324,6 +326,17 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, device:
     return run_dir
 
 
+def _checkpointing_args(enabled: bool) -> dict:
+    """transformers 5.2x renamed gradient_checkpointing to activation_checkpointing."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {key: enabled, f"{key}_kwargs": {"use_reentrant": False}}
+
+
 def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows, val_rows, collator, device, dtype,
                   on_event: OnEvent, cancel: CancelToken):
     import torch
@@ -346,8 +359,7 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
         max_grad_norm=cfg.max_grad_norm,
         bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **_checkpointing_args(cfg.gradient_checkpointing),
         logging_steps=cfg.logging_steps,
         eval_strategy="steps" if has_val else "no",
         eval_steps=cfg.eval_steps,
