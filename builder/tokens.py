@@ -36,18 +36,104 @@ class TokenCounter(Protocol):
     def count(self, texts: Sequence[str]) -> list[int]: ...
 
 
+# GPT-2's pre-token pattern without its one lookahead (``\s+(?!\S)``), in the syntax of
+# Rust's regex crate (Polars). The two agree on every text without a run of two or more
+# whitespace characters; those texts are encoded whole instead.
+PRETOKEN_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+"
+
+
+def pretoken_fast_path_ok(tokenizer) -> bool:
+    """True when count(text) == sum of counts of its GPT-2 pre-tokens for this tokenizer:
+    a plain byte-level BPE (ByteLevel pre-tokenizer with its regex and no prefix space, no
+    normalizer, BPE without dropout). BPE merges never cross pre-token boundaries, so each
+    pre-token can be encoded on its own. Anything else is counted by encoding whole texts."""
+    import json
+
+    cfg = json.loads(tokenizer.to_str())
+    pre, model = cfg.get("pre_tokenizer") or {}, cfg.get("model") or {}
+    return (
+        cfg.get("normalizer") is None
+        and pre.get("type") == "ByteLevel"
+        and pre.get("use_regex", True) is True
+        and pre.get("add_prefix_space") is False  # a prefix space would change the first pre-token
+        and model.get("type") == "BPE"
+        and not model.get("dropout")
+        and not model.get("byte_fallback")
+    )
+
+
 class HFTokenCounter:
-    """A ``tokenizers.Tokenizer``; counts without special tokens (templates add their own)."""
+    """A ``tokenizers.Tokenizer``; counts without special tokens (templates add their own).
+
+    Byte-level BPE tokenizers take a fast exact path (``pretoken_fast_path_ok``): texts are
+    split into GPT-2 pre-tokens in Polars, each distinct pre-token is encoded once, and the
+    counts are summed back per text. Texts the split might get wrong (whitespace runs, added
+    tokens such as ``<|im_end|>`` in the text) are encoded whole, batched."""
 
     def __init__(self, tokenizer, name: str) -> None:
         self.tokenizer = tokenizer
         self.name = name
+        self.fast = pretoken_fast_path_ok(tokenizer)
+        self._added = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
+
+    def _encode_counts(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(e.ids) for e in self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
 
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-        return [len(e.ids) for e in encodings]
+        if not self.fast:
+            return self._encode_counts(list(texts))
+        import polars as pl
+
+        return self.count_series(pl.Series("t", list(texts), dtype=pl.String)).to_list()
+
+    def count_series(self, texts):
+        """Token counts (Int64) for a String Series (null counts as empty), in order."""
+        import polars as pl
+
+        texts = texts.fill_null("").rename("t")
+        uniq = pl.DataFrame({"t": texts.unique()})
+        if not self.fast:
+            table = uniq.with_columns(n=pl.Series(self._encode_counts(uniq["t"].to_list()), dtype=pl.Int64))
+        else:
+            table = self._fast_table(uniq)
+        return pl.DataFrame({"t": texts}).join(table, on="t", how="left", maintain_order="left")["n"]
+
+    def _fast_table(self, uniq):
+        import polars as pl
+
+        whole = pl.col("t").str.contains(r"\s\s")
+        for tok in self._added:
+            whole = whole | pl.col("t").str.contains(tok, literal=True)
+        uniq = uniq.with_row_index("u").with_columns(_whole=whole)
+        pieces = (
+            uniq.lazy().filter(~pl.col("_whole"))
+            .select("u", p=pl.col("t").str.extract_all(PRETOKEN_PATTERN))
+            .explode("p")
+            .filter(pl.col("p").is_not_null())
+            .collect()
+        )
+        distinct = pieces.select(pl.col("p").unique())
+        distinct = distinct.with_columns(n=pl.Series(self._encode_counts(distinct["p"].to_list()), dtype=pl.Int64))
+        sums = (
+            pieces.lazy().join(distinct.lazy(), on="p", how="left")
+            .group_by("u").agg(pl.col("n").sum(), pl.col("p").str.len_bytes().sum().alias("_bytes"))
+            .collect()
+        )
+        split = (
+            uniq.filter(~pl.col("_whole"))
+            .join(sums, on="u", how="left")
+            .with_columns(pl.col("n").fill_null(0), pl.col("_bytes").fill_null(0))
+        )
+        # the pattern covers every character; a text whose pieces don't add up to it (never
+        # seen) is encoded whole rather than trusted
+        ok = split.filter(pl.col("_bytes") == pl.col("t").str.len_bytes())
+        rest = pl.concat([uniq.filter(pl.col("_whole")).select("t"), split.filter(pl.col("_bytes") != pl.col("t").str.len_bytes()).select("t")])
+        exact = rest.with_columns(n=pl.Series(self._encode_counts(rest["t"].to_list()), dtype=pl.Int64))
+        return pl.concat([ok.select("t", "n"), exact])
 
 
 class TiktokenCounter:

@@ -31,14 +31,24 @@ STAGES = ["read", "identity", "messages", "sessions", "tokens", "conversations",
 
 
 class MeNotSet(ClonekitError):
-    """No --me given: carries the suggestion so the TUI can offer it."""
+    """No --me given: carries the suggestion so the TUI can offer it. ``uncovered``: 1:1
+    chats the suggestion is not in, with their senders (the user's other names are there)."""
 
-    def __init__(self, suggestions: list[str]):
+    def __init__(self, suggestions: list[str], uncovered: list[tuple[str, list[str]]] | None = None):
         self.suggestions = suggestions
+        self.uncovered = uncovered or []
         if suggestions:
             s = suggestions[0]
-            msg = (f"who is you? suggested: {', '.join(repr(x) for x in suggestions[:3])} "
-                   f"(the sender in every 1:1 chat); confirm with --me \"{s}\" or [build] me = [\"{s}\"] in clonekit.toml")
+            if self.uncovered:
+                shown = "; ".join(f"{chat!r}: {', '.join(repr(x) for x in names)}" for chat, names in self.uncovered[:6])
+                more = f" (+{len(self.uncovered) - 6} more)" if len(self.uncovered) > 6 else ""
+                msg = (f"who is you? nobody is in every 1:1 chat; suggested: {', '.join(repr(x) for x in suggestions[:3])} "
+                       f"(in the most 1:1 chats); 1:1 chats without {s!r}: {shown}{more}; "
+                       f"pass each of your names, e.g. --me \"{s}\" --me \"{self.uncovered[0][1][0]}\", "
+                       f"or list them in [build] me in clonekit.toml")
+            else:
+                msg = (f"who is you? suggested: {', '.join(repr(x) for x in suggestions[:3])} "
+                       f"(the sender in every 1:1 chat); confirm with --me \"{s}\" or [build] me = [\"{s}\"] in clonekit.toml")
         else:
             msg = "who is you? no sender found to suggest; pass --me NAME or set [build] me in clonekit.toml"
         super().__init__(msg)
@@ -81,7 +91,8 @@ def chat_conversations(
     b, c, s, cl = config.build, config.contacts, config.sessions, config.clean
     step("identity")
     if not b.me:
-        raise MeNotSet(identity.suggest_me(messages))
+        suggested = identity.suggest_me(messages)
+        raise MeNotSet(suggested, identity.uncovered_chats(messages, suggested[:1]))
     me = identity.check_me(messages, b.me)
     identity.check_contacts(messages, c)
     step("messages")

@@ -18,9 +18,9 @@ def _speakers(messages: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     return messages.lazy().filter(pl.col("sender").is_not_null()).select("chat", "sender")
 
 
-def suggest_me(messages: pl.LazyFrame | pl.DataFrame) -> list[str]:
-    """Senders present in every 1:1 chat (a chat with exactly two senders), most active
-    first. Without 1:1 chats: the senders present in the most chats."""
+def _sender_stats(messages: pl.LazyFrame | pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Per sender: 1:1 chats (chats with exactly two senders), chats, messages; and the
+    number of 1:1 chats."""
     sp = _speakers(messages)
     per_chat = sp.group_by("chat").agg(pl.col("sender").n_unique().alias("n"))
     stats = (
@@ -33,17 +33,51 @@ def suggest_me(messages: pl.LazyFrame | pl.DataFrame) -> list[str]:
         )
         .collect()
     )
+    return stats, per_chat.filter(pl.col("n") == 2).select(pl.len()).collect().item()
+
+
+def suggest_me(messages: pl.LazyFrame | pl.DataFrame) -> list[str]:
+    """Senders present in every 1:1 chat (a chat with exactly two senders), most active
+    first. When nobody is in every 1:1 chat (the user's name differs between exports:
+    "Sam" on WhatsApp, "Sam Kellett" on Telegram): the senders of the most 1:1 chats,
+    ties broken by message count. Without 1:1 chats: the senders present in the most chats."""
+    stats, n_one_to_one = _sender_stats(messages)
     if stats.is_empty():
         return []
-    n_one_to_one = per_chat.filter(pl.col("n") == 2).select(pl.len()).collect().item()
     if n_one_to_one:
-        pick = stats.filter(pl.col("one_to_one") == n_one_to_one)
-        if n_one_to_one == 1 and pick.height > 1:
+        best = int(stats["one_to_one"].max())
+        pick = stats.filter(pl.col("one_to_one") == best)
+        if best == 1 and n_one_to_one == 1 and pick.height > 1:
             # One 1:1 chat: both people qualify; prefer whoever is also in other chats.
             pick = pick.filter(pl.col("chats") == pick["chats"].max())
-    else:
-        pick = stats.filter(pl.col("chats") == stats["chats"].max())
+        if best < n_one_to_one:
+            return pick.sort(["messages", "sender"], descending=[True, False])["sender"].to_list()
+        return pick.sort(["chats", "messages", "sender"], descending=[True, True, False])["sender"].to_list()
+    pick = stats.filter(pl.col("chats") == stats["chats"].max())
     return pick.sort(["chats", "messages", "sender"], descending=[True, True, False])["sender"].to_list()
+
+
+def uncovered_chats(messages: pl.LazyFrame | pl.DataFrame, me: list[str], per_chat: int = 2) -> list[tuple[str, list[str]]]:
+    """1:1 chats where none of ``me`` speaks, each with its senders, the name closest to
+    ``me`` first (then most messages): the user's other names ("Sam Kellett") are there."""
+    sp = _speakers(messages)
+    pairs = sp.group_by("chat").agg(pl.col("sender").n_unique().alias("n")).filter(pl.col("n") == 2)
+    rows = (
+        sp.join(pairs, on="chat", how="semi")
+        .group_by("chat", "sender").agg(pl.len().alias("messages"))
+        .filter(~pl.col("sender").is_in(me).any().over("chat"))
+        .sort("chat")
+        .collect()
+    )
+
+    def closeness(name: str) -> float:  # a handful of names: plain Python is fine
+        key = name.lower().replace(" ", "")
+        return max((difflib.SequenceMatcher(None, key, m.lower().replace(" ", "")).ratio() for m in me), default=0.0)
+
+    out: dict[str, list[tuple[float, int, str]]] = {}
+    for chat, sender, n in rows.iter_rows():
+        out.setdefault(chat, []).append((-closeness(sender), -n, sender))
+    return [(chat, [s for *_, s in sorted(c)][:per_chat]) for chat, c in out.items()]
 
 
 def top_senders(messages: pl.LazyFrame | pl.DataFrame, n: int = 5) -> list[str]:

@@ -93,8 +93,12 @@ def merge_turns(lf: pl.LazyFrame, merge_minutes: float, gap_minutes: float) -> p
 
 
 def count_tokens(texts: pl.Series, counter: "TokenCounter") -> pl.Series:
-    """Token counts for a text column: one batched call over the distinct texts (chats
-    repeat "ok", "haha", "<media>" a lot), joined back."""
+    """Token counts for a text column: the counter's own Polars path when it has one
+    (byte-level BPE: per distinct pre-token), else one batched call over the distinct texts
+    (chats repeat "ok", "haha", "<media>" a lot), joined back."""
+    by_series = getattr(counter, "count_series", None)
+    if by_series is not None:
+        return by_series(texts).cast(pl.Int64).rename("n")
     uniq = texts.unique(maintain_order=True)
     table = pl.DataFrame({"t": uniq, "n": pl.Series(counter.count(uniq.to_list()), dtype=pl.Int64)})
     return pl.DataFrame({"t": texts}).join(table, on="t", how="left", maintain_order="left")["n"]

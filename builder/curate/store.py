@@ -50,10 +50,23 @@ def _versions(folder: Path) -> list[str]:
     return sorted(found, key=lambda v: int(v[1:]))
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")  # conventional env var names; key values never look like this
+
+
+def _is_secret(key: str, value: Any) -> bool:
+    """A credential-like key, except ``*_env`` keys holding only an environment variable
+    NAME (``api_key_env = "OPENAI_API_KEY"``): those are kept, a value in one is not."""
+    if not _SECRET_KEY.search(key):
+        return False
+    if key.lower().endswith("_env"):
+        return not (value is None or (isinstance(value, str) and _ENV_NAME.match(value)))
+    return True
+
+
 def _scrub(obj: Any) -> Any:
-    """Drop any key that looks like a credential, at any depth."""
+    """Drop any key that looks like a credential, at any depth (env var names kept)."""
     if isinstance(obj, dict):
-        return {k: _scrub(v) for k, v in obj.items() if not _SECRET_KEY.search(str(k))}
+        return {k: _scrub(v) for k, v in obj.items() if not _is_secret(str(k), v)}
     if isinstance(obj, list):
         return [_scrub(v) for v in obj]
     return obj

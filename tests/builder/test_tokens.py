@@ -74,3 +74,72 @@ def test_hub_id_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(Tokenizer, "from_pretrained", offline)
     with pytest.raises(ClonekitError, match=r"org/model.*hub.*offline\?"):
         tokens.load_counter("org/model")
+
+
+def _byte_level_bpe(tmp_path, add_prefix_space=False):
+    from tokenizers import decoders
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    tok.decoder = decoders.ByteLevel()
+    corpus = ["don't you'll we're it's I've I'm he'd", "hello world 12345 1,000.5", "emoji 😀🎉 and 中文日本語",
+              "café naïve — “quotes”", "line\nbreak\ttab"] * 30
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<|im_end|>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    path = tmp_path / f"bl{int(add_prefix_space)}.json"
+    tok.save(str(path))
+    return path
+
+
+VARIED = [
+    "", " ", "ok", "hello world", "Hello  World", "a\nb", "a\n\nb", "trail ", "trail  ", "  lead", "\tx", "x\r\ny",
+    "don't", "DON'T", "we'll see, you're it's I've I'm he'd", " 's", "'sup", "''", "12345", "1,000,000.50", "x²", "٣٤",
+    "😀", "haha 😀😀 🎉!", "中文日本語 テスト", "café naïve", "— “quoted” —", "\u00a0nbsp", "a\u3000b", "<|im_end|>",
+    "before<|im_end|>after", "tabs\t\tand spaces", "mixed 123abc abc123", "end.", "...", "?!", "a" * 300,
+]
+
+
+def _words(seed: int, n: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    parts = ["a", "b", "é", "中", "😀", "1", "2", "'", "s", "ll", " ", " ", "\n", ".", ",", "-", "A", "\t", "x"]
+    return ["".join(rng.choice(parts) for _ in range(rng.randint(0, 25))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("spec", ["builtin", "trained"])
+def test_byte_level_fast_path_is_exact(tmp_path, spec):
+    path = tokens.BUILTIN_TOKENIZER if spec == "builtin" else _byte_level_bpe(tmp_path)
+    c = tokens.load_counter(str(path))
+    assert c.fast
+    texts = VARIED + _words(1, 3000)
+    want = [len(e.ids) for e in c.tokenizer.encode_batch(texts, add_special_tokens=False)]
+    assert c.count(texts) == want
+    import polars as pl
+
+    series = pl.Series(texts + [None])
+    assert c.count_series(series).to_list() == want + [0]
+
+
+def test_fast_path_splits_most_texts_into_pretokens(tmp_path, monkeypatch):
+    c = tokens.load_counter("builtin")
+    seen: list[list[str]] = []
+    real = c._encode_counts
+    monkeypatch.setattr(c, "_encode_counts", lambda texts: seen.append(list(texts)) or real(texts))
+    texts = [f"message {i} with words and numbers {i * 7}" for i in range(500)] + ["two  spaces"]
+    assert c.count(texts) == [len(c.tokenizer.encode(t, add_special_tokens=False).ids) for t in texts]
+    encoded = [t for batch in seen for t in batch]
+    assert "two  spaces" in encoded  # whitespace runs are encoded whole
+    assert all(" " not in t[1:] for t in encoded if t != "two  spaces")  # the rest only as pre-tokens
+    assert len(encoded) == len(set(encoded)) < 1100  # each distinct pre-token once (~1000 numbers + 6 words)
+
+
+def test_fast_path_off_when_config_differs(tmp_path):
+    c = tokens.load_counter(str(_byte_level_bpe(tmp_path, add_prefix_space=True)))
+    assert not c.fast
+    texts = VARIED[:20]
+    assert c.count(texts) == [len(e.ids) for e in c.tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
+def test_whitespace_pretokenizer_is_not_fast(tokenizer_json):
+    assert not tokens.load_counter(str(tokenizer_json)).fast
