@@ -80,7 +80,7 @@ class SynthPage(Page):
             yield Button("Estimate cost (e)", id="synth-estimate")
             yield Button("Run", id="synth-run", variant="primary")
             yield Button("Cancel", id="synth-cancel", variant="error", disabled=True)
-            yield ProgressBar(id="synth-progress")
+            yield ProgressBar(id="synth-progress", classes="hidden")
         yield Static("", id="synth-plan", classes="status")
         with Horizontal():
             with Vertical(id="synth-list-pane"):
@@ -155,6 +155,7 @@ class SynthPage(Page):
             self.error(str(err))
             return
         self.cancel_token = CancelToken()
+        self.query_one("#synth-progress", ProgressBar).remove_class("hidden")
         self.query_one("#synth-run", Button).disabled = True
         self.query_one("#synth-cancel", Button).disabled = False
         self.run_core("synth", synthesize, config, cancel=self.cancel_token)
@@ -182,6 +183,7 @@ class SynthPage(Page):
         message.stop()
         plan = self.query_one("#synth-plan", Static)
         if message.job == "synth":
+            self.query_one("#synth-progress", ProgressBar).add_class("hidden")
             self.query_one("#synth-run", Button).disabled = False
             self.query_one("#synth-cancel", Button).disabled = True
         if message.error:

@@ -1,0 +1,56 @@
+"""A snapshot of every page at 120x40 on the demo workspace with one version written.
+The workspace folder is named `ws` and the app shows only that name, so nothing in the
+render depends on the temp path or the clock. Update with --snapshot-update after a
+deliberate UI change, and look at the diff report first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder.curate.build import build
+from builder.demo_workspace import create_demo_workspace
+from builder.workspace import Workspace
+from tui.app import PAGES, CloneKitApp
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    ws = create_demo_workspace(tmp_path / "ws")
+    monkeypatch.setenv("CLONEKIT_RUNS", str(ws.runs_root))
+    monkeypatch.setenv("CLONEKIT_DATASETS", str(ws.datasets_root))
+    build(ws.build_config())
+    return ws.root
+
+
+@pytest.mark.parametrize("number", range(1, len(PAGES) + 1), ids=[name for name, _ in PAGES])
+def test_page(number: int, demo_ws: Path, snap_compare) -> None:
+    app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
+
+    async def open_page(pilot) -> None:
+        for _ in range(3):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+        await pilot.press(str(number))
+        for _ in range(4):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_page)
+
+
+def test_key_help(demo_ws: Path, snap_compare) -> None:
+    """`?` opens the key help beside the page."""
+    app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
+
+    async def help_panel(pilot) -> None:
+        for _ in range(3):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=help_panel)
