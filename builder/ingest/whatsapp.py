@@ -266,8 +266,8 @@ def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
     has_author = pl.col("b0").is_not_null()
     # No ": " at all: "Name:" (empty body at the end of the line), "Name:." (disappearing
     # placeholder), or an author-less event.
-    placeholder = ~has_author & rest.str.ends_with(":.") & (rest.str.len_chars() > 2)
-    ends_colon = ~has_author & rest.str.ends_with(":") & (rest.str.len_chars() > 1)
+    placeholder = ~has_author & rest.str.ends_with(":.") & (rest.str.len_bytes() > 2)
+    ends_colon = ~has_author & rest.str.ends_with(":") & (rest.str.len_bytes() > 1)
     # iOS events without an author start right after the header with an LRM (or U+000E).
     authorless_event = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
     author = (
@@ -317,9 +317,15 @@ def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
     sender = pl.col("author").replace_strict(authors, cleaned, default=None, return_dtype=pl.String)
     text = pl.concat_str([pl.col("body").str.strip_chars_start(_INVISIBLE_CHARS), pl.col("more")],
                          separator="\n", ignore_nulls=True).str.strip_chars_end("\n")
-    text = pl.when(text.str.ends_with(">")).then(text.str.replace(_EDITED_RE, "")).otherwise(text)
     text = pl.when(pl.col("placeholder")).then(pl.lit("")).otherwise(text)
-    return records.select("timestamp", kind.alias("kind"), sender.alias("sender0"), text.alias("text"))
+    out = records.select("rec", "timestamp", kind.alias("kind"), sender.alias("sender0"), text.alias("text"))
+    # "<This message was edited>" can only end a body that ends with ">": edit those only.
+    edited = out.filter(pl.col("text").str.ends_with(">")).select(
+        "rec", pl.col("text").str.replace(_EDITED_RE, "").alias("unedited"))
+    if edited.height:
+        out = out.join(edited, on="rec", how="left", maintain_order="left").with_columns(
+            pl.coalesce("unedited", "text").alias("text")).drop("unedited")
+    return out.drop("rec")
 
 
 def _finish(messages: pl.DataFrame, doc: Document, template: Template) -> pl.DataFrame:
