@@ -187,13 +187,16 @@ def curate(
     step("clean")
     before = convs.height
     dropped: dict[str, int] = {}
+    if cl.dedup or (cl.near_dup and convs.height > 1):
+        # normalised text once, shared by exact and near dup
+        text = clean.conversation_text(turns.join(convs.select("conv"), on="conv", how="semi"))
     if cl.dedup:
-        dup = clean.exact_duplicates(turns.join(convs.select("conv"), on="conv", how="semi"))
+        dup = clean.exact_duplicates(text=text)
         convs = convs.filter(~pl.col("conv").is_in(dup.implode()))
+        text = text.filter(~pl.col("conv").is_in(dup.implode()))
         dropped["exact_duplicates"] = dup.len()
     if cl.near_dup and convs.height > 1:
-        near = clean.near_duplicates(turns.join(convs.select("conv"), on="conv", how="semi"),
-                                     cl.near_dup_threshold, cl.num_perm, cl.shingle_words, config.build.seed)
+        near = clean.near_duplicates(None, cl.near_dup_threshold, cl.num_perm, cl.shingle_words, config.build.seed, text=text)
         convs = convs.filter(~pl.col("conv").is_in(near.implode()))
         dropped["near_duplicates"] = near.len()
     n = convs.height

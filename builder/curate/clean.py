@@ -34,9 +34,10 @@ def conversation_text(turns: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def exact_duplicates(turns: pl.DataFrame) -> pl.Series:
-    """conv ids whose normalised text equals an earlier (smaller id) conversation's."""
-    text = conversation_text(turns)
+def exact_duplicates(turns: pl.DataFrame | None = None, text: pl.DataFrame | None = None) -> pl.Series:
+    """conv ids whose normalised text equals an earlier (smaller id) conversation's.
+    ``text``: a ready ``conversation_text`` (built once and shared with near-dup)."""
+    text = conversation_text(turns) if text is None else text
     return text.filter(pl.col("norm").is_duplicated() & ~pl.col("norm").is_first_distinct())["conv"]
 
 
@@ -56,54 +57,70 @@ def lsh_params(num_perm: int, threshold: float) -> tuple[int, int]:
     return best[1], best[2]
 
 
-def shingles(turns: pl.DataFrame, n_words: int, seed: int = 0) -> pl.DataFrame:
-    """Distinct (conv, h) word n-gram hashes; a conversation shorter than n words gets
-    one shingle of all its words."""
+def _shingle_arrays(text: pl.DataFrame, n_words: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(conv, h) for every word n-gram of every conversation, in conv order (contiguous
+    runs per conv, duplicates kept). Words are hashed once in Polars; an n-gram's hash is
+    a wrapping polynomial of its words' hashes, so no n-gram string is ever built. A
+    conversation shorter than n words gets one shingle of all its words."""
     words = (
-        conversation_text(turns)
-        .select("conv", pl.col("norm").str.split(" ").alias("w"))
+        text.lazy().sort("conv")
+        .select("conv", w=pl.col("norm").str.split(" "))
         .explode("w")
-        .filter(pl.col("w").str.len_chars() > 0)
+        .filter(pl.col("w").str.len_bytes() > 0)
+        .select("conv", h=pl.col("w").hash(seed=seed + 7))
+        .collect()
     )
-    parts = [pl.col("w").shift(-i) for i in range(n_words)]
-    same = pl.col("conv").shift(-(n_words - 1)) == pl.col("conv")
-    grams = words.with_columns(g=pl.when(same).then(pl.concat_str(parts, separator=" ")))
-    counts = words.group_by("conv").agg(pl.col("w").str.join(" ").alias("all"), pl.len().alias("n"))
-    short = counts.filter(pl.col("n") < n_words).select("conv", pl.col("all").alias("g"))
-    full = grams.drop_nulls("g").select("conv", "g")
-    return (
-        pl.concat([full, short])
-        .select("conv", h=pl.col("g").hash(seed=seed + 7))
-        .unique()
-        .sort(["conv", "h"])
-    )
+    conv = words["conv"].cast(pl.Int64).to_numpy()
+    h = words["h"].to_numpy()
+    m = len(h)
+    if m == 0:
+        return conv, h
+    mult = np.random.default_rng(seed + 3).integers(1, 2**63, size=n_words, dtype=np.uint64) | np.uint64(1)
+    gram = h * mult[0]
+    for j in range(1, n_words):  # one vectorised pass per word position of the n-gram
+        same = np.zeros(m, dtype=bool)
+        same[: m - j] = conv[j:] == conv[: m - j]
+        term = np.zeros(m, dtype=np.uint64)
+        term[: m - j] = h[j:] * mult[j]
+        gram += np.where(same, term, np.uint64(0))
+    start = np.r_[True, conv[1:] != conv[:-1]]
+    run_start = np.flatnonzero(start)
+    length = np.diff(np.r_[run_start, m])
+    # position within the conversation and the conversation's word count, per word
+    pos = np.arange(m) - np.repeat(run_start, length)
+    size = np.repeat(length, length)
+    keep = (pos + n_words <= size) | ((size < n_words) & (pos == 0))
+    return conv[keep], gram[keep]
 
 
-def minhash_signatures(sh: pl.DataFrame, num_perm: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(conv ids, signatures [n_conv, num_perm] uint32) with multiply-shift hash
-    permutations, vectorised over all shingles at once per permutation."""
-    convs = sh["conv"].to_numpy()
-    h = sh["h"].to_numpy().astype(np.uint64)
-    starts = np.flatnonzero(np.r_[True, convs[1:] != convs[:-1]])
+def shingles(turns: pl.DataFrame, n_words: int, seed: int = 0, text: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Distinct (conv, h) word n-gram hashes, sorted; see ``_shingle_arrays``."""
+    conv, h = _shingle_arrays(conversation_text(turns) if text is None else text, n_words, seed)
+    return pl.DataFrame({"conv": conv, "h": h}).unique().sort(["conv", "h"])
+
+
+def minhash_signatures(conv: np.ndarray, h: np.ndarray, num_perm: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(conv ids, signatures [n_conv, num_perm] uint32) for shingle arrays in contiguous
+    conv runs, with multiply-shift hash permutations: one numpy pass over all shingles per
+    permutation, ``np.minimum.reduceat`` over the conversation boundaries."""
+    starts = np.flatnonzero(np.r_[True, conv[1:] != conv[:-1]])
     rng = np.random.default_rng(seed + 1)
     mults = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     xors = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
     sig = np.empty((len(starts), num_perm), dtype=np.uint32)
     shift = np.uint64(32)
-    for p in range(num_perm):  # per permutation, not per row: each pass is one numpy op over all shingles
-        hp = ((h ^ xors[p]) * mults[p]) >> shift
-        sig[:, p] = np.minimum.reduceat(hp, starts)
-    return convs[starts], sig
+    buf = np.empty_like(h)
+    for p in range(num_perm):  # per permutation, not per row
+        np.bitwise_xor(h, xors[p], out=buf)
+        np.multiply(buf, mults[p], out=buf)
+        np.right_shift(buf, shift, out=buf)
+        sig[:, p] = np.minimum.reduceat(buf, starts)
+    return conv[starts], sig
 
 
-def near_duplicates(turns: pl.DataFrame, threshold: float, num_perm: int = 32, n_words: int = 3, seed: int = 0) -> pl.Series:
-    """conv ids with Jaccard similarity >= threshold (word n-gram sets) to a conversation
-    with a smaller id. LSH proposes candidate pairs; exact Jaccard decides."""
-    sh = shingles(turns, n_words, seed)
-    if sh.is_empty():
-        return pl.Series("conv", [], dtype=pl.Int64)
-    ids, sig = minhash_signatures(sh, num_perm, seed)
-    bands, rows = lsh_params(num_perm, threshold)
+def _candidate_pairs(ids: np.ndarray, sig: np.ndarray, bands: int, rows: int, seed: int) -> pl.DataFrame:
+    """(a, b) with a < b sharing an LSH band bucket: every bucket member paired with the
+    bucket's smallest id and its predecessor."""
     # one uint64 key per (conversation, band): a wrapping polynomial over the band's rows
     # (a rare collision only adds a candidate pair; exact Jaccard decides)
     weights = np.random.default_rng(seed + 2).integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)
@@ -114,9 +131,10 @@ def near_duplicates(turns: pl.DataFrame, threshold: float, num_perm: int = 32, n
         "band": np.tile(np.arange(bands, dtype=np.int32), len(ids)),
         "key": keys.ravel(),
     })
-    # every member of a bucket paired with the bucket's smallest id and its predecessor
-    pairs = (
-        buckets.sort(["band", "key", "conv"])
+    return (
+        buckets.lazy()
+        .filter(pl.len().over(["band", "key"]) > 1)
+        .sort(["band", "key", "conv"])
         .with_columns(
             first=pl.col("conv").first().over(["band", "key"]),
             prev=pl.col("conv").shift(1).over(["band", "key"]),
@@ -125,12 +143,38 @@ def near_duplicates(turns: pl.DataFrame, threshold: float, num_perm: int = 32, n
         .filter(pl.col("a").is_not_null() & (pl.col("a") < pl.col("conv")))
         .select(pl.col("a").cast(pl.Int64), b=pl.col("conv").cast(pl.Int64))
         .unique()
+        .collect()
+    )
+
+
+def near_duplicates(
+    turns: pl.DataFrame | None, threshold: float, num_perm: int = 32, n_words: int = 3, seed: int = 0,
+    text: pl.DataFrame | None = None,
+) -> pl.Series:
+    """conv ids with Jaccard similarity >= threshold (word n-gram sets) to a conversation
+    with a smaller id. LSH proposes candidate pairs; exact Jaccard decides, computed only
+    for candidate pairs whose set sizes allow it (J <= min/max size)."""
+    none = pl.Series("conv", [], dtype=pl.Int64)
+    conv, h = _shingle_arrays(conversation_text(turns) if text is None else text, n_words, seed)
+    if len(h) == 0:
+        return none
+    ids, sig = minhash_signatures(conv, h, num_perm, seed)
+    pairs = _candidate_pairs(ids, sig, *lsh_params(num_perm, threshold), seed)
+    if pairs.is_empty():
+        return none
+    wanted = pl.concat([pairs["a"], pairs["b"]]).unique()
+    sh = pl.DataFrame({"conv": conv, "h": h}).filter(pl.col("conv").is_in(wanted.implode())).unique()
+    sizes = sh.group_by("conv").agg(pl.len().alias("n"))
+    pairs = (
+        pairs.join(sizes.rename({"conv": "a", "n": "na"}), on="a")
+        .join(sizes.rename({"conv": "b", "n": "nb"}), on="b")
+        .filter(pl.min_horizontal("na", "nb") >= (threshold - 1e-12) * pl.max_horizontal("na", "nb"))
     )
     if pairs.is_empty():
-        return pl.Series("conv", [], dtype=pl.Int64)
-    sizes = sh.group_by("conv").agg(pl.len().alias("n"))
+        return none
     inter = (
-        pairs.join(sh.rename({"conv": "a"}), on="a")
+        pairs.select("a", "b")
+        .join(sh.rename({"conv": "a"}), on="a")
         .join(sh.rename({"conv": "b"}), on=["b", "h"])
         .group_by(["a", "b"])
         .agg(pl.len().alias("inter"))
@@ -138,8 +182,6 @@ def near_duplicates(turns: pl.DataFrame, threshold: float, num_perm: int = 32, n
     jac = (
         pairs.join(inter, on=["a", "b"], how="left")
         .with_columns(pl.col("inter").fill_null(0))
-        .join(sizes.rename({"conv": "a", "n": "na"}), on="a")
-        .join(sizes.rename({"conv": "b", "n": "nb"}), on="b")
         .with_columns(j=pl.col("inter") / (pl.col("na") + pl.col("nb") - pl.col("inter")))
     )
     return jac.filter(pl.col("j") >= threshold - 1e-12)["b"].unique().sort().rename("conv")

@@ -111,23 +111,37 @@ def count_turn_tokens(turns: pl.DataFrame, counter: "TokenCounter", column: str 
 def split_by_budget(turns: pl.DataFrame, group: str, max_tokens: int) -> pl.Series:
     """Greedy chunk index (within ``group``) for rows in order: a chunk takes rows while
     its token sum stays <= max_tokens; a row over the budget alone is its own chunk.
-    Vectorised per pass: each pass closes one chunk in every still-open group, so the
-    number of passes is the largest chunk count of any group, not the number of rows."""
-    df = turns.select(pl.col(group), pl.col("n_tokens")).with_row_index("_i")
-    totals = df.group_by(group).agg(pl.col("n_tokens").sum().alias("_total"))
-    df = df.join(totals, on=group, how="left", maintain_order="left")
-    chunk = pl.Series("chunk", [0] * df.height, dtype=pl.Int32)
-    rest = df.filter(pl.col("_total") > max_tokens).drop("_total")
-    k = 0
-    while rest.height:
-        cum = pl.col("n_tokens").cum_sum().over(group)
-        first = pl.col("_i") == pl.col("_i").min().over(group)
-        taken = rest.with_columns(_take=(cum <= max_tokens) | first)
-        idx = taken.filter(pl.col("_take"))["_i"]
-        chunk = chunk.scatter(idx, k)
-        rest = taken.filter(~pl.col("_take")).drop("_take")
-        k += 1
-    return chunk
+    Over one cumulative sum, a chunk starting at row s ends before the first row whose
+    cumulative sum exceeds cum[s-1] + max_tokens (``np.searchsorted``); each pass closes
+    one chunk in every still-open group at once, so the Python loop runs (largest chunk
+    count of any group) times, each pass O(open groups * log rows)."""
+    import numpy as np
+
+    n = turns.height
+    if n == 0:
+        return pl.Series("chunk", [], dtype=pl.Int32)
+    keys = turns[group].to_numpy()
+    order = np.argsort(keys, kind="stable")  # rows of a group contiguous, in row order
+    k = keys[order]
+    tok = turns["n_tokens"].fill_null(0).to_numpy().astype(np.int64)[order]
+    cum = np.cumsum(tok)
+    before = np.r_[0, cum[:-1]]  # token sum before each row
+    g_start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    g_end = np.r_[g_start[1:], n]
+    chunk_start = np.zeros(n, dtype=np.int32)
+    s, end = g_start, g_end
+    while len(s):
+        chunk_start[s] = 1
+        e = np.searchsorted(cum, before[s] + max_tokens, side="right")
+        e = np.minimum(np.maximum(e, s + 1), end)
+        open_ = e < end
+        s, end = e[open_], end[open_]
+    group_first = np.repeat(g_start, g_end - g_start)
+    cs = np.cumsum(chunk_start)
+    chunk_sorted = (cs - cs[group_first]).astype(np.int32)
+    chunk = np.empty(n, dtype=np.int32)
+    chunk[order] = chunk_sorted
+    return pl.Series("chunk", chunk, dtype=pl.Int32)
 
 
 def conversations(

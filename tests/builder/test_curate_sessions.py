@@ -104,3 +104,30 @@ def test_group_turns_keep_names_and_separate_speakers_and_trailing_user_turns_dr
 def test_split_by_budget_passes_equal_max_chunks():
     turns = pl.DataFrame({"g": [1, 1, 1, 1, 2, 2], "n_tokens": [5, 5, 5, 20, 3, 3]})
     assert sessions.split_by_budget(turns, "g", 10).to_list() == [0, 0, 1, 2, 0, 0]
+
+
+def _greedy_chunks(groups, tokens, budget):
+    """The plain row loop split_by_budget replaces."""
+    out, state = [], {}
+    for g, n in zip(groups, tokens):
+        if g not in state:
+            chunk, size = 0, 0
+        else:
+            chunk, size = state[g]
+            if size + n > budget:  # a non-empty chunk is full: start the next one
+                chunk, size = chunk + 1, 0
+        out.append(chunk)
+        state[g] = (chunk, size + n)
+    return out
+
+
+def test_split_by_budget_matches_a_greedy_row_loop():
+    import random
+
+    rng = random.Random(3)
+    for _ in range(30):
+        n = rng.randint(1, 80)
+        groups = sorted(rng.randint(0, 5) for _ in range(n)) if rng.random() < 0.5 else [rng.randint(0, 5) for _ in range(n)]
+        toks = [rng.choice([0, 1, 3, 7, 12, 25]) for _ in range(n)]
+        df = pl.DataFrame({"g": groups, "n_tokens": toks})
+        assert sessions.split_by_budget(df, "g", 10).to_list() == _greedy_chunks(groups, toks, 10)
