@@ -5,7 +5,8 @@ messages, media placeholders and system lines (~65 MB for 1M messages), then tim
 its own subprocess (wall time and peak RSS of that child):
 
   (a) clonekit:   `clonekit ingest FILE -o out.jsonl` (falls back to
-                  builder.ingest.whatsapp.parse + JSONL write when the CLI is not wired)
+                  builder.ingest.whatsapp.parse + JSONL write when the CLI is not wired);
+                  with the CLI, the parser alone (parse + JSONL write) is timed as well
   (b) whatstk:    whatstk.WhatsAppChat.from_source(FILE)
   (c) chat-miner: chatminer.chatparsers.WhatsAppParser(FILE).parse_file()
 
@@ -163,6 +164,9 @@ def main() -> int:
         cmd, label = clonekit_cmd(src, tmp / "out.jsonl")
         results = {}
         runs = [("clonekit", cmd, label)]
+        if "-c" not in cmd:  # the CLI: also time the parser alone (parse + JSONL), to separate it
+            runs.append(("parser", [sys.executable, "-c", FALLBACK, str(src), str(tmp / "parser.jsonl")],
+                         "builder.ingest.whatsapp.parse + write_ndjson"))
         if not args.only_ours:
             runs += [("whatstk", [sys.executable, "-c", WHATSTK, str(src)], "whatstk"),
                      ("chat-miner", [sys.executable, "-c", CHATMINER, str(src)], "chat-miner")]
