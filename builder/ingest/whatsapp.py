@@ -262,28 +262,37 @@ def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
     split = pl.col("rest").str.splitn(": ", 2)
     records = records.with_columns(split.struct.field("field_0").alias("a0"),
                                    split.struct.field("field_1").alias("b0"))
+    # Most lines are "Name: body". The few others are fixed up on their own (string
+    # operations over every row would cost more than the rest of this function):
+    # - no ": " at all: "Name:" (empty body at the end of the line), "Name:." (disappearing
+    #   placeholder), or an author-less event;
+    # - iOS events without an author start right after the header with an LRM (or U+000E).
+    odd = pl.col("b0").is_null()
+    if ios:
+        odd = odd | pl.col("rest").str.contains("^[\u200e\x0e]")
     rest = pl.col("rest")
-    has_author = pl.col("b0").is_not_null()
-    # No ": " at all: "Name:" (empty body at the end of the line), "Name:." (disappearing
-    # placeholder), or an author-less event.
-    placeholder = ~has_author & rest.str.ends_with(":.") & (rest.str.len_bytes() > 2)
-    ends_colon = ~has_author & rest.str.ends_with(":") & (rest.str.len_bytes() > 1)
-    # iOS events without an author start right after the header with an LRM (or U+000E).
-    authorless_event = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
-    author = (
-        pl.when(authorless_event).then(None)
-        .when(has_author).then(pl.col("a0"))
+    event = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
+    no_sep = pl.col("b0").is_null()
+    placeholder = no_sep & rest.str.ends_with(":.") & (rest.str.len_bytes() > 2) & ~event
+    ends_colon = no_sep & rest.str.ends_with(":") & (rest.str.len_bytes() > 1) & ~event
+    fixed = records.filter(odd).select(
+        "rec",
+        pl.when(event).then(None)
         .when(placeholder).then(rest.str.strip_suffix(":."))
         .when(ends_colon).then(rest.str.strip_suffix(":"))
+        .otherwise(None).alias("author_fix"),
+        pl.when(placeholder | ends_colon).then(pl.lit("")).otherwise(rest).alias("body_fix"),
+        placeholder.alias("placeholder"),
+        pl.lit(True).alias("odd"),
     )
-    body = (
-        pl.when(authorless_event).then(rest)
-        .when(has_author).then(pl.col("b0"))
-        .when(placeholder | ends_colon).then(pl.lit(""))
-        .otherwise(rest)
+    records = records.drop("rest").join(fixed, on="rec", how="left", maintain_order="left")
+    is_odd = pl.col("odd").fill_null(False)
+    records = records.select(
+        "rec", "raw", "timestamp", "more",
+        pl.when(is_odd).then(pl.col("author_fix")).otherwise(pl.col("a0")).alias("author"),
+        pl.when(is_odd).then(pl.col("body_fix")).otherwise(pl.col("b0")).alias("body"),
+        pl.col("placeholder").fill_null(False),
     )
-    records = records.select("rec", "raw", "timestamp", "more", author.alias("author"), body.alias("body"),
-                             placeholder.alias("placeholder"))
     special = pl.col("body").str.strip_chars(_STRIP).str.contains(_SPECIAL_RE)
     if ios:
         body_lrm = pl.col("body").str.contains(_INVISIBLE_START)
