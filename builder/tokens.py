@@ -37,9 +37,14 @@ class TokenCounter(Protocol):
 
 
 # GPT-2's pre-token pattern without its one lookahead (``\s+(?!\S)``), in the syntax of
-# Rust's regex crate (Polars). The two agree on every text without a run of two or more
-# whitespace characters; those texts are encoded whole instead.
+# Rust's regex crate (Polars). The two differ only on runs of 2+ whitespace characters not
+# at the end of the text: GPT-2 leaves the run's last character to the next pre-token (a
+# space joins it: "  x" -> " ", " x"; another character stands alone: " \nx" -> " ", "\n",
+# "x"). ``HFTokenCounter._fast_table`` re-splits such runs the same way.
 PRETOKEN_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+"
+# A run ending in a space before an apostrophe: GPT-2 gives " '" + "s", this split "'s";
+# such texts are encoded whole.
+_WHOLE_PATTERN = r"\s '"
 
 
 def pretoken_fast_path_ok(tokenizer) -> bool:
@@ -95,45 +100,58 @@ class HFTokenCounter:
         import polars as pl
 
         texts = texts.fill_null("").rename("t")
+        if self.fast:
+            # no dedupe: splitting a text costs about what hashing it would
+            return self._fast_table(pl.DataFrame({"t": texts})).sort("u")["n"]
         uniq = pl.DataFrame({"t": texts.unique()})
-        if not self.fast:
-            table = uniq.with_columns(n=pl.Series(self._encode_counts(uniq["t"].to_list()), dtype=pl.Int64))
-        else:
-            table = self._fast_table(uniq)
+        table = uniq.with_columns(n=pl.Series(self._encode_counts(uniq["t"].to_list()), dtype=pl.Int64))
         return pl.DataFrame({"t": texts}).join(table, on="t", how="left", maintain_order="left")["n"]
 
     def _fast_table(self, uniq):
+        """(u, n): the token count of each row of ``uniq`` (column t), u its row number."""
         import polars as pl
 
-        whole = pl.col("t").str.contains(r"\s\s")
+        whole = pl.col("t").str.contains(_WHOLE_PATTERN)
         for tok in self._added:
             whole = whole | pl.col("t").str.contains(tok, literal=True)
-        uniq = uniq.with_row_index("u").with_columns(_whole=whole)
-        pieces = (
-            uniq.lazy().filter(~pl.col("_whole"))
-            .select("u", p=pl.col("t").str.extract_all(PRETOKEN_PATTERN))
-            .explode("p")
-            .filter(pl.col("p").is_not_null())
-            .collect()
-        )
-        distinct = pieces.select(pl.col("p").unique())
+        uniq = uniq.with_row_index("u").with_columns(_whole=whole, _runs=pl.col("t").str.contains(r"\s\s"))
+        p = pl.col("p")
+
+        def pieces_of(frame):
+            return frame.select("u", p=pl.col("t").str.extract_all(PRETOKEN_PATTERN)).explode("p").filter(p.is_not_null())
+
+        todo = uniq.lazy().filter(~pl.col("_whole"))
+        plain = pieces_of(todo.filter(~pl.col("_runs")))
+        # whitespace runs (2+ chars, not last in the text) -> GPT-2's split, see
+        # PRETOKEN_PATTERN; only for the few texts that have such runs
+        run = p.str.contains(r"^\s\s+$") & (pl.col("u") == pl.col("u").shift(-1)).fill_null(False)
+        runs = pieces_of(todo.filter(pl.col("_runs"))).with_columns(_run=run, _last=p.str.slice(-1))
+        space_before = (pl.col("_run").shift(1) & (pl.col("_last").shift(1) == " ")).fill_null(False)
+        tails = runs.filter(pl.col("_run") & (pl.col("_last") != " ")).select("u", p=pl.col("_last"))
+        runs = runs.select(
+            "u",
+            p=pl.when(pl.col("_run")).then(p.str.slice(0, p.str.len_chars() - 1)).otherwise(p),
+            _space=space_before,
+        ).select("u", p=pl.when(pl.col("_space")).then(pl.lit(" ") + p).otherwise(p))
+        pieces = pl.concat([plain, runs, tails]).collect()
+        distinct = pieces.select(p.unique())
         distinct = distinct.with_columns(n=pl.Series(self._encode_counts(distinct["p"].to_list()), dtype=pl.Int64))
         sums = (
             pieces.lazy().join(distinct.lazy(), on="p", how="left")
-            .group_by("u").agg(pl.col("n").sum(), pl.col("p").str.len_bytes().sum().alias("_bytes"))
+            .group_by("u").agg(pl.col("n").sum(), p.str.len_bytes().sum().alias("_bytes"))
             .collect()
         )
-        split = (
+        counted = (
             uniq.filter(~pl.col("_whole"))
             .join(sums, on="u", how="left")
             .with_columns(pl.col("n").fill_null(0), pl.col("_bytes").fill_null(0))
         )
-        # the pattern covers every character; a text whose pieces don't add up to it (never
+        # the pieces cover every character; a text whose pieces don't add up to it (never
         # seen) is encoded whole rather than trusted
-        ok = split.filter(pl.col("_bytes") == pl.col("t").str.len_bytes())
-        rest = pl.concat([uniq.filter(pl.col("_whole")).select("t"), split.filter(pl.col("_bytes") != pl.col("t").str.len_bytes()).select("t")])
-        exact = rest.with_columns(n=pl.Series(self._encode_counts(rest["t"].to_list()), dtype=pl.Int64))
-        return pl.concat([ok.select("t", "n"), exact])
+        agrees = pl.col("_bytes") == pl.col("t").str.len_bytes()
+        rest = pl.concat([uniq.filter(pl.col("_whole")).select("u", "t"), counted.filter(~agrees).select("u", "t")])
+        exact = rest.select("u", n=pl.Series(self._encode_counts(rest["t"].to_list()), dtype=pl.Int64))
+        return pl.concat([counted.filter(agrees).select("u", "n"), exact])
 
 
 class TiktokenCounter:

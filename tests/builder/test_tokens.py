@@ -95,7 +95,8 @@ VARIED = [
     "", " ", "ok", "hello world", "Hello  World", "a\nb", "a\n\nb", "trail ", "trail  ", "  lead", "\tx", "x\r\ny",
     "don't", "DON'T", "we'll see, you're it's I've I'm he'd", " 's", "'sup", "''", "12345", "1,000,000.50", "x²", "٣٤",
     "😀", "haha 😀😀 🎉!", "中文日本語 テスト", "café naïve", "— “quoted” —", "\u00a0nbsp", "a\u3000b", "<|im_end|>",
-    "before<|im_end|>after", "tabs\t\tand spaces", "mixed 123abc abc123", "end.", "...", "?!", "a" * 300,
+    "before<|im_end|>after", "tabs\t\tand spaces", "a \n\n b", "x  \ny", "  'tis", "a\n 's", "ok   ", "\n\n",
+    "run \t 1", "end  .", " \u3000x", "mixed 123abc abc123", "end.", "...", "?!", "a" * 300,
 ]
 
 
@@ -103,7 +104,7 @@ def _words(seed: int, n: int) -> list[str]:
     import random
 
     rng = random.Random(seed)
-    parts = ["a", "b", "é", "中", "😀", "1", "2", "'", "s", "ll", " ", " ", "\n", ".", ",", "-", "A", "\t", "x"]
+    parts = ["a", "b", "é", "中", "😀", "1", "2", "'", "s", "ll", " ", " ", " ", "  ", "\n", "\n\n", ".", ",", "-", "A", "\t", "x", "\u3000"]
     return ["".join(rng.choice(parts) for _ in range(rng.randint(0, 25))) for _ in range(n)]
 
 
@@ -126,11 +127,12 @@ def test_fast_path_splits_most_texts_into_pretokens(tmp_path, monkeypatch):
     seen: list[list[str]] = []
     real = c._encode_counts
     monkeypatch.setattr(c, "_encode_counts", lambda texts: seen.append(list(texts)) or real(texts))
-    texts = [f"message {i} with words and numbers {i * 7}" for i in range(500)] + ["two  spaces"]
+    texts = [f"message {i} with words and numbers {i * 7}" for i in range(500)] + ["two  spaces", "a  'sorry"]
     assert c.count(texts) == [len(c.tokenizer.encode(t, add_special_tokens=False).ids) for t in texts]
     encoded = [t for batch in seen for t in batch]
-    assert "two  spaces" in encoded  # whitespace runs are encoded whole
-    assert all(" " not in t[1:] for t in encoded if t != "two  spaces")  # the rest only as pre-tokens
+    assert "a  'sorry" in encoded  # a run ending in a space before an apostrophe: encoded whole
+    assert "two  spaces" not in encoded  # other whitespace runs are re-split like GPT-2's regex
+    assert all(" " not in t[1:] for t in encoded if t != "a  'sorry")  # the rest only as pre-tokens
     assert len(encoded) == len(set(encoded)) < 1100  # each distinct pre-token once (~1000 numbers + 6 words)
 
 
