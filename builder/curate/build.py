@@ -102,10 +102,11 @@ def chat_conversations(
     if cl.pii:
         msgs, stats["pii"] = pii.redact_column(msgs, "text", list(cl.pii_types))
     chats = identity.chat_table(msgs, me, c)
-    selected = sessions.select_messages(msgs.lazy(), chats, c, s, groups=b.groups)
+    selected = sessions.select_messages(msgs.lazy(), chats, c, s, groups=b.groups).collect()
     step("sessions")
-    turns = sessions.merge_turns(selected, s.merge_minutes, s.gap_minutes).collect()
-    stats["messages_used"] = selected.select(pl.len()).collect().item()
+    turns = sessions.merge_turns(selected.lazy(), s.merge_minutes, s.gap_minutes).collect()
+    stats["messages_used"] = selected.height
+    del selected
     stats["turns"] = turns.height
     if turns.is_empty():
         raise _empty("selecting messages", "check [contacts] include/exclude, [build] groups and sessions.keep_media")

@@ -69,25 +69,38 @@ def merge_turns(lf: pl.LazyFrame, merge_minutes: float, gap_minutes: float) -> p
     new_chat = pl.col("chat") != pl.col("chat").shift(1)
     new_session = new_chat.fill_null(True) | (gap >= gap_limit).fill_null(True)
     new_turn = new_session | (pl.col("sender") != pl.col("sender").shift(1)).fill_null(True) | (gap > merge).fill_null(True)
-    return (
+    marked = (
         lf.sort(["chat", "order"])
         .with_columns(new_session.alias("_ns"), new_turn.alias("_nt"))
         .with_columns(
             session=pl.col("_ns").cum_sum().cast(pl.Int64),
             turn=pl.col("_nt").cum_sum().cast(pl.Int64),
+            _last=pl.col("_nt").shift(-1).fill_null(True),  # last message of its turn
         )
-        .group_by("turn", maintain_order=True)
+    )
+    # Most turns are one message: take their first-row columns as they are and join texts
+    # only for the turns of several messages (a group_by over every row costs 3x more).
+    firsts = marked.filter(pl.col("_nt")).select(
+        "turn", "session", "chat", "contact", "role_tag", "is_group", "source", "sender",
+        "text", pl.col("timestamp").alias("start"), _single=pl.col("_last"),
+    )
+    joined = (
+        marked.filter(~(pl.col("_nt") & pl.col("_last")))
+        .group_by("turn")
         .agg(
-            pl.col("session").first(),
-            pl.col("chat").first(),
-            pl.col("contact").first(),
-            pl.col("role_tag").first(),
-            pl.col("is_group").first(),
-            pl.col("source").first(),
-            pl.col("sender").first(),
-            pl.col("text").str.join("\n"),
-            pl.col("timestamp").min().alias("start"),
-            pl.col("timestamp").max().alias("end"),
+            pl.col("text").str.join("\n").alias("_joined"),
+            pl.col("timestamp").min().alias("_min"),
+            pl.col("timestamp").max().alias("_max"),
+        )
+    )
+    return (
+        firsts.join(joined, on="turn", how="left", maintain_order="left")
+        .select(
+            "turn", "session", "chat", "contact", "role_tag", "is_group", "source", "sender",
+            text=pl.when(pl.col("_single")).then(pl.col("text")).otherwise(pl.col("_joined")),
+            # exports can hold slightly out-of-order times: min/max, not first/last
+            start=pl.when(pl.col("_single")).then(pl.col("start")).otherwise(pl.col("_min")),
+            end=pl.when(pl.col("_single")).then(pl.col("start")).otherwise(pl.col("_max")),
         )
     )
 
