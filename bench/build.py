@@ -5,10 +5,12 @@ Generates five Android exports of 200k messages each with bench/ingest.py's gene
 then times end to end (read/parse, sessions, tokens, persona, dedup, balance, split, write):
 
   (a) clonekit:   builder.curate.build.build(config)  (Polars, batched tokenizer)
-  (b) reference:  a straightforward pandas + Python-loop version of the same steps: a regex
-                  loop parser (whatstk-style), a loop that merges bursts and groups sessions,
-                  one tokenizer call per turn, per-conversation MinHash (datasketch-style,
-                  numpy per conversation), pandas sampling for the balance, json.dumps per record.
+  (b) reference:  a straightforward pandas + Python-loop version of the same steps, the way
+                  the seed project does it: whatstk parses each export, a loop over rows
+                  merges bursts and groups sessions with one tokenizer.encode call per
+                  message, per-conversation MinHash (datasketch-style, numpy per
+                  conversation), pandas sampling for the balance, json.dumps per record.
+                  (pip install whatstk: only for this benchmark)
 
     python bench/build.py                      # 1,000,000 messages
     python bench/build.py --messages 100000    # quick run
@@ -20,6 +22,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import platform
 import random
 import re
@@ -63,29 +66,13 @@ def train_tokenizer(paths: list[Path], out: Path) -> Path:
 
 
 # ----------------------------------------------------------------- reference (pandas + loops)
-HEADER = re.compile(r"^(\d{2}/\d{2}/\d{4}), (\d{2}:\d{2}) - (.*)$")
-
-
 def ref_parse(path: Path):
-    import pandas as pd
+    """whatstk, as the seed project parses exports (header format auto-detected)."""
+    from whatstk import WhatsAppChat
 
-    rows = []
-    chat = path.stem.replace("WhatsApp Chat with ", "")
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.rstrip("\n")
-            m = HEADER.match(line)
-            if m:
-                rest = m.group(3)
-                sender, sep, text = rest.partition(": ")
-                ts = dt.datetime.strptime(f"{m.group(1)} {m.group(2)}", "%d/%m/%Y %H:%M")
-                if not sep:
-                    rows.append([chat, ts, None, rest])
-                else:
-                    rows.append([chat, ts, sender, text])
-            elif rows:
-                rows[-1][3] += "\n" + line
-    return pd.DataFrame(rows, columns=["chat", "timestamp", "sender", "text"])
+    df = WhatsAppChat.from_source(filepath=str(path)).df
+    return df.assign(chat=path.stem.replace("WhatsApp Chat with ", "")).rename(
+        columns={"date": "timestamp", "username": "sender", "message": "text"})
 
 
 def ref_build(paths: list[Path], tok_path: Path, out: Path) -> int:
@@ -96,23 +83,26 @@ def ref_build(paths: list[Path], tok_path: Path, out: Path) -> int:
     tok = Tokenizer.from_file(str(tok_path))
     df = pd.concat([ref_parse(p) for p in paths], ignore_index=True)
     df = df[df["sender"].notna() & (df["text"] != "<Media omitted>") & (df["text"] != "This message was deleted")]
-    # merge bursts and split sessions: a loop over rows
+    # merge bursts and split sessions: a loop over rows, one tokenizer call per message
     sessions: list[list[dict]] = []
     prev = None
     for row in df.itertuples(index=False):
+        n = len(tok.encode(row.text, add_special_tokens=False).ids)
         gap = (row.timestamp - prev.timestamp).total_seconds() / 60 if prev is not None and prev.chat == row.chat else None
         if gap is None or gap >= GAP_MIN:
-            sessions.append([{"sender": row.sender, "text": row.text, "start": row.timestamp, "end": row.timestamp, "chat": row.chat}])
+            sessions.append([{"sender": row.sender, "text": row.text, "start": row.timestamp, "end": row.timestamp,
+                              "chat": row.chat, "n": n}])
         elif row.sender == prev.sender and gap <= MERGE_MIN:
-            sessions[-1][-1]["text"] += "\n" + row.text
-            sessions[-1][-1]["end"] = row.timestamp
+            t = sessions[-1][-1]
+            t["text"] += "\n" + row.text
+            t["end"] = row.timestamp
+            t["n"] += n + 1  # the joining newline is one token
         else:
-            sessions[-1].append({"sender": row.sender, "text": row.text, "start": row.timestamp, "end": row.timestamp, "chat": row.chat})
+            sessions[-1].append({"sender": row.sender, "text": row.text, "start": row.timestamp, "end": row.timestamp,
+                                 "chat": row.chat, "n": n})
         prev = row
     convs = []
     for s in sessions:
-        for t in s:
-            t["n"] = len(tok.encode(t["text"], add_special_tokens=False).ids)  # one call per turn
         if sum(t["n"] for t in s) < MIN_TOKENS or not any(t["sender"] == ME for t in s):
             continue
         chunk, size = [], 0
@@ -231,20 +221,30 @@ def main() -> int:
         (tmp_p / "exports").mkdir()
         paths = make_inputs(tmp_p / "exports", args.messages)
         tok = train_tokenizer(paths, tmp_p / "tokenizer.json")
-        t0 = time.perf_counter()
+        # imports outside the timings on both sides (whatstk pulls in seaborn/scipy: ~3 s)
+        import builder.curate.build  # noqa: F401
+        import pandas  # noqa: F401
+        import whatstk  # noqa: F401
+        load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         path, stages = ours(paths, tok, tmp_p / "datasets")
-        t_ours = time.perf_counter() - t0
+        t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
         m = json.loads((path / "manifest.json").read_text())
-        print(f"clonekit: {t_ours:.2f} s  ({m['counts']['conversations']} conversations)")
+        n_ours = m["counts"]["conversations"]
+        print(f"clonekit: {t_ours:.2f} s wall, {c_ours:.2f} s CPU  ({n_ours} conversations)")
         print("  stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in stages.items()))
         if args.skip_reference:
+            print(f"load average: {load0:.1f} -> {os.getloadavg()[0]:.1f}")
             return 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n_ref = ref_build(paths, tok, tmp_p / "ref")
-        t_ref = time.perf_counter() - t0
-        print(f"reference (pandas + loops): {t_ref:.2f} s  ({n_ref} conversations)")
-        print(f"speed-up: {t_ref / t_ours:.1f}x  messages: {args.messages}  "
+        t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
+        print(f"reference (whatstk + pandas + loops): {t_ref:.2f} s wall, {c_ref:.2f} s CPU  ({n_ref} conversations)")
+        print(f"speed-up: {t_ref / t_ours:.1f}x wall, {c_ref / c_ours:.1f}x CPU  messages: {args.messages}  "
+              f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f} (2 cores)  "
               f"python {platform.python_version()}  {platform.machine()}")
+        # same steps and settings: the two must agree on the size of the result
+        assert abs(n_ours - n_ref) <= 0.1 * max(n_ours, n_ref), (n_ours, n_ref)
     return 0
 
 

@@ -10,12 +10,9 @@ import polars as pl
 
 def normalized(expr: pl.Expr) -> pl.Expr:
     """Lowercase, punctuation to spaces, whitespace collapsed."""
-    return (
-        expr.str.to_lowercase()
-        .str.replace_all(r"[^\p{L}\p{N}\s<>]+", " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-    )
+    # one pass: every run of anything but letters, digits and <> (punctuation and
+    # whitespace alike) becomes one space
+    return expr.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}<>]+", " ").str.strip_chars()
 
 
 def drop_long_messages(messages: pl.LazyFrame, max_chars: int | None) -> pl.LazyFrame:
@@ -64,10 +61,10 @@ def _shingle_arrays(text: pl.DataFrame, n_words: int, seed: int = 0) -> tuple[np
     conversation shorter than n words gets one shingle of all its words."""
     words = (
         text.lazy().sort("conv")
-        .select("conv", w=pl.col("norm").str.split(" "))
-        .explode("w")
-        .filter(pl.col("w").str.len_bytes() > 0)
-        .select("conv", h=pl.col("w").hash(seed=seed + 7))
+        .select("conv", h=pl.col("norm").str.split(" ").list.eval(
+            pl.element().filter(pl.element().str.len_bytes() > 0).hash(seed=seed + 7)))
+        .explode("h")
+        .drop_nulls("h")  # a conversation without words
         .collect()
     )
     conv = words["conv"].cast(pl.Int64).to_numpy()
@@ -77,19 +74,24 @@ def _shingle_arrays(text: pl.DataFrame, n_words: int, seed: int = 0) -> tuple[np
         return conv, h
     mult = np.random.default_rng(seed + 3).integers(1, 2**63, size=n_words, dtype=np.uint64) | np.uint64(1)
     gram = h * mult[0]
-    for j in range(1, n_words):  # one vectorised pass per word position of the n-gram
-        same = np.zeros(m, dtype=bool)
-        same[: m - j] = conv[j:] == conv[: m - j]
-        term = np.zeros(m, dtype=np.uint64)
-        term[: m - j] = h[j:] * mult[j]
-        gram += np.where(same, term, np.uint64(0))
-    start = np.r_[True, conv[1:] != conv[:-1]]
-    run_start = np.flatnonzero(start)
-    length = np.diff(np.r_[run_start, m])
-    # position within the conversation and the conversation's word count, per word
-    pos = np.arange(m) - np.repeat(run_start, length)
-    size = np.repeat(length, length)
-    keep = (pos + n_words <= size) | ((size < n_words) & (pos == 0))
+    for j in range(1, min(n_words, m)):  # one vectorised pass per word position of the n-gram
+        gram[: m - j] += h[j:] * mult[j]
+    # an n-gram starting at i is whole when its last word is in the same conversation
+    keep = np.zeros(m, dtype=bool)
+    if m >= n_words:
+        keep[: m - n_words + 1] = conv[n_words - 1:] == conv[: m - n_words + 1]
+    # conversations shorter than n words: one shingle of their words, at their first row
+    starts = np.flatnonzero(np.r_[True, conv[1:] != conv[:-1]])
+    sizes = np.diff(np.r_[starts, m])
+    short = starts[sizes < n_words]
+    if len(short):
+        k = sizes[sizes < n_words]
+        g = h[short] * mult[0]
+        for j in range(1, n_words):
+            has = k > j
+            g[has] += h[short[has] + j] * mult[j]
+        gram[short] = g
+        keep[short] = True
     return conv[keep], gram[keep]
 
 
