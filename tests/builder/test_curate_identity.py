@@ -72,3 +72,39 @@ def test_unknown_contact_in_config_is_named_with_suggestions():
     with pytest.raises(ClonekitError, match=r"contacts.exclude_chats.*'Nope'"):
         identity.check_contacts(MSGS, ContactsSection(exclude_chats=["Nope"]))
     identity.check_contacts(MSGS, ContactsSection(roles={"Ann": "partner", "Team": "work"}, exclude=["Bob"]))
+
+
+# Sam is "Sam" on WhatsApp, "Sam Kellett" on Telegram, "samkellett" on Discord: nobody is in
+# every 1:1 chat, so the suggestion is whoever is in the most of them.
+SPLIT_NAMES = frame([
+    ("Ann", 0, "Ann", "hi"), ("Ann", 1, "Sam", "hey ann"), ("Ann", 2, "Sam", "how are you"),
+    ("Bob", 0, "Bob", "yo"), ("Bob", 1, "Sam", "hey"),
+    ("Cat", 0, "Cat", "hello"), ("Cat", 1, "Sam Kellett", "hi cat"), ("Cat", 2, "Cat", "x"), ("Cat", 3, "Cat", "y"),
+    ("Dan", 0, "samkellett", "gg"), ("Dan", 1, "Dan", "wp"),
+])
+
+
+def test_suggest_me_falls_back_to_most_one_to_one_chats():
+    assert identity.suggest_me(SPLIT_NAMES) == ["Sam"]
+
+
+def test_suggest_me_ties_on_one_to_one_chats_broken_by_messages():
+    tie = frame([("A", 0, "Me", "x"), ("A", 1, "Ann", "y"), ("B", 0, "Me2", "x"), ("B", 1, "Me2", "z"), ("B", 2, "Bob", "y")])
+    assert identity.suggest_me(tie) == ["Me2", "Ann", "Bob", "Me"]
+
+
+def test_uncovered_chats_list_the_likely_aliases_first():
+    assert identity.uncovered_chats(SPLIT_NAMES, ["Sam"]) == [("Cat", ["Sam Kellett", "Cat"]), ("Dan", ["samkellett", "Dan"])]
+    assert identity.uncovered_chats(SPLIT_NAMES, ["Sam", "Sam Kellett", "samkellett"]) == []
+
+
+def test_me_not_set_message_names_the_other_chats_and_how_to_pass_several_me():
+    from builder.curate.build import MeNotSet
+
+    err = MeNotSet(identity.suggest_me(SPLIT_NAMES), identity.uncovered_chats(SPLIT_NAMES, ["Sam"]))
+    msg = str(err)
+    assert "\n" not in msg
+    assert "nobody is in every 1:1 chat" in msg and "'Cat': 'Sam Kellett', 'Cat'" in msg
+    assert '--me "Sam" --me "Sam Kellett"' in msg
+    assert err.suggestions == ["Sam"]
+    assert 'confirm with --me "Sam"' in str(MeNotSet(["Sam"]))

@@ -70,3 +70,20 @@ def test_config_sources_relative_to_toml_and_overrides(tmp_path):
     assert c.build.sources == [str((tmp_path / "exports" / "chat.txt").resolve())]
     assert c.build.name == "other" and c.build.seed == 0 and c.split.by == "time"
     assert PersonaConfig(**c.model_dump(mode="json")["persona"]) == c.persona
+
+
+def test_manifest_keeps_env_var_names_but_never_key_values(tmp_path):
+    import json as _json
+
+    from builder.curate.store import write_version
+
+    manifest = {"config": {"synth": {"config": {"api_key_env": "OPENAI_API_KEY", "api_key": "sk-live-123",
+                                                "openai_api_key_env": "sk-proj-abc123-def", "password": "hunter2"}},
+                           "servers": [{"authorization": "Bearer x", "secret_env": "MY_SECRET"}]}}
+    path = write_version("d", "", "", manifest, root=tmp_path)
+    text = (path / "manifest.json").read_text()
+    written = _json.loads(text)["config"]
+    assert written["synth"]["config"] == {"api_key_env": "OPENAI_API_KEY"}
+    assert written["servers"] == [{"secret_env": "MY_SECRET"}]
+    for value in ("sk-live-123", "sk-proj-abc123-def", "hunter2", "Bearer x"):
+        assert value not in text
