@@ -42,7 +42,7 @@ def select_messages(
         .with_columns(
             text=pl.when(pl.col("kind") == "media").then(pl.lit(sessions.media_tag)).otherwise(pl.col("text"))
         )
-        .filter(pl.col("text").str.strip_chars().str.len_chars() > 0)
+        .filter(pl.col("text").str.contains(r"\S"))  # not blank; no stripped copy of every text
         .join(chats, on="chat", how="inner")
     )
     if not groups:
