@@ -108,32 +108,71 @@ class HFTokenCounter:
         return pl.DataFrame({"t": texts}).join(table, on="t", how="left", maintain_order="left")["n"]
 
     def _fast_table(self, uniq):
-        """(u, n): the token count of each row of ``uniq`` (column t), u its row number."""
+        """(u, n): the token count of each row of ``uniq`` (column t), u its row number.
+
+        Texts without whitespace runs are first cut at single spaces: a GPT-2 pre-token
+        never spans a space except as its first character, so a text's count is the sum
+        of the counts of its first chunk and of " " + each later chunk. Chat text repeats
+        its words, so only a few thousand distinct chunks go through the pre-token regex;
+        chunks are matched by a 64-bit hash and then compared as strings, so a hash
+        collision can only send a text to exact encoding, never miscount it."""
         import polars as pl
 
         whole = pl.col("t").str.contains(_WHOLE_PATTERN)
         for tok in self._added:
             whole = whole | pl.col("t").str.contains(tok, literal=True)
         uniq = uniq.with_row_index("u").with_columns(_whole=whole, _runs=pl.col("t").str.contains(r"\s\s"))
+        todo = uniq.filter(~pl.col("_whole"))
+        counted_runs, bad_runs = self._pretoken_counts(todo.filter(pl.col("_runs")).select("u", "t"))
+
+        c = pl.col("c")
+        chunks = (
+            todo.lazy().filter(~pl.col("_runs"))
+            .select("u", c=pl.col("t").str.split(" "))
+            .explode("c")
+            .with_columns(s=(pl.col("u") == pl.col("u").shift(1)).fill_null(False))  # after a space
+            .with_columns(k=c.hash(seed=11) ^ pl.col("s").cast(pl.UInt64))
+            .collect()
+        )
+        reps = (
+            chunks.select("k", rc="c", rs="s").unique(subset="k", keep="first", maintain_order=True)
+            .with_row_index("r")
+        )
+        rep_n, bad_reps = self._pretoken_counts(reps.select(
+            u="r", t=pl.when(pl.col("rs")).then(pl.lit(" ") + pl.col("rc")).otherwise(pl.col("rc"))))
+        reps = reps.join(rep_n.rename({"u": "r"}), on="r", how="left")
+        sums = (
+            chunks.lazy().join(reps.lazy(), on="k", how="left")
+            .group_by("u")
+            .agg(pl.col("n").sum(), ((c != pl.col("rc")) | (pl.col("s") != pl.col("rs")) | pl.col("n").is_null()).any().alias("_bad"))
+            .collect()
+        )
+        counted_plain = sums.filter(~pl.col("_bad")).select("u", "n")
+        bad = pl.concat([uniq.filter(pl.col("_whole"))["u"], bad_runs, sums.filter(pl.col("_bad"))["u"]])
+        rest = uniq.filter(pl.col("u").is_in(bad.implode())).select("u", "t")
+        exact = rest.select("u", n=pl.Series(self._encode_counts(rest["t"].to_list()), dtype=pl.Int64))
+        return pl.concat([counted_runs, counted_plain, exact])
+
+    def _pretoken_counts(self, frame):
+        """((u, n) for rows of ``frame`` (u, t) counted per GPT-2 pre-token, u of rows whose
+        pre-tokens don't add up to the text (to encode whole))."""
+        import polars as pl
+
         p = pl.col("p")
-
-        def pieces_of(frame):
-            return frame.select("u", p=pl.col("t").str.extract_all(PRETOKEN_PATTERN)).explode("p").filter(p.is_not_null())
-
-        todo = uniq.lazy().filter(~pl.col("_whole"))
-        plain = pieces_of(todo.filter(~pl.col("_runs")))
-        # whitespace runs (2+ chars, not last in the text) -> GPT-2's split, see
-        # PRETOKEN_PATTERN; only for the few texts that have such runs
+        pieces = frame.lazy().select("u", p=pl.col("t").str.extract_all(PRETOKEN_PATTERN)).explode("p").filter(p.is_not_null())
+        # whitespace runs (2+ chars, not last in the text) -> GPT-2's split, see PRETOKEN_PATTERN
         run = p.str.contains(r"^\s\s+$") & (pl.col("u") == pl.col("u").shift(-1)).fill_null(False)
-        runs = pieces_of(todo.filter(pl.col("_runs"))).with_columns(_run=run, _last=p.str.slice(-1))
+        pieces = pieces.with_columns(_run=run, _last=p.str.slice(-1))
         space_before = (pl.col("_run").shift(1) & (pl.col("_last").shift(1) == " ")).fill_null(False)
-        tails = runs.filter(pl.col("_run") & (pl.col("_last") != " ")).select("u", p=pl.col("_last"))
-        runs = runs.select(
-            "u",
-            p=pl.when(pl.col("_run")).then(p.str.slice(0, p.str.len_chars() - 1)).otherwise(p),
-            _space=space_before,
-        ).select("u", p=pl.when(pl.col("_space")).then(pl.lit(" ") + p).otherwise(p))
-        pieces = pl.concat([plain, runs, tails]).collect()
+        tails = pieces.filter(pl.col("_run") & (pl.col("_last") != " ")).select("u", p=pl.col("_last"))
+        pieces = pl.concat([
+            pieces.select(
+                "u",
+                p=pl.when(pl.col("_run")).then(p.str.slice(0, p.str.len_chars() - 1)).otherwise(p),
+                _space=space_before,
+            ).select("u", p=pl.when(pl.col("_space")).then(pl.lit(" ") + p).otherwise(p)),
+            tails,
+        ]).collect()
         distinct = pieces.select(p.unique())
         distinct = distinct.with_columns(n=pl.Series(self._encode_counts(distinct["p"].to_list()), dtype=pl.Int64))
         sums = (
@@ -141,17 +180,11 @@ class HFTokenCounter:
             .group_by("u").agg(pl.col("n").sum(), p.str.len_bytes().sum().alias("_bytes"))
             .collect()
         )
-        counted = (
-            uniq.filter(~pl.col("_whole"))
-            .join(sums, on="u", how="left")
-            .with_columns(pl.col("n").fill_null(0), pl.col("_bytes").fill_null(0))
-        )
+        counted = frame.join(sums, on="u", how="left").with_columns(pl.col("n").fill_null(0), pl.col("_bytes").fill_null(0))
         # the pieces cover every character; a text whose pieces don't add up to it (never
         # seen) is encoded whole rather than trusted
         agrees = pl.col("_bytes") == pl.col("t").str.len_bytes()
-        rest = pl.concat([uniq.filter(pl.col("_whole")).select("u", "t"), counted.filter(~agrees).select("u", "t")])
-        exact = rest.select("u", n=pl.Series(self._encode_counts(rest["t"].to_list()), dtype=pl.Int64))
-        return pl.concat([counted.filter(agrees).select("u", "n"), exact])
+        return counted.filter(agrees).select("u", "n"), counted.filter(~agrees)["u"]
 
 
 class TiktokenCounter:
