@@ -96,13 +96,14 @@ def chat_conversations(
     me = identity.check_me(messages, b.me)
     identity.check_contacts(messages, c)
     step("messages")
-    lf = clean.drop_long_messages(messages.lazy(), cl.max_chars_per_message)
-    msgs = lf.collect()
-    stats["messages_over_max_chars"] = messages.height - msgs.height
+    # stays lazy (no copy of every message) unless PII redaction needs a frame
+    msgs = clean.drop_long_messages(messages.lazy(), cl.max_chars_per_message)
+    stats["messages_over_max_chars"] = messages.height - msgs.select(pl.len()).collect().item()
     if cl.pii:
-        msgs, stats["pii"] = pii.redact_column(msgs, "text", list(cl.pii_types))
+        red, stats["pii"] = pii.redact_column(msgs.collect(), "text", list(cl.pii_types))
+        msgs = red.lazy()
     chats = identity.chat_table(msgs, me, c)
-    selected = sessions.select_messages(msgs.lazy(), chats, c, s, groups=b.groups).collect()
+    selected = sessions.select_messages(msgs, chats, c, s, groups=b.groups).collect()
     step("sessions")
     turns = sessions.merge_turns(selected.lazy(), s.merge_minutes, s.gap_minutes).collect()
     stats["messages_used"] = selected.height
