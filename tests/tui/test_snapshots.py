@@ -17,6 +17,18 @@ from tui.app import PAGES, CloneKitApp
 SIZE = (120, 40)
 
 
+def quiet_app(ws: Path) -> CloneKitApp:
+    app = CloneKitApp(Workspace.open(ws), show_path=False)
+    app.animation_level = "none"  # the tab underline slides: a snapshot mid-slide would differ
+    return app
+
+
+def steady_cursors(app: CloneKitApp) -> None:
+    """A blinking cursor is on or off depending on when the snapshot is taken."""
+    for widget in app.query("Input, TextArea"):
+        widget.cursor_blink = False
+
+
 @pytest.fixture
 def demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ws = create_demo_workspace(tmp_path / "ws")
@@ -28,9 +40,10 @@ def demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("number", range(1, len(PAGES) + 1), ids=[name for name, _ in PAGES])
 def test_page(number: int, demo_ws: Path, snap_compare) -> None:
-    app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
+    app = quiet_app(demo_ws)
 
     async def open_page(pilot) -> None:
+        steady_cursors(pilot.app)
         for _ in range(3):
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
@@ -44,9 +57,10 @@ def test_page(number: int, demo_ws: Path, snap_compare) -> None:
 
 def test_key_help(demo_ws: Path, snap_compare) -> None:
     """`?` opens the key help beside the page."""
-    app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
+    app = quiet_app(demo_ws)
 
     async def help_panel(pilot) -> None:
+        steady_cursors(pilot.app)
         for _ in range(3):
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
