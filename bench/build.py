@@ -44,11 +44,27 @@ MERGE_MIN, GAP_MIN, BUDGET, MIN_TOKENS, MAX_SHARE, VAL, SEED = 5, 60, 3000, 20, 
 NUM_PERM, SHINGLE, THRESH = 32, 3, 0.8
 
 
-def make_inputs(folder: Path, n: int) -> list[Path]:
+PEOPLE = ["Alex Morgan", "Jo", "Priya Shah", "Mum", "Chris O'Neil", "Dev", "Kim", "Lena", "Omar", "Tess",
+          "Ravi", "Nina", "Ben", "Ola", "Yusuf", "Hana", "Max", "Ivy", "Leo", "Zoe", "Finn", "Ada", "Sol", "Eve",
+          "Rae", "Gus", "Mia", "Tom", "Uma", "Kai"]
+
+
+def make_inputs(folder: Path, n: int, shape: str = "long") -> list[Path]:
+    """``long``: five 7-person chats from bench/ingest.py's generator (one endless session
+    each). ``short``: bench/_gen_chat.py's real-chat shape, 30 1:1 chats and 10 groups."""
     paths = []
-    for i, chat in enumerate(CHATS):
+    if shape == "long":
+        for i, chat in enumerate(CHATS):
+            p = folder / f"WhatsApp Chat with {chat}.txt"
+            generate(p, n // len(CHATS), seed=100 + i)
+            paths.append(p)
+        return paths
+    from _gen_chat import generate_chat
+
+    chats = [(name, [name]) for name in PEOPLE] + [(f"Group {g}", PEOPLE[g * 3:g * 3 + 5]) for g in range(10)]
+    for i, (chat, others) in enumerate(chats):
         p = folder / f"WhatsApp Chat with {chat}.txt"
-        generate(p, n // len(CHATS), seed=100 + i)
+        generate_chat(p, n // len(chats), ME, others, seed=200 + i)
         paths.append(p)
     return paths
 
@@ -215,11 +231,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--shape", choices=["long", "short"], default="long",
+                    help="long: bench/ingest.py's endless sessions; short: real-chat shape (bench/_gen_chat.py)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_p = Path(tmp)
         (tmp_p / "exports").mkdir()
-        paths = make_inputs(tmp_p / "exports", args.messages)
+        paths = make_inputs(tmp_p / "exports", args.messages, args.shape)
         tok = train_tokenizer(paths, tmp_p / "tokenizer.json")
         # imports outside the timings on both sides (whatstk pulls in seaborn/scipy: ~3 s)
         import builder.curate.build  # noqa: F401
@@ -240,7 +258,7 @@ def main() -> int:
         n_ref = ref_build(paths, tok, tmp_p / "ref")
         t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
         print(f"reference (whatstk + pandas + loops): {t_ref:.2f} s wall, {c_ref:.2f} s CPU  ({n_ref} conversations)")
-        print(f"speed-up: {t_ref / t_ours:.1f}x wall, {c_ref / c_ours:.1f}x CPU  messages: {args.messages}  "
+        print(f"speed-up: {t_ref / t_ours:.1f}x wall, {c_ref / c_ours:.1f}x CPU  messages: {args.messages} ({args.shape})  "
               f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f} (2 cores)  "
               f"python {platform.python_version()}  {platform.machine()}")
         # same steps and settings: the two must agree on the size of the result
