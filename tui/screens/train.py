@@ -107,7 +107,7 @@ class TrainPage(Page):
         yield Label("", id="train-stats", classes="status")
         with Horizontal():
             yield LossChart(id="loss-chart")
-            yield RichLog(id="train-log", wrap=True, markup=False)
+            yield RichLog(id="train-log", wrap=True, markup=False, min_width=20)
 
     def on_mount(self) -> None:
         self.proc: subprocess.Popen | None = None
@@ -284,6 +284,7 @@ class TrainPage(Page):
                 chart.add(e["step"], val_loss=e["eval_loss"])
             return
         if e.get("type") == "progress" and e.get("stage") == "train":
+            chart.total_steps = e.get("total") or None
             x = e.get("extra") or {}
             eta = x.get("eta_s")
             self.query_one("#train-stats", Label).update(

@@ -12,10 +12,11 @@ class LossChart(Static):
         self.chart_w, self.chart_h = width, height
         self.train: list[tuple[int, float]] = []
         self.val: list[tuple[int, float]] = []
+        self.total_steps: int | None = None  # the x axis spans the whole run once known
         self.update(self.render_chart())
 
     def clear(self) -> None:
-        self.train, self.val = [], []
+        self.train, self.val, self.total_steps = [], [], None
         self.update(self.render_chart())
 
     def add(self, step: int, loss: float | None = None, val_loss: float | None = None) -> None:
@@ -29,7 +30,7 @@ class LossChart(Static):
         points = self.train + self.val
         if not points:
             return Text("loss chart: waiting for the first logged step", style="dim")
-        max_step = max(s for s, _ in points) or 1
+        max_step = max(self.total_steps or 0, max(s for s, _ in points)) or 1
         lo, hi = min(v for _, v in points), max(v for _, v in points)
         span = (hi - lo) or 1.0
         grid = [[" "] * self.chart_w for _ in range(self.chart_h)]
