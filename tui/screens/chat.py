@@ -52,7 +52,7 @@ class ChatPage(Page):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
-            with Vertical(classes="field wide"):
+            with Vertical(classes="field wider"):
                 yield Label("run")
                 yield Select([], id="chat-run", prompt="train a model first")
             with Vertical(classes="field wide"):
@@ -160,9 +160,13 @@ class ChatPage(Page):
     def _reply(self, run: str, contact: str | None, text: str, settings, cancel: CancelToken):
         """Worker: load the model once per (run, contact), then stream one reply."""
         key = (run, contact)
-        if self.session is None or self.session_key != key:
+        if self.session is None or self.session_key[0] != run:
             self.post_message(ChatText("\0loading the model…"))
-            self.session, self.session_key = load_session(run, contact), key
+            self.session = load_session(run, contact)
+        elif self.session_key != key:
+            self.session.talk_as(contact)  # same model, another contact: a new conversation
+            self.session.history = []
+        self.session_key = key
         self.session.settings = dataclasses.replace(self.session.settings, **dataclasses.asdict(settings))
         return self.session.reply(text, on_text=lambda piece: self.post_message(ChatText(piece)), cancel=cancel)
 
