@@ -10,9 +10,14 @@ import polars as pl
 
 def normalized(expr: pl.Expr) -> pl.Expr:
     """Lowercase, punctuation to spaces, whitespace collapsed."""
-    # one pass: every run of anything but letters, digits and <> (punctuation and
-    # whitespace alike) becomes one space
-    return expr.str.to_lowercase().str.replace_all(r"[^\p{L}\p{N}<>]+", " ").str.strip_chars()
+    # One pass: every run of anything but letters, digits and <> (punctuation and
+    # whitespace alike) becomes one space. A run that already is one space is not matched
+    # at all (most runs are): replacing it with itself costs 3x the whole pass.
+    return (
+        expr.str.to_lowercase()
+        .str.replace_all(r"[^\p{L}\p{N}<>]{2,}|[^\p{L}\p{N}<> ]", " ")
+        .str.strip_chars()
+    )
 
 
 def drop_long_messages(messages: pl.LazyFrame, max_chars: int | None) -> pl.LazyFrame:

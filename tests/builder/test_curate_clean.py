@@ -67,3 +67,17 @@ def test_length_filter_and_long_messages():
     assert clean.length_filter(convs, 10, 100)["conv"].to_list() == [1]
     msgs = pl.DataFrame({"text": ["short", "x" * 101]}).lazy()
     assert clean.drop_long_messages(msgs, 100).collect()["text"].to_list() == ["short"]
+
+
+def test_normalized_equals_the_plain_definition():
+    import random
+    import re
+
+    rng = random.Random(0)
+    alphabet = list("ab C.,!  \n\t<>é中😀'-_") + ["  ", "\u00a0", "..."]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(3000)]
+    got = pl.DataFrame({"c": texts}).select(clean.normalized(pl.col("c")))["c"].to_list()
+    # lowercase, every run of non letters/digits/<> to one space, trimmed
+    want = [re.sub(r"[^\w<>]+|_+", " ", t.lower()).strip() for t in texts]
+    want = [re.sub(r"\s+", " ", w).strip() for w in want]
+    assert got == want
