@@ -45,6 +45,9 @@ PRETOKEN_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]
 # A run ending in a space before an apostrophe: GPT-2 gives " '" + "s", this split "'s";
 # such texts are encoded whole.
 _WHOLE_PATTERN = r"\s '"
+# Below this many texts a plain batched encode beats setting up the Polars pipeline
+# (synth counts one reply at a time).
+_SMALL_BATCH = 512
 
 
 def pretoken_fast_path_ok(tokenizer) -> bool:
@@ -89,7 +92,7 @@ class HFTokenCounter:
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        if not self.fast:
+        if not self.fast or len(texts) < _SMALL_BATCH:
             return self._encode_counts(list(texts))
         import polars as pl
 
