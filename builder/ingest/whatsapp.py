@@ -160,13 +160,9 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
         raise ParseError(doc.name, "no WhatsApp message headers found", hint=_NO_HEADER_HINT)
     header_re = compile_template(template)
 
-    lines = pl.Series("raw", [text], dtype=pl.String).str.split("\n").explode()
-    if text.endswith("\n"):
-        lines = lines.head(lines.len() - 1)  # the file's final newline ends the last line
-    if "\r" in text[:65_536]:  # CRLF export (a copy of every line, so only when needed)
-        lines = lines.str.strip_suffix("\r")
-    frame = pl.DataFrame({"raw": lines}).with_row_index("line", offset=1)
-    del lines
+    # Polars' line reader ends lines at "\n" or "\r\n"; the file's final newline ends the
+    # last line (it does not start an empty one).
+    frame = pl.read_lines(text.encode("utf-8"), name="raw", row_index_name="line", row_index_offset=1)
     frame = frame.with_columns(pl.col("raw").str.contains(header_re).alias("candidate"))
 
     candidates = frame.filter(pl.col("candidate")).select("line", "raw")
@@ -204,18 +200,19 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
                          hint="every header line has an impossible date or time")
     # Record id of every line: how many message starts are at or above it.
     is_start = pl.col("line").is_in(starts["line"].implode()) if starts.height < heads.height else pl.col("candidate")
-    frame = frame.with_columns(is_start.cum_sum().alias("rec"), is_start.alias("start"))
-    _report_preamble(doc.name, frame.filter(pl.col("rec") == 0), warn)
+    frame = frame.select("raw", is_start.cum_sum().alias("rec"), is_start.alias("start"))
+    _report_preamble(doc.name, frame.head(starts.item(0, "line") - 1).with_row_index("line", offset=1), warn)
+    # Continuation lines, joined per message. Only a few messages have any, so they are
+    # grouped on their own and later put in place by row number (rec - 1).
     continuation = (
         frame.filter(~pl.col("start") & (pl.col("rec") > 0))
         .group_by("rec", maintain_order=True)
         .agg(pl.col("raw").str.join("\n").alias("more"))
+        .select((pl.col("rec") - 1).cast(pl.UInt32).alias("row"), "more")
     )
-    records = starts.with_row_index("rec", offset=1).join(
-        continuation, on="rec", how="left", maintain_order="left"
-    )
-    del frame, candidates, heads, starts, continuation  # free the line table before classifying
-    messages = _classify(records, template)
+    records = starts.select("raw", "timestamp", "rest")
+    del frame, candidates, heads, starts  # free the line table before classifying
+    messages = _classify(records, continuation, template)
     return _finish(messages, doc, template)
 
 
@@ -256,85 +253,95 @@ def _header_fields(heads: pl.DataFrame, header_re: str, template: Template, arab
     return heads.with_columns(fields).drop("nums")
 
 
-def _classify(records: pl.DataFrame, template: Template) -> pl.DataFrame:
-    """Split author and body and decide kind, on header rows (one per message)."""
+def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Template) -> pl.DataFrame:
+    """Split author and body and decide kind, on header rows (one per message, columns raw,
+    timestamp, rest); ``continuation`` holds the joined further lines ("more") of the
+    messages that have some, by row number ("row")."""
     ios = template.bracket
-    split = pl.col("rest").str.splitn(": ", 2)
-    records = records.with_columns(split.struct.field("field_0").alias("a0"),
-                                   split.struct.field("field_1").alias("b0"))
-    # Most lines are "Name: body". The few others are fixed up on their own (string
-    # operations over every row would cost more than the rest of this function):
-    # - no ": " at all: "Name:" (empty body at the end of the line), "Name:." (disappearing
-    #   placeholder), or an author-less event;
-    # - iOS events without an author start right after the header with an LRM (or U+000E).
-    odd = pl.col("b0").is_null()
-    if ios:
-        odd = odd | pl.col("rest").str.contains("^[\u200e\x0e]")
+    n = records.height
     rest = pl.col("rest")
-    event = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
-    no_sep = pl.col("b0").is_null()
-    placeholder = no_sep & rest.str.ends_with(":.") & (rest.str.len_bytes() > 2) & ~event
-    ends_colon = no_sep & rest.str.ends_with(":") & (rest.str.len_bytes() > 1) & ~event
-    fixed = records.filter(odd).select(
-        "rec",
-        pl.when(event).then(None)
-        .when(placeholder).then(rest.str.strip_suffix(":."))
-        .when(ends_colon).then(rest.str.strip_suffix(":"))
-        .otherwise(None).alias("author_fix"),
-        pl.when(placeholder | ends_colon).then(pl.lit("")).otherwise(rest).alias("body_fix"),
-        placeholder.alias("placeholder"),
-        pl.lit(True).alias("odd"),
-    )
-    records = records.drop("rest").join(fixed, on="rec", how="left", maintain_order="left")
-    is_odd = pl.col("odd").fill_null(False)
-    records = records.select(
-        "rec", "raw", "timestamp", "more",
-        pl.when(is_odd).then(pl.col("author_fix")).otherwise(pl.col("a0")).alias("author"),
-        pl.when(is_odd).then(pl.col("body_fix")).otherwise(pl.col("b0")).alias("body"),
-        pl.col("placeholder").fill_null(False),
-    )
+    split = rest.str.splitn(": ", 2)
+    cols = records.lazy().select(
+        "timestamp",
+        split.struct.field("field_0").alias("author"),
+        split.struct.field("field_1").alias("body"),
+        *([pl.col("raw").str.contains(_INVISIBLE_START).alias("line_lrm")] if ios else []),
+        # Most lines are "Name: body". The few others are fixed up on their own (string
+        # operations over every row would cost more than the rest of this function):
+        # - no ": " at all: "Name:" (empty body at the end of the line), "Name:." (disappearing
+        #   placeholder), or an author-less event;
+        # - iOS events without an author start right after the header with an LRM (or U+000E).
+        (split.struct.field("field_1").is_null()
+         | (rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False))).alias("odd"),
+    ).collect()
+    author, body = cols.get_column("author"), cols.get_column("body")
+    placeholder = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
+    odd_rows = cols.get_column("odd").arg_true()
+    if odd_rows.len():
+        event = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
+        no_sep = pl.col("b0").is_null()
+        is_placeholder = no_sep & rest.str.ends_with(":.") & (rest.str.len_bytes() > 2) & ~event
+        ends_colon = no_sep & rest.str.ends_with(":") & (rest.str.len_bytes() > 1) & ~event
+        fixed = records.select("rest").with_columns(body.alias("b0"))[odd_rows].select(
+            pl.when(event).then(None)
+            .when(is_placeholder).then(rest.str.strip_suffix(":."))
+            .when(ends_colon).then(rest.str.strip_suffix(":"))
+            .otherwise(None).alias("author"),
+            pl.when(is_placeholder | ends_colon).then(pl.lit("")).otherwise(rest).alias("body"),
+            is_placeholder.alias("placeholder"),
+        )
+        author = author.scatter(odd_rows, fixed.get_column("author"))
+        body = body.scatter(odd_rows, fixed.get_column("body"))
+        placeholder = placeholder.scatter(odd_rows, fixed.get_column("placeholder"))
+    timestamps = cols.get_column("timestamp")
+    del records
+
+    # kind: "text" unless the body looks special (one combined regex over all bodies);
+    # the detailed (slower) matchers run only on the rows that flags.
+    frame = pl.DataFrame({"author": author, "body": body, "placeholder": placeholder})
     special = pl.col("body").str.strip_chars(_STRIP).str.contains(_SPECIAL_RE)
+    ios_event = pl.lit(False)
     if ios:
-        body_lrm = pl.col("body").str.contains(_INVISIBLE_START)
-        line_lrm = pl.col("raw").str.contains(_INVISIBLE_START)
-        ios_event = body_lrm & ~line_lrm
-    else:
-        ios_event = pl.lit(False)
-    records = records.with_columns(special.alias("special"), ios_event.alias("ios_event")).drop("raw")
-    # The detailed (slower) matchers run only on the few bodies the combined regex flagged.
-    flagged = records.filter(pl.col("special") | pl.col("ios_event")).select(
-        "rec", pl.col("body").str.strip_chars(_STRIP).alias("probe")).select(
-        "rec",
-        pl.col("probe").str.contains(_DELETED_RE).alias("is_deleted"),
-        pl.col("probe").str.contains(_MEDIA_RE).alias("is_media"),
-        pl.col("probe").str.contains(_SYSTEM_RE).alias("is_event"),
-        pl.col("probe").str.contains(_POLL_RE).alias("is_poll"),
-    )
-    records = records.join(flagged, on="rec", how="left", maintain_order="left")
-    flag = lambda c: pl.col(c).fill_null(False)  # noqa: E731
-    kind = (
-        pl.when(pl.col("author").is_null()).then(pl.lit("system"))
-        .when(flag("is_deleted") | pl.col("placeholder")).then(pl.lit("deleted"))
-        .when(flag("is_media")).then(pl.lit("media"))
-        .when((pl.col("ios_event") & ~flag("is_poll")) | flag("is_event")).then(pl.lit("system"))
-        .otherwise(pl.lit("text"))
-    )
+        frame = frame.with_columns(cols.get_column("line_lrm"))
+        ios_event = pl.col("body").str.contains(_INVISIBLE_START) & ~pl.col("line_lrm")
+    checks = frame.select(special | ios_event | pl.col("author").is_null() | pl.col("placeholder"),
+                          ios_event.alias("ios_event")).to_series(0)
+    check_rows = checks.arg_true()
+    kind = pl.repeat("text", n, dtype=pl.String, eager=True)
+    if check_rows.len():
+        probe = pl.col("body").str.strip_chars(_STRIP)
+        flag = frame[check_rows].with_columns(ios_event.alias("ios_event")).select(
+            pl.when(pl.col("author").is_null()).then(pl.lit("system"))
+            .when(probe.str.contains(_DELETED_RE) | pl.col("placeholder")).then(pl.lit("deleted"))
+            .when(probe.str.contains(_MEDIA_RE)).then(pl.lit("media"))
+            .when((pl.col("ios_event") & ~probe.str.contains(_POLL_RE)) | probe.str.contains(_SYSTEM_RE))
+            .then(pl.lit("system"))
+            .otherwise(pl.lit("text"))
+        ).to_series(0)
+        kind = kind.scatter(check_rows, flag)
+    del cols
+
     # Few distinct authors: clean each once, then map (a regex over 1M rows is costly).
-    authors = records["author"].drop_nulls().unique()
+    authors = author.drop_nulls().unique()
     cleaned = (authors.str.replace_all(_INVISIBLES, "").str.strip_chars()
                .str.strip_prefix("~").str.strip_chars_start(" \u00a0\u202f"))
-    sender = pl.col("author").replace_strict(authors, cleaned, default=None, return_dtype=pl.String)
-    text = pl.concat_str([pl.col("body").str.strip_chars_start(_INVISIBLE_CHARS), pl.col("more")],
-                         separator="\n", ignore_nulls=True).str.strip_chars_end("\n")
-    text = pl.when(pl.col("placeholder")).then(pl.lit("")).otherwise(text)
-    out = records.select("rec", "timestamp", kind.alias("kind"), sender.alias("sender0"), text.alias("text"))
+    sender = author.replace_strict(authors, cleaned, default=None, return_dtype=pl.String)
+    del author
+    text = body.str.strip_chars_start(_INVISIBLE_CHARS)
+    del body
+    if continuation.height:
+        rows = continuation.get_column("row")
+        joined = pl.DataFrame({"first": text.gather(rows), "more": continuation.get_column("more")}).select(
+            pl.concat_str(["first", "more"], separator="\n").str.strip_chars_end("\n")).to_series(0)
+        text = text.scatter(rows, joined)
+    placeholder_rows = placeholder.arg_true()
+    if placeholder_rows.len():
+        text = text.scatter(placeholder_rows, "")
     # "<This message was edited>" can only end a body that ends with ">": edit those only.
-    edited = out.filter(pl.col("text").str.ends_with(">")).select(
-        "rec", pl.col("text").str.replace(_EDITED_RE, "").alias("unedited"))
-    if edited.height:
-        out = out.join(edited, on="rec", how="left", maintain_order="left").with_columns(
-            pl.coalesce("unedited", "text").alias("text")).drop("unedited")
-    return out.drop("rec")
+    edited_rows = text.str.ends_with(">").arg_true()
+    if edited_rows.len():
+        text = text.scatter(edited_rows, text.gather(edited_rows).str.replace(_EDITED_RE, ""))
+    return pl.DataFrame({"timestamp": timestamps, "kind": kind, "sender0": sender, "text": text})
 
 
 def _finish(messages: pl.DataFrame, doc: Document, template: Template) -> pl.DataFrame:

@@ -4,8 +4,8 @@
 For such files the header ends at the first " - " (Android) or "]" (iOS), its byte offset
 equals its character offset, and Polars' strptime (chrono, very fast) parses it with a
 format string built from the template. Day/month order is still decided from the whole
-file: every header is parsed both day-first and month-first, and the parsed parts feed
-the same rules as the general path (whatsapp_dates.day_month_order).
+file: every header is parsed day-first (and month-first where that fails), and the parsed
+parts feed the same rules as the general path (whatsapp_dates.day_month_order).
 
 Rows that neither format parses (an impossible time such as 24:35, or a stray invisible
 mark inside one header) are handed back to the general path, which validates and reports
@@ -75,27 +75,39 @@ def header_times(heads: pl.DataFrame, p: FastPlan) -> tuple[pl.DataFrame, DateOr
     return them with the day/month order and whether that order was a guess."""
     # Lines with an invisible mark before the header (iOS media lines) get wrong offsets
     # here; their header then fails to parse and the general path redoes them.
-    pos = pl.col("raw").str.find(p.end, literal=True)
-    header = pl.col("raw").str.head(pos)
+    pos = pl.col("_pos")
     if p.end == "]":
-        header = header.str.strip_prefix("[")
+        header = pl.col("raw").str.head(pos).str.strip_prefix("[")
         rest = pl.col("raw").str.slice(pos + 1).str.strip_prefix(" ")
     else:
+        header = pl.col("raw").str.head(pos)
         rest = pl.col("raw").str.slice(pos + len(p.end))
-    heads = heads.with_columns(header.str.strip_chars(" ").alias("_h"), rest.alias("rest"))
-    day_first = pl.col("_h").str.to_datetime(p.formats[0], strict=False, time_unit="us")
-    month_first = pl.col("_h").str.to_datetime(p.formats[1], strict=False, time_unit="us")
-    heads = heads.with_columns(day_first.alias("_a"), month_first.alias("_b"))
-    # Parts in written order: a = the part before the other one (day in the first format).
-    parts = heads.select(
-        pl.coalesce(pl.col("_a").dt.year(), pl.col("_b").dt.year()).alias("y"),
-        pl.coalesce(pl.col("_a").dt.day(), pl.col("_b").dt.month()).alias("a"),
-        pl.coalesce(pl.col("_a").dt.month(), pl.col("_b").dt.day()).alias("b"),
-    )
+    heads = heads.lazy().with_columns(pl.col("raw").str.find(p.end, literal=True).alias("_pos")).with_columns(
+        header.str.strip_chars(" ").alias("_h"), rest.alias("rest")).drop("_pos").collect()
+    hdr = heads.get_column("_h")
+    # Every header is read day-first; only the rows that fail are read month-first too
+    # (the rules take a row's parts from its day-first reading when there is one).
+    first = hdr.str.to_datetime(p.formats[0], strict=False, time_unit="us", cache=False)
+    # The order rules only look at which values occur, where first, and at the sequence of
+    # distinct consecutive dates: one row per run of equal dates is enough (rows that did
+    # not parse day-first are all kept; their parts come from the month-first reading).
+    day = first.dt.date()
+    keep = (day.ne_missing(day.shift(1)) | day.is_null()).arg_true()
+    kept = first.gather(keep)
+    parts = pl.DataFrame({"y": kept.dt.year(), "a": kept.dt.day(), "b": kept.dt.month()})
+    missing = kept.is_null().arg_true()
+    if missing.len():
+        alt = hdr.gather(keep.gather(missing)).str.to_datetime(p.formats[1], strict=False, time_unit="us",
+                                                               cache=False)
+        y, a, b = parts.get_column("y"), parts.get_column("a"), parts.get_column("b")
+        y.scatter(missing, alt.dt.year())
+        a.scatter(missing, alt.dt.month())
+        b.scatter(missing, alt.dt.day())
+        parts = pl.DataFrame({"y": y, "a": a, "b": b})
     a_is_day, rule, ambiguous = day_month_order(parts)
-    ts = pl.col("_a") if a_is_day else pl.col("_b")
-    heads = heads.with_columns(ts.alias("timestamp"), ts.is_not_null().alias("valid")).drop("_h", "_a", "_b")
-    year, first, second = ("p1", "p2", "p3") if p.year_first else ("p3", "p1", "p2")
-    order = (DateOrder(year, month=second, day=first, rule=rule, ambiguous=ambiguous) if a_is_day
-             else DateOrder(year, month=first, day=second, rule=rule, ambiguous=ambiguous))
+    ts = first if a_is_day else hdr.str.to_datetime(p.formats[1], strict=False, time_unit="us", cache=False)
+    heads = heads.drop("_h").with_columns(ts.alias("timestamp"), ts.is_not_null().alias("valid"))
+    year, first_part, second_part = ("p1", "p2", "p3") if p.year_first else ("p3", "p1", "p2")
+    order = (DateOrder(year, month=second_part, day=first_part, rule=rule, ambiguous=ambiguous) if a_is_day
+             else DateOrder(year, month=first_part, day=second_part, rule=rule, ambiguous=ambiguous))
     return heads, order, ambiguous
