@@ -17,21 +17,30 @@ TS = "%Y-%m-%d %H:%M"
 
 def chat_table(result: IngestResult) -> pl.DataFrame:
     """One row per chat, in order of first appearance."""
-    formats = pl.DataFrame(
-        {"source": [f.path for f in result.files], "format": [f.format for f in result.files]},
-        schema={"source": pl.String, "format": pl.String},
-    ).unique("source", keep="first")
+    formats: dict[str, str] = {}
+    for f in result.files:
+        if f.format is not None:
+            formats.setdefault(f.path, f.format)
+    # One pass over the messages; the format of each chat comes from its few distinct
+    # sources afterwards (a join on every message would cost more than all the rest).
     return (
         result.messages.lazy()
-        .join(formats.lazy(), on="source", how="left", maintain_order="left")
         .group_by("chat", maintain_order=True)
         .agg(
-            pl.col("format").drop_nulls().unique(maintain_order=True).str.join("+").alias("format"),
+            pl.col("source").unique(maintain_order=True).alias("format"),
             *[(pl.col("kind") == kind).sum().alias(kind) for kind in KINDS],
             pl.len().alias("messages"),
-            pl.col("sender").drop_nulls().n_unique().alias("senders"),
+            # n_unique counts null as a value; this is faster than drop_nulls().n_unique() here
+            (pl.col("sender").n_unique() - (pl.col("sender").null_count() > 0).cast(pl.UInt32)).alias("senders"),
             pl.col("timestamp").min().dt.strftime(TS).alias("first"),
             pl.col("timestamp").max().dt.strftime(TS).alias("last"),
+        )
+        .with_columns(
+            pl.col("format").list.eval(
+                pl.element().replace_strict(list(formats), list(formats.values()), default=None,
+                                            return_dtype=pl.String)
+                .drop_nulls().unique(maintain_order=True)
+            ).list.join("+")
         )
         .collect()
     )
@@ -50,14 +59,16 @@ def format_summary(result: IngestResult) -> str:
     parts: list[str] = []
     if not result.messages.is_empty():
         chats = chat_table(result)
-        totals = chats.select(
-            pl.lit(f"total ({chats.height} chats)").alias("chat"), pl.lit("").alias("format"),
-            *[pl.col(k).sum() for k in (*KINDS, "messages")],
-            pl.lit(result.messages.get_column("sender").drop_nulls().n_unique(),
-                   dtype=chats.schema["senders"]).alias("senders"),
-            pl.col("first").min(), pl.col("last").max(),
-        )
-        parts.append(render_table(pl.concat([chats, totals]) if chats.height > 1 else chats))
+        if chats.height > 1:
+            totals = chats.select(
+                pl.lit(f"total ({chats.height} chats)").alias("chat"), pl.lit("").alias("format"),
+                *[pl.col(k).sum() for k in (*KINDS, "messages")],
+                pl.lit(result.messages.get_column("sender").drop_nulls().n_unique(),
+                       dtype=chats.schema["senders"]).alias("senders"),
+                pl.col("first").min(), pl.col("last").max(),
+            )
+            chats = pl.concat([chats, totals])
+        parts.append(render_table(chats))
     if not result.instructions.is_empty():
         inst = instruction_table(result)
         parts.append(f"instruction records: {result.instructions.height} "
