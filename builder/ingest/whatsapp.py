@@ -174,8 +174,8 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
         heads, order, ambiguous = whatsapp_fast.header_times(candidates, fast)
         # Headers the fast formats could not read go through the general path, which
         # validates them (impossible times) with the order decided above.
-        odd = heads.filter(~pl.col("valid")).select("line", "raw")
-        if odd.height:
+        if not heads.get_column("valid").all():
+            odd = heads.filter(~pl.col("valid")).select("line", "raw")
             odd = add_timestamps(with_part_values(_header_fields(odd, header_re, template, arabic)),
                                  order, era_letters=False)
             heads = heads.join(odd.select("line", "timestamp", "valid", "rest"), on="line", how="left",
@@ -192,23 +192,28 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     if ambiguous:
         warn(f"{doc.name}: day/month order cannot be told from the dates in this file; "
              "read them day-first (DD/MM)")
-    _report_impossible(doc.name, heads.filter(~pl.col("valid")), warn)
+    all_valid = bool(heads.get_column("valid").all())
+    if not all_valid:
+        _report_impossible(doc.name, heads.filter(~pl.col("valid")), warn)
 
-    starts = heads.filter(pl.col("valid")).select("line", "raw", "timestamp", "rest")
+    starts = (heads if all_valid else heads.filter(pl.col("valid"))).select("line", "raw", "timestamp", "rest")
     if starts.height == 0:
         raise ParseError(doc.name, "no WhatsApp message headers found",
                          hint="every header line has an impossible date or time")
     # Record id of every line: how many message starts are at or above it.
-    is_start = pl.col("line").is_in(starts["line"].implode()) if starts.height < heads.height else pl.col("candidate")
+    is_start = pl.col("candidate") if all_valid else pl.col("line").is_in(starts["line"].implode())
     frame = frame.select("raw", is_start.cum_sum().alias("rec"), is_start.alias("start"))
     _report_preamble(doc.name, frame.head(starts.item(0, "line") - 1).with_row_index("line", offset=1), warn)
     # Continuation lines, joined per message. Only a few messages have any, so they are
     # grouped on their own and later put in place by row number (rec - 1).
     continuation = (
-        frame.filter(~pl.col("start") & (pl.col("rec") > 0))
+        frame.lazy()
+        .filter(~pl.col("start") & (pl.col("rec") > 0))
+        .with_columns(pl.col("rec").set_sorted())  # a running count: the sorted group_by is faster
         .group_by("rec", maintain_order=True)
-        .agg(pl.col("raw").str.join("\n").alias("more"))
-        .select((pl.col("rec") - 1).cast(pl.UInt32).alias("row"), "more")
+        .agg(pl.col("raw"))  # list.join afterwards: far faster than str.join inside agg
+        .select((pl.col("rec") - 1).cast(pl.UInt32).alias("row"), pl.col("raw").list.join("\n").alias("more"))
+        .collect()
     )
     records = starts.select("raw", "timestamp", "rest")
     del frame, candidates, heads, starts  # free the line table before classifying
@@ -260,19 +265,21 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
     ios = template.bracket
     n = records.height
     rest = pl.col("rest")
-    split = rest.str.splitn(": ", 2)
+    # "Name: body" split at the first ": " by byte offset (binary slices are views, so this
+    # copies nothing; splitn would copy every body).
+    colon = rest.str.find(": ", literal=True)
+    rest_bytes = rest.cast(pl.Binary)
     cols = records.lazy().select(
         "timestamp",
-        split.struct.field("field_0").alias("author"),
-        split.struct.field("field_1").alias("body"),
+        rest_bytes.bin.head(colon).cast(pl.String).alias("author"),
+        rest_bytes.bin.slice(colon + 2).cast(pl.String).alias("body"),
         *([pl.col("raw").str.contains(_INVISIBLE_START).alias("line_lrm")] if ios else []),
         # Most lines are "Name: body". The few others are fixed up on their own (string
         # operations over every row would cost more than the rest of this function):
         # - no ": " at all: "Name:" (empty body at the end of the line), "Name:." (disappearing
         #   placeholder), or an author-less event;
         # - iOS events without an author start right after the header with an LRM (or U+000E).
-        (split.struct.field("field_1").is_null()
-         | (rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False))).alias("odd"),
+        (colon.is_null() | (rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False))).alias("odd"),
     ).collect()
     author, body = cols.get_column("author"), cols.get_column("body")
     placeholder = pl.repeat(False, n, dtype=pl.Boolean, eager=True)

@@ -1,8 +1,7 @@
 """Fast path for the commonest headers: plain ASCII, 24-hour, no era, date first
 ("23/03/2022, 13:31 - ", "[3/18/22, 14:56:01] ", "2019-04-26 15:25 - ").
 
-For such files the header ends at the first " - " (Android) or "]" (iOS), its byte offset
-equals its character offset, and Polars' strptime (chrono, very fast) parses it with a
+For such files the header ends at the first " - " (Android) or "]" (iOS), and Polars' strptime (chrono, very fast) parses it with a
 format string built from the template. Day/month order is still decided from the whole
 file: every header is parsed day-first (and month-first where that fails), and the parsed
 parts feed the same rules as the general path (whatsapp_dates.day_month_order).
@@ -73,17 +72,27 @@ def plan(template: Template, sample: list[str]) -> FastPlan | None:
 def header_times(heads: pl.DataFrame, p: FastPlan) -> tuple[pl.DataFrame, DateOrder, bool]:
     """Add ``timestamp``, ``valid`` (parsed by the fast path) and ``rest`` to header rows;
     return them with the day/month order and whether that order was a guess."""
-    # Lines with an invisible mark before the header (iOS media lines) get wrong offsets
-    # here; their header then fails to parse and the general path redoes them.
-    pos = pl.col("_pos")
-    if p.end == "]":
-        header = pl.col("raw").str.head(pos).str.strip_prefix("[")
-        rest = pl.col("raw").str.slice(pos + 1).str.strip_prefix(" ")
+    # Cut each line at the byte offset of its header's end. Most exports pad their dates,
+    # so every header has the same length and literal offsets apply (views, no copies);
+    # otherwise binary slices at per-row offsets (byte-exact, slower).
+    # Lines with an invisible mark before the header (iOS media lines) keep it in the
+    # header part; that header then fails to parse and the general path redoes the line.
+    offsets = heads.select(pl.col("raw").str.find(p.end, literal=True)).to_series()
+    lo, hi = offsets.min(), offsets.max()
+    skip = 1 if p.end == "]" else len(p.end)
+    if lo is not None and lo == hi:
+        # Character offsets: a line with a multi-byte character before its header end
+        # gets a header that does not parse and goes to the general path too.
+        header = pl.col("raw").str.head(lo)
+        rest = pl.col("raw").str.slice(lo + skip)
     else:
-        header = pl.col("raw").str.head(pos)
-        rest = pl.col("raw").str.slice(pos + len(p.end))
-    heads = heads.lazy().with_columns(pl.col("raw").str.find(p.end, literal=True).alias("_pos")).with_columns(
-        header.str.strip_chars(" ").alias("_h"), rest.alias("rest")).drop("_pos").collect()
+        raw = pl.col("raw").cast(pl.Binary)
+        header = raw.bin.head(offsets).cast(pl.String)
+        rest = raw.bin.slice(offsets + skip).cast(pl.String)
+    if p.end == "]":
+        header = header.str.strip_prefix("[")
+        rest = rest.str.strip_prefix(" ")
+    heads = heads.with_columns(header.str.strip_chars(" ").alias("_h"), rest.alias("rest"))
     hdr = heads.get_column("_h")
     # Every header is read day-first; only the rows that fail are read month-first too
     # (the rules take a row's parts from its day-first reading when there is one).
