@@ -95,14 +95,25 @@ _MEDIA_RE = "|".join(
     ]
 )
 _SYSTEM_RE = rf"^{alternation(SYSTEM_PREFIXES)}"
-_POLL_RE = r"^(?i:POLL|ENCUESTA|UMFRAGE|SONDAGE|SONDAGGIO|ENQUETE|PEILING|ОПРОС):"
+_POLL_WORD = r"(?i:POLL|ENCUESTA|UMFRAGE|SONDAGE|SONDAGGIO|ENQUETE|PEILING|ОПРОС):"
+_POLL_RE = f"^{_POLL_WORD}"
 _EDITED_RE = rf"(?:{_SP}|{INVISIBLE_CLASS})*<{alternation(EDITED)}>$"
 _INVISIBLE_START = f"^{INVISIBLE_CLASS}"
 _INVISIBLE_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\x0e\u061c"
 _STRIP = _INVISIBLE_CHARS + " \t\u00a0\u202f"
-# Cheap pre-filter: bodies that might be deleted / media / event / poll markers. The
-# detailed regexes above run only on the rows it flags.
-_SPECIAL_RE = "|".join([_DELETED_RE, _MEDIA_RE, _SYSTEM_RE, _POLL_RE])
+# Cheap pre-filter: bodies that might be deleted / media / event / poll markers (a superset
+# of what the four regexes above match on the stripped body). The detailed regexes run only
+# on the rows it flags. Two regexes, one anchored at each end, fail within a few characters
+# on ordinary text; one alternation of all the markers would scan every body to its end.
+_STRIP_RUN = f"[{_STRIP}]*"
+_MAYBE_SPECIAL_START = (
+    f"^{_STRIP_RUN}(?:{alternation(DELETED)}|<|{alternation(LOCATION_WORDS)}:|(?i:live location shared)"
+    f"|null|{alternation(SYSTEM_PREFIXES)}|{_POLL_WORD})"
+)
+_MAYBE_SPECIAL_END = (
+    rf"(?:{alternation(IOS_OMITTED)}|<{_SP}*{alternation(ATTACHED_WORDS)}{_SP}*>"
+    rf"|\({alternation(ATTACHED_WORDS)}\)){_STRIP_RUN}$"
+)
 _INVISIBLES = f"{INVISIBLE_CLASS}+"
 _HEADER_SNIFF_LINES = 60
 
@@ -265,68 +276,85 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
     ios = template.bracket
     n = records.height
     rest = pl.col("rest")
-    # "Name: body" split at the first ": " by byte offset (binary slices are views, so this
-    # copies nothing; splitn would copy every body).
-    colon = rest.str.find(": ", literal=True)
-    rest_bytes = rest.cast(pl.Binary)
-    cols = records.lazy().select(
-        "timestamp",
-        rest_bytes.bin.head(colon).cast(pl.String).alias("author"),
-        rest_bytes.bin.slice(colon + 2).cast(pl.String).alias("body"),
-        *([pl.col("raw").str.contains(_INVISIBLE_START).alias("line_lrm")] if ios else []),
-        # Most lines are "Name: body". The few others are fixed up on their own (string
-        # operations over every row would cost more than the rest of this function):
+    lrm_start = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
+    # One pass over every message for the common "Name: body" line, split at the first
+    # ": " by byte offset (binary slices are views: nothing is copied). A combined regex
+    # flags the bodies that may be special (deleted, media, events, polls).
+    # (Shared parts are computed as columns first: Polars does not reuse them otherwise.)
+    colon, body = pl.col("_colon"), pl.col("_body")
+    cols = (
+        records.lazy()
+        .with_columns(rest.str.find(": ", literal=True).alias("_colon"))
+        .with_columns(rest.cast(pl.Binary).bin.slice(colon + 2).cast(pl.String).alias("_body"))
+        .select(
+            "timestamp",
+            rest.cast(pl.Binary).bin.head(colon).cast(pl.String).alias("author"),
+            body.str.strip_chars_start(_INVISIBLE_CHARS).alias("text"),
+            (
+                colon.is_null()
+                | lrm_start
+                | body.str.contains(_MAYBE_SPECIAL_START)
+                | body.str.contains(_MAYBE_SPECIAL_END)
+                | (body.str.contains(_INVISIBLE_START) & ~pl.col("raw").str.contains(_INVISIBLE_START) if ios
+                   else pl.lit(False))
+            ).alias("check"),
+        )
+        .collect()
+    )
+    timestamps, author, text = cols.get_column("timestamp"), cols.get_column("author"), cols.get_column("text")
+    kind = pl.repeat("text", n, dtype=pl.String, eager=True)
+    check_rows = cols.get_column("check").arg_true()
+    del cols
+    placeholder_rows = pl.Series([], dtype=pl.UInt32)
+    if check_rows.len():
+        # The flagged few, in detail:
         # - no ": " at all: "Name:" (empty body at the end of the line), "Name:." (disappearing
         #   placeholder), or an author-less event;
-        # - iOS events without an author start right after the header with an LRM (or U+000E).
-        (colon.is_null() | (rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False))).alias("odd"),
-    ).collect()
-    author, body = cols.get_column("author"), cols.get_column("body")
-    placeholder = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
-    odd_rows = cols.get_column("odd").arg_true()
-    if odd_rows.len():
-        event = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
-        no_sep = pl.col("b0").is_null()
-        is_placeholder = no_sep & rest.str.ends_with(":.") & (rest.str.len_bytes() > 2) & ~event
-        ends_colon = no_sep & rest.str.ends_with(":") & (rest.str.len_bytes() > 1) & ~event
-        fixed = records.select("rest").with_columns(body.alias("b0"))[odd_rows].select(
-            pl.when(event).then(None)
-            .when(is_placeholder).then(rest.str.strip_suffix(":."))
-            .when(ends_colon).then(rest.str.strip_suffix(":"))
-            .otherwise(None).alias("author"),
-            pl.when(is_placeholder | ends_colon).then(pl.lit("")).otherwise(rest).alias("body"),
-            is_placeholder.alias("placeholder"),
+        # - iOS events without an author start right after the header with an LRM (or U+000E);
+        # - then the detailed matchers for deleted / media / event / poll bodies.
+        a0, b0 = pl.col("_a0"), pl.col("_b0")
+        no_sep = b0.is_null()
+        odd = no_sep | lrm_start
+        placeholder, ends_colon = pl.col("placeholder"), pl.col("_ends_colon")
+        fixed = (
+            records[check_rows].lazy()
+            .with_columns(rest.str.splitn(": ", 2).struct.rename_fields(["_a0", "_b0"]).struct.unnest())
+            .with_columns(
+                (no_sep & rest.str.ends_with(":.") & (rest.str.len_bytes() > 2) & ~lrm_start).alias("placeholder"),
+                (no_sep & rest.str.ends_with(":") & (rest.str.len_bytes() > 1) & ~lrm_start).alias("_ends_colon"),
+            )
+            .select(
+                "raw",
+                pl.when(~odd).then(a0)
+                .when(lrm_start).then(None)
+                .when(placeholder).then(rest.str.strip_suffix(":."))
+                .when(ends_colon).then(rest.str.strip_suffix(":"))
+                .otherwise(None).alias("author"),
+                pl.when(~odd).then(b0)
+                .when(placeholder | ends_colon).then(pl.lit(""))
+                .otherwise(rest).alias("body"),
+                "placeholder",
+            )
         )
-        author = author.scatter(odd_rows, fixed.get_column("author"))
-        body = body.scatter(odd_rows, fixed.get_column("body"))
-        placeholder = placeholder.scatter(odd_rows, fixed.get_column("placeholder"))
-    timestamps = cols.get_column("timestamp")
-    del records
-
-    # kind: "text" unless the body looks special (one combined regex over all bodies);
-    # the detailed (slower) matchers run only on the rows that flags.
-    frame = pl.DataFrame({"author": author, "body": body, "placeholder": placeholder})
-    special = pl.col("body").str.strip_chars(_STRIP).str.contains(_SPECIAL_RE)
-    ios_event = pl.lit(False)
-    if ios:
-        frame = frame.with_columns(cols.get_column("line_lrm"))
-        ios_event = pl.col("body").str.contains(_INVISIBLE_START) & ~pl.col("line_lrm")
-    checks = frame.select(special | ios_event | pl.col("author").is_null() | pl.col("placeholder"),
-                          ios_event.alias("ios_event")).to_series(0)
-    check_rows = checks.arg_true()
-    kind = pl.repeat("text", n, dtype=pl.String, eager=True)
-    if check_rows.len():
-        probe = pl.col("body").str.strip_chars(_STRIP)
-        flag = frame[check_rows].with_columns(ios_event.alias("ios_event")).select(
+        probe = pl.col("_probe")
+        ios_event = (pl.col("body").str.contains(_INVISIBLE_START) & ~pl.col("raw").str.contains(_INVISIBLE_START)
+                     if ios else pl.lit(False))
+        fixed = fixed.with_columns(pl.col("body").str.strip_chars(_STRIP).alias("_probe")).select(
+            "author",
+            pl.col("body").str.strip_chars_start(_INVISIBLE_CHARS).alias("text"),
             pl.when(pl.col("author").is_null()).then(pl.lit("system"))
             .when(probe.str.contains(_DELETED_RE) | pl.col("placeholder")).then(pl.lit("deleted"))
             .when(probe.str.contains(_MEDIA_RE)).then(pl.lit("media"))
-            .when((pl.col("ios_event") & ~probe.str.contains(_POLL_RE)) | probe.str.contains(_SYSTEM_RE))
+            .when((ios_event & ~probe.str.contains(_POLL_RE)) | probe.str.contains(_SYSTEM_RE))
             .then(pl.lit("system"))
-            .otherwise(pl.lit("text"))
-        ).to_series(0)
-        kind = kind.scatter(check_rows, flag)
-    del cols
+            .otherwise(pl.lit("text")).alias("kind"),
+            "placeholder",
+        ).collect()
+        author = author.scatter(check_rows, fixed.get_column("author"))
+        text = text.scatter(check_rows, fixed.get_column("text"))
+        kind = kind.scatter(check_rows, fixed.get_column("kind"))
+        placeholder_rows = check_rows.filter(fixed.get_column("placeholder"))
+    del records
 
     # Few distinct authors: clean each once, then map (a regex over 1M rows is costly).
     authors = author.drop_nulls().unique()
@@ -334,15 +362,12 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
                .str.strip_prefix("~").str.strip_chars_start(" \u00a0\u202f"))
     sender = author.replace_strict(authors, cleaned, default=None, return_dtype=pl.String)
     del author
-    text = body.str.strip_chars_start(_INVISIBLE_CHARS)
-    del body
     if continuation.height:
         rows = continuation.get_column("row")
         joined = pl.DataFrame({"first": text.gather(rows), "more": continuation.get_column("more")}).select(
             pl.concat_str(["first", "more"], separator="\n").str.strip_chars_end("\n")).to_series(0)
         text = text.scatter(rows, joined)
-    placeholder_rows = placeholder.arg_true()
-    if placeholder_rows.len():
+    if placeholder_rows.len():  # the disappearing-message placeholder has no text at all
         text = text.scatter(placeholder_rows, "")
     # "<This message was edited>" can only end a body that ends with ">": edit those only.
     edited_rows = text.str.ends_with(">").arg_true()
