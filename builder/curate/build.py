@@ -18,7 +18,7 @@ from builder.curate import balance as bal
 from builder.curate import clean, identity, persona, pii, sessions
 from builder.curate.config import BuildConfig, config_to_dict
 from builder.curate.instructions import instruction_turns
-from builder.curate.records import jsonl_text, render_lines
+from builder.curate.records import jsonl_bytes, render_lines
 from builder.curate.sources import Inputs, read_sources
 from builder.curate.split import split
 from builder.curate.store import datasets_root, write_version
@@ -265,8 +265,8 @@ def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelT
     manifest = manifest_for(curated, config, inputs, counter)
     path = write_version(
         config.build.name,
-        jsonl_text(curated.lines, "train"),
-        jsonl_text(curated.lines, "val"),
+        jsonl_bytes(curated.lines, "train"),
+        jsonl_bytes(curated.lines, "val"),
         manifest,
         root=datasets_root(config.build.root),
     )

@@ -45,5 +45,15 @@ def render_lines(turns: pl.DataFrame, convs: pl.DataFrame) -> pl.DataFrame:
 
 
 def jsonl_text(lines: pl.DataFrame, split: str) -> str:
-    picked = lines.filter(pl.col("split") == split)["line"]
-    return picked.str.join("\n").item() + "\n" if picked.len() else ""
+    return jsonl_bytes(lines, split).decode("utf-8")
+
+
+def jsonl_bytes(lines: pl.DataFrame, split: str) -> bytes:
+    """The split's lines as JSONL bytes, written by Polars (no Python string of the whole
+    file). A one-column CSV without quoting is exactly line + "\n": the lines are JSON, so
+    they hold no raw newline."""
+    import io
+
+    buf = io.BytesIO()
+    lines.filter(pl.col("split") == split).select("line").write_csv(buf, include_header=False, quote_style="never")
+    return buf.getvalue()

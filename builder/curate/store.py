@@ -72,7 +72,9 @@ def _scrub(obj: Any) -> Any:
     return obj
 
 
-def render_jsonl(records: Iterable[dict] | str) -> bytes:
+def render_jsonl(records: Iterable[dict] | str | bytes) -> bytes:
+    if isinstance(records, bytes):
+        return records
     if isinstance(records, str):
         return records.encode("utf-8")
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
@@ -80,15 +82,15 @@ def render_jsonl(records: Iterable[dict] | str) -> bytes:
 
 def write_version(
     name: str,
-    train: Iterable[dict] | str,
-    val: Iterable[dict] | str,
+    train: Iterable[dict] | str | bytes,
+    val: Iterable[dict] | str | bytes,
     manifest: dict[str, Any],
     *,
     root: str | os.PathLike | None = None,
     parent: str | None = None,
 ) -> Path:
     """Write the next version of ``name``; ``train``/``val`` are records or ready JSONL
-    text. Fills version, parent, created, tool_version and the sha256s."""
+    text (str or UTF-8 bytes). Fills version, parent, created, tool_version and the sha256s."""
     base = datasets_root(root) / name
     train_b, val_b = render_jsonl(train), render_jsonl(val)
     for _attempt in range(100):
