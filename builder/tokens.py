@@ -138,7 +138,7 @@ class HFTokenCounter:
             .collect()
         )
         reps = (
-            chunks.select("k", rc="c", rs="s").unique(subset="k", keep="first", maintain_order=True)
+            chunks.select("k", rc="c", rs="s").unique(subset="k", keep="any")
             .with_row_index("r")
         )
         rep_n, bad_reps = self._pretoken_counts(reps.select(
