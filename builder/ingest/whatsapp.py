@@ -173,7 +173,8 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
 
     # Polars' line reader ends lines at "\n" or "\r\n"; the file's final newline ends the
     # last line (it does not start an empty one).
-    frame = pl.read_lines(text.encode("utf-8"), name="raw", row_index_name="line", row_index_offset=1)
+    # One chunk (the reader makes many): later steps would otherwise re-chunk on every mix.
+    frame = pl.read_lines(text.encode("utf-8"), name="raw", row_index_name="line", row_index_offset=1).rechunk()
     frame = frame.with_columns(pl.col("raw").str.contains(header_re).alias("candidate"))
 
     candidates = frame.filter(pl.col("candidate")).select("line", "raw")
@@ -289,14 +290,13 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
         .select(
             "timestamp",
             rest.cast(pl.Binary).bin.head(colon).cast(pl.String).alias("author"),
-            body.str.strip_chars_start(_INVISIBLE_CHARS).alias("text"),
+            body.alias("text"),
             (
                 colon.is_null()
                 | lrm_start
+                | body.str.contains(_INVISIBLE_START)  # LRMs to strip; on iOS maybe an event
                 | body.str.contains(_MAYBE_SPECIAL_START)
                 | body.str.contains(_MAYBE_SPECIAL_END)
-                | (body.str.contains(_INVISIBLE_START) & ~pl.col("raw").str.contains(_INVISIBLE_START) if ios
-                   else pl.lit(False))
             ).alias("check"),
         )
         .collect()
@@ -357,10 +357,13 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
     del records
 
     # Few distinct authors: clean each once, then map (a regex over 1M rows is costly).
-    authors = author.drop_nulls().unique()
+    authors = author.unique().drop_nulls()
     cleaned = (authors.str.replace_all(_INVISIBLES, "").str.strip_chars()
                .str.strip_prefix("~").str.strip_chars_start(" \u00a0\u202f"))
-    sender = author.replace_strict(authors, cleaned, default=None, return_dtype=pl.String)
+    if (authors == cleaned).all():  # the usual case: nothing to clean
+        sender = author
+    else:
+        sender = author.replace_strict(authors, cleaned, default=None, return_dtype=pl.String)
     del author
     if continuation.height:
         rows = continuation.get_column("row")

@@ -92,8 +92,10 @@ def header_times(heads: pl.DataFrame, p: FastPlan) -> tuple[pl.DataFrame, DateOr
     if p.end == "]":
         header = header.str.strip_prefix("[")
         rest = rest.str.strip_prefix(" ")
-    heads = heads.with_columns(header.str.strip_chars(" ").alias("_h"), rest.alias("rest"))
+    heads = heads.with_columns(header.alias("_h"), rest.alias("rest"))
     hdr = heads.get_column("_h")
+    if (hdr.str.starts_with(" ") | hdr.str.ends_with(" ")).any():  # "[ 18/03/2022, ...": rare, and a copy
+        hdr = hdr.str.strip_chars(" ")
     # Every header is read day-first; only the rows that fail are read month-first too
     # (the rules take a row's parts from its day-first reading when there is one).
     first = hdr.str.to_datetime(p.formats[0], strict=False, time_unit="us", cache=False)
