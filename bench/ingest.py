@@ -10,7 +10,8 @@ its own subprocess (wall time and peak RSS of that child):
   (b) whatstk:    whatstk.WhatsAppChat.from_source(FILE)
   (c) chat-miner: chatminer.chatparsers.WhatsAppParser(FILE).parse_file()
 
-and prints our speed-up against the faster reference and the peak-memory ratio.
+and prints our speed-up against the faster reference (wall time, and CPU time, which a
+loaded machine disturbs less), the peak-memory ratio, and the load average around the runs.
 
     pip install whatstk chat-miner      # references: only for this benchmark
     python bench/ingest.py              # 1,000,000 messages
@@ -108,8 +109,9 @@ print(len(parser.parsed_messages.get_df()))
 """
 
 
-def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run one child; return (wall seconds, peak RSS bytes of that child, last stdout line).
+def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
+    """Run one child; return (wall seconds, peak RSS bytes of that child, last stdout line,
+    CPU seconds (user + system) of that child).
 
     Peak RSS comes from wait4() on this child alone (ru_maxrss, KiB on Linux), so earlier
     children do not mask later ones the way RUSAGE_CHILDREN's running maximum would.
@@ -126,7 +128,23 @@ def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
             raise SystemExit(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n"
                              f"{err.read().decode(errors='replace')[-2000:]}")
         lines = out.read().decode(errors="replace").strip().splitlines()
-    return wall, usage.ru_maxrss * 1024, lines[-1] if lines else ""
+    return wall, usage.ru_maxrss * 1024, lines[-1] if lines else "", usage.ru_utime + usage.ru_stime
+
+
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return "/".join(f"{x:.1f}" for x in load)
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("polars", "whatstk", "chat-miner"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "missing"
+    return out
 
 
 def clonekit_cmd(src: Path, out: Path) -> tuple[list[str], str]:
@@ -170,22 +188,32 @@ def main() -> int:
         if not args.only_ours:
             runs += [("whatstk", [sys.executable, "-c", WHATSTK, str(src)], "whatstk"),
                      ("chat-miner", [sys.executable, "-c", CHATMINER, str(src)], "chat-miner")]
+        load_before = os.getloadavg()
         for name, command, label in runs:
-            wall, rss, out = run_child(command, env)
-            results[name] = (wall, rss, out, label)
-            print(f"{name:11} {wall:8.2f} s  peak RSS {rss / 2**20:8.0f} MiB  out={out!r}  [{label}]", flush=True)
+            wall, rss, out, cpu = run_child(command, env)
+            results[name] = (wall, rss, out, label, cpu)
+            print(f"{name:11} {wall:8.2f} s  cpu {cpu:7.2f} s  peak RSS {rss / 2**20:6.0f} MiB  out={out!r}  "
+                  f"[{label}]  load {os.getloadavg()[0]:.1f}", flush=True)
+        load_after = os.getloadavg()
+        print(f"load average (1/5/15 min): before {fmt_load(load_before)}, after {fmt_load(load_after)}; "
+              f"{os.cpu_count()} CPUs")
         if args.only_ours:
             return 0
         ours_t, ours_m = results["clonekit"][0], results["clonekit"][1]
         ref = min(("whatstk", "chat-miner"), key=lambda k: results[k][0])
         ref_m = min(results["whatstk"][1], results["chat-miner"][1])
-        print(f"speed-up vs the faster reference ({ref}): {results[ref][0] / ours_t:.1f}x "
-              f"(goal >= 10x)")
+        print(f"speed-up vs the faster reference ({ref}): {results[ref][0] / ours_t:.1f}x wall, "
+              f"{results[ref][4] / results['clonekit'][4]:.1f}x CPU time (goal >= 10x)")
+        other = "chat-miner" if ref == "whatstk" else "whatstk"
+        print(f"speed-up vs {other}: {results[other][0] / ours_t:.1f}x wall")
         print(f"peak memory: ours / lowest reference = {ours_m / ref_m:.2f} (goal < 1)")
         print(json.dumps({
             "date": dt.date.today().isoformat(), "machine": f"{platform.machine()} {os.cpu_count()} cpu",
-            "python": platform.python_version(), "messages": args.messages, "mb": round(size / 1e6, 1),
-            "results": {k: {"s": round(v[0], 2), "rss_mib": round(v[1] / 2**20)} for k, v in results.items()},
+            "load_before": fmt_load(load_before), "load_after": fmt_load(load_after),
+            "python": platform.python_version(), "versions": versions(), "messages": args.messages,
+            "mb": round(size / 1e6, 1),
+            "results": {k: {"s": round(v[0], 2), "cpu_s": round(v[4], 2), "rss_mib": round(v[1] / 2**20)}
+                        for k, v in results.items()},
         }))
     finally:
         if not args.keep:

@@ -33,6 +33,19 @@ _ATTACHMENT = r"!?\[[^\]\n]*\]\([^)\n]*\)|\(media not exported\)|\(\( *[^\n]*? *
 _CALL = r"^(?:Outgoing|Incoming|Missed) (?:voice |video )?call(?: \([^\n]*\))?$"
 
 
+# What signal-export writes that WhatsApp does not (CHAT_FORMATS.md §5): own messages as
+# "Me", reply quotes ("> "), reactions "(- Alice: 👍 -)", Markdown attachment links into
+# media/, "(media not exported)", "(This message was deleted)".
+_SIGNAL_MARKS = re.compile(
+    r"^\[[^\]\n]*\] Me: |^> |\(- [^\n]*?: [^\n]*? -\)|\]\(\./media/|\(media not exported\)"
+    r"|\(This message was deleted\)",
+    re.MULTILINE,
+)
+# ...and what WhatsApp iOS writes that signal-export does not (CHAT_FORMATS.md §1.4-1.6):
+# invisible bidi marks around headers and bodies, "image omitted", "<attached: ...>".
+_WHATSAPP_MARKS = re.compile("[\u200e\u200f\u202f]| omitted$|<attached: |end-to-end encrypted", re.MULTILINE)
+
+
 def sniff(name: str, head: str) -> int:
     lower = name.lower()
     is_md = lower.endswith((".md", ".markdown"))
@@ -42,8 +55,16 @@ def sniff(name: str, head: str) -> int:
         return 0
     if is_md:
         return 95 if lower.rsplit("/", 1)[-1] in ("chat.md", "index.md") else 85
-    # In a .txt, "[2019-05-29 15:04:05] Name:" is also WhatsApp iOS with an ISO locale;
-    # the older "[YYYY-MM-DD, HH:MM]" form (comma, no seconds) is Signal's own.
+    # A .txt with "[2019-05-29, 15:04] Name:" (signal-export's older form) or
+    # "[2019-05-29 15:04:05] Name:" (its current form) may as well be a WhatsApp iOS export;
+    # the marks each app leaves decide, then the file name, then the header form (WhatsApp
+    # iOS always writes seconds, so the older form without them is taken as Signal's).
+    base = lower.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1].lstrip("/")
+    whatsapp_named = "whatsapp" in lower or base == "_chat.txt"
+    if _WHATSAPP_MARKS.search(head) or whatsapp_named:
+        return 25
+    if _SIGNAL_MARKS.search(head):
+        return 90
     if found.group("sep") == ", " and found.group("time").count(":") == 1:
         return 80
     return 25

@@ -372,6 +372,11 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
         text = text.scatter(rows, joined)
     if placeholder_rows.len():  # the disappearing-message placeholder has no text at all
         text = text.scatter(placeholder_rows, "")
+    # Event texts are WhatsApp's own words: drop the bidi marks iOS leaves inside them
+    # ("... changed. \u200eTap to learn more.").
+    system_rows = kind.eq("system").arg_true()
+    if system_rows.len():
+        text = text.scatter(system_rows, text.gather(system_rows).str.replace_all(_INVISIBLES, ""))
     # "<This message was edited>" can only end a body that ends with ">": edit those only.
     edited_rows = text.str.ends_with(">").arg_true()
     if edited_rows.len():
