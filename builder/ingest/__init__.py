@@ -241,7 +241,7 @@ def write_ingested(result: IngestResult, path: str | os.PathLike) -> list[tuple[
     path = Path(path)
     outputs: list[tuple[Path, pl.DataFrame, str]] = []
     if not result.messages.is_empty():
-        outputs.append((path, to_contract_rows(result.messages), "messages"))
+        outputs.append((path, result.messages, "messages"))
     if not result.instructions.is_empty():
         target = instructions_path(path) if outputs else path
         outputs.append((target, result.instructions.select("messages", "source"), "instruction records"))
@@ -257,13 +257,18 @@ def write_ingested(result: IngestResult, path: str | os.PathLike) -> list[tuple[
     return [(target, frame.height, what) for target, frame, what in outputs]
 
 
+WRITE_ROWS = 200_000  # rows serialised at a time: bounded buffers, timestamps formatted per slice
+
+
 def _write_all(outputs: list[tuple[Path, pl.DataFrame, str]]) -> None:
     """Write every file to a temp sibling first; rename them all only when all are written."""
     if not outputs:
         return
-    (target, frame, _), rest = outputs[0], outputs[1:]
+    (target, frame, what), rest = outputs[0], outputs[1:]
     with atomic_path(target) as tmp:
-        frame.write_ndjson(tmp)
+        with open(tmp, "wb") as fh:
+            for part in frame.iter_slices(WRITE_ROWS):
+                (to_contract_rows(part) if what == "messages" else part).write_ndjson(fh)
         _write_all(rest)
 
 

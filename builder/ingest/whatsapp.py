@@ -106,9 +106,9 @@ _STRIP = _INVISIBLE_CHARS + " \t\u00a0\u202f"
 # on the rows it flags. Two regexes, one anchored at each end, fail within a few characters
 # on ordinary text; one alternation of all the markers would scan every body to its end.
 _STRIP_RUN = f"[{_STRIP}]*"
-_MAYBE_SPECIAL_START = (
-    f"^{_STRIP_RUN}(?:{alternation(DELETED)}|<|{alternation(LOCATION_WORDS)}:|(?i:live location shared)"
-    f"|null|{alternation(SYSTEM_PREFIXES)}|{_POLL_WORD})"
+_MAYBE_SPECIAL_START = (  # also any body that starts with an invisible mark (to strip; iOS events)
+    f"^(?:{INVISIBLE_CLASS}|{_STRIP_RUN}(?:{alternation(DELETED)}|<|{alternation(LOCATION_WORDS)}:|(?i:live location shared)"
+    f"|null|{alternation(SYSTEM_PREFIXES)}|{_POLL_WORD}))"
 )
 _MAYBE_SPECIAL_END = (
     rf"(?:{alternation(IOS_OMITTED)}|<{_SP}*{alternation(ATTACHED_WORDS)}{_SP}*>"
@@ -294,7 +294,6 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
             (
                 colon.is_null()
                 | lrm_start
-                | body.str.contains(_INVISIBLE_START)  # LRMs to strip; on iOS maybe an event
                 | body.str.contains(_MAYBE_SPECIAL_START)
                 | body.str.contains(_MAYBE_SPECIAL_END)
             ).alias("check"),

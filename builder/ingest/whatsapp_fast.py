@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from builder.ingest.whatsapp_dates import DateOrder, day_month_order
-from builder.ingest.whatsapp_header import Template, normalize, template_of
+from builder.ingest.whatsapp_header import Template, line_template
 
 _INVISIBLE_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\x0e\u061c"
 
@@ -41,9 +41,9 @@ def plan(template: Template, sample: list[str]) -> FastPlan | None:
     year_lens: set[int] = set()
     year_first = None
     for line in sample:
-        line = line.rstrip("\r")
-        if template_of(normalize(line)) != t:
+        if line_template(line) != t:
             continue
+        line = line.rstrip("\r")
         head = line.lstrip(_INVISIBLE_CHARS).split(end, 1)[0]
         if not head.isascii():
             return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from builder.ingest.whatsapp_locale import AM_WORDS, PM_WORDS, meridiem_key, meridiem_regex
 
@@ -126,11 +127,18 @@ def sample_lines(text: str, head_chars: int = 65_536, slices: int = 16, slice_ch
     return lines
 
 
+@lru_cache(maxsize=8192)
+def line_template(line: str) -> Template | None:
+    """The template of one raw line (cached: detection and the fast path's plan both look
+    at the same sample lines)."""
+    return template_of(normalize(line.rstrip("\r")))
+
+
 def detect_template(lines: list[str]) -> tuple[Template | None, int]:
     """The most frequent template among the lines, and how many lines had it."""
     counts: Counter[Template] = Counter()
     for line in lines:
-        t = template_of(normalize(line.rstrip("\r")))
+        t = line_template(line)
         if t is not None:
             counts[t] += 1
     if not counts:
