@@ -1,10 +1,10 @@
 """Benchmark: 1,000,000 WhatsApp messages -> a written dataset version.
 
-Generates five Android exports of 200k messages each with bench/ingest.py's generator
-(group chats of 7 people, "Sam" is me), trains a small byte-level BPE tokenizer locally,
-then times end to end (read/parse, sessions, tokens, persona, dedup, balance, split, write):
+Generates 1M messages of Android exports ("Sam" is me), trains a small byte-level BPE
+tokenizer locally, then times end to end (read/parse, sessions, tokens, persona, dedup,
+balance, split, write) in one process, imports done beforehand on both sides:
 
-  (a) clonekit:   builder.curate.build.build(config)  (Polars, batched tokenizer)
+  (a) clonekit:   builder.curate.build.build(config)  (Polars)
   (b) reference:  a straightforward pandas + Python-loop version of the same steps, the way
                   the seed project does it: whatstk parses each export, a loop over rows
                   merges bursts and groups sessions with one tokenizer.encode call per
@@ -12,8 +12,17 @@ then times end to end (read/parse, sessions, tokens, persona, dedup, balance, sp
                   conversation), pandas sampling for the balance, json.dumps per record.
                   (pip install whatstk: only for this benchmark)
 
-    python bench/build.py                      # 1,000,000 messages
-    python bench/build.py --messages 100000    # quick run
+Both must produce about the same number of conversations (asserted, within 10%). Prints
+wall and CPU time of each side (CPU includes Polars' threads), the speed-up in both, and
+the load average (the machine is shared: compare ratios from the same run only).
+
+Shapes (--shape): ``long`` (default) is bench/ingest.py's generator, five 7-person chats of
+one endless session each (~2.4k long conversations); ``short`` is bench/_gen_chat.py's
+real-chat shape, 40 chats of many short sessions (~31k conversations, chain messages).
+
+    python bench/build.py                                   # 1,000,000 messages, long
+    python bench/build.py --shape short                     # real-chat shape
+    python bench/build.py --messages 200000 --skip-reference
 """
 
 from __future__ import annotations
