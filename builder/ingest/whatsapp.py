@@ -5,9 +5,13 @@ How a file is read
   and compiled into one regex; only lines matching it exactly start a message. Every other
   line continues the previous message (never dropped), so a body line that merely starts
   with a date ("2016-04-29 10:30:00", a poll option "2:00") stays in its message.
-- All lines are then processed column-wise with Polars (split, regex extraction, record
-  ids by cumulative sum, continuation lines joined per record, dates computed from integer
-  columns). There is no per-line Python loop, so a 1M-message export parses in seconds.
+- All lines are then processed column-wise with Polars (Polars' line reader, one regex
+  match per line, record ids by cumulative sum, continuation lines joined per record,
+  dates computed from integer columns). "Name: body" is cut with zero-copy slices; the
+  rarer lines (no ": ", media / deleted / event markers, multi-line bodies, edits) are
+  found by cheap masks and fixed on their own rows, which are scattered back by row
+  number (no joins over every message). There is no per-line Python loop: a 1M-message
+  export parses in well under a second.
 - Day/month order is decided from all headers of the file (whatsapp_dates.py).
 - Plain ASCII 24-hour headers (most exports) take a fast path: header offsets found with
   literal search, timestamps parsed by Polars' strptime (whatsapp_fast.py); headers it
@@ -20,7 +24,8 @@ Conventions of the output (Message contract, DESIGN.md)
 - text: continuation lines joined with "\\n"; blank lines inside a body are kept. A body
   never ends with a newline: trailing blank lines (the file's final newline, blank lines
   between messages) are dropped. Leading invisible marks (LRM) and a trailing
-  "<This message was edited>" marker are removed; everything else is kept as written.
+  "<This message was edited>" marker are removed; in event (system) texts every invisible
+  bidi mark is removed; everything else is kept as written.
 - sender: the name minus invisible marks (U+200E/F, U+202A-E, U+2066-9, U+FEFF) and minus
   the "~ " (U+202F) prefix newer exports put before non-contacts. None for system lines.
 - kind: "system" for events (Android lines without an author; iOS events, whose "author"
@@ -107,8 +112,8 @@ _STRIP = _INVISIBLE_CHARS + " \t\u00a0\u202f"
 # on ordinary text; one alternation of all the markers would scan every body to its end.
 _STRIP_RUN = f"[{_STRIP}]*"
 _MAYBE_SPECIAL_START = (  # also any body that starts with an invisible mark (to strip; iOS events)
-    f"^(?:{INVISIBLE_CLASS}|{_STRIP_RUN}(?:{alternation(DELETED)}|<|{alternation(LOCATION_WORDS)}:|(?i:live location shared)"
-    f"|null|{alternation(SYSTEM_PREFIXES)}|{_POLL_WORD}))"
+    f"^(?:{INVISIBLE_CLASS}|{_STRIP_RUN}(?:{alternation(DELETED)}|<|{alternation(LOCATION_WORDS)}:"
+    f"|(?i:live location shared)|null|{alternation(SYSTEM_PREFIXES)}|{_POLL_WORD}))"
 )
 _MAYBE_SPECIAL_END = (
     rf"(?:{alternation(IOS_OMITTED)}|<{_SP}*{alternation(ATTACHED_WORDS)}{_SP}*>"
@@ -279,8 +284,9 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
     rest = pl.col("rest")
     lrm_start = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
     # One pass over every message for the common "Name: body" line, split at the first
-    # ": " by byte offset (binary slices are views: nothing is copied). A combined regex
-    # flags the bodies that may be special (deleted, media, events, polls).
+    # ": " by byte offset (binary slices are views: nothing is copied). Two fail-fast
+    # regexes flag the bodies that may be special (deleted, media, events, polls) or start
+    # with an invisible mark; everything else is plain text as it stands.
     # (Shared parts are computed as columns first: Polars does not reuse them otherwise.)
     colon, body = pl.col("_colon"), pl.col("_body")
     cols = (

@@ -1,8 +1,8 @@
 """Fast path for the commonest headers: plain ASCII, 24-hour, no era, date first
 ("23/03/2022, 13:31 - ", "[3/18/22, 14:56:01] ", "2019-04-26 15:25 - ").
 
-For such files the header ends at the first " - " (Android) or "]" (iOS), and Polars' strptime (chrono, very fast) parses it with a
-format string built from the template. Day/month order is still decided from the whole
+For such files the header ends at the first " - " (Android) or "]" (iOS), and Polars'
+strptime (chrono, very fast) parses it with a format string built from the template. Day/month order is still decided from the whole
 file: every header is parsed day-first (and month-first where that fails), and the parsed
 parts feed the same rules as the general path (whatsapp_dates.day_month_order).
 
