@@ -72,6 +72,8 @@ class EventsCallback(TrainerCallback):
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return  # under torchrun every rank logs; rank 0 reports
         logs = logs or {}
         elapsed = max(time.monotonic() - self.t0, 1e-9)
         step = state.global_step

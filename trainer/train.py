@@ -15,6 +15,7 @@ from typing import Any
 from builder.errors import Cancelled, ClonekitError, ConfigError
 from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, ignore_event
 from builder.config_base import validate
+from trainer import distributed
 from trainer.config import TrainConfig
 from trainer.presets import DEFAULT_PRESET, resolve_config
 from trainer.run_dir import latest_unfinished_run, new_run_id, read_run_json, runs_root, write_run_json
@@ -110,14 +111,16 @@ def _load_tokenizer(base_path: str, base: str):
         ) from None
 
 
-def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: int):
+def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: int, local_rank: int = 0):
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # our own events report progress
     kwargs: dict[str, Any] = {
         "dtype": dtype,
         "attn_implementation": "sdpa" if cfg.attn_implementation == "auto" else cfg.attn_implementation,
-        "device_map": {"": 0} if device == "cuda" else "cpu",
+        "device_map": {"": local_rank} if device == "cuda" else "cpu",
     }
     if cfg.load_in_4bit:
         try:
@@ -166,13 +169,17 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
     base = previous.get("base") or req.base
     ds = load_dataset_version(data_ref)
     device = _device(cfg)
+    r = distributed.init(device)
+    if not r.main:
+        on_event = ignore_event  # rank 0 reports for everyone
 
     # A bad --base fails here, before a run folder exists.
     tokenizer = None if base == "tiny" else _load_tokenizer(base, base)
     if run_dir is None:
-        run_dir = runs_root() / new_run_id(ds.version_id)
-    if not req.resume and run_dir.exists() and any(run_dir.iterdir()):
+        run_dir = distributed.share(runs_root() / new_run_id(ds.version_id), r)
+    if r.main and not req.resume and run_dir.exists() and any(run_dir.iterdir()):
         raise ClonekitError(f"--out {run_dir}: folder exists and is not empty; pick another or add --resume")
+    distributed.barrier(r)
     run_dir.mkdir(parents=True, exist_ok=True)
     run: dict[str, Any] = {
         "run_id": run_dir.name, "status": "running", "base": base, "base_path": None,
@@ -181,18 +188,23 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
         "chat_template": None, "stop_token_ids": [], "config": cfg.model_dump(), "preset": previous.get("preset") or req.preset,
         "best_checkpoint": None, "final": {}, "started": previous.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    write_run_json(run_dir, run)
+    save_run(run_dir, run, r)
     try:
-        return _train_in(run_dir, run, cfg, ds, base, tokenizer, device, req.resume, on_event, cancel)
+        return _train_in(run_dir, run, cfg, ds, base, tokenizer, device, req.resume, r, on_event, cancel)
     except BaseException as err:
         run["status"] = "failed"
         run["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
-        write_run_json(run_dir, run)
+        save_run(run_dir, run, r)
         raise
 
 
+def save_run(run_dir: Path, run: dict, r: distributed.Ranks) -> None:
+    if r.main:
+        write_run_json(run_dir, run)
+
+
 def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokenizer, device: str, resume: bool,
-              on_event: OnEvent, cancel: CancelToken) -> Path:
+              r: distributed.Ranks, on_event: OnEvent, cancel: CancelToken) -> Path:
     import torch
     from transformers import AutoConfig
 
@@ -208,17 +220,18 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     # Base model and tokenizer. `tiny` is built here, from the dataset's own text.
     if base == "tiny":
         base_dir = run_dir / "base"
-        if not (base_dir / "config.json").is_file():
+        if r.main and not (base_dir / "config.json").is_file():
             texts = (m["content"] for rec in ds.train + ds.val for m in rec["messages"])
             build_tiny_base(texts, cfg.tiny, base_dir, cfg.max_length)
             on_event(Log(f"built the tiny base model and tokenizer in {base_dir}"))
+        distributed.barrier(r)
         base_path = str(base_dir.resolve())
         tokenizer = _load_tokenizer(base_path, base)
     else:
         base_path = base
     info = prepare_tokenizer(tokenizer, cfg.chat_template)
     run.update(base_path=base_path, chat_template=info.name, stop_token_ids=info.stop_token_ids)
-    write_run_json(run_dir, run)
+    save_run(run_dir, run, r)
 
     # Round trip on the first record, then encode and pack everything.
     rt = check_round_trip(tokenizer, ds.train[0], info, cfg.train_on, where=f"{ds.path / 'train.jsonl'}:1")
@@ -242,7 +255,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     for line in est.lines():
         on_event(Log(line))
     run["estimate"] = est.as_dict()
-    write_run_json(run_dir, run)
+    save_run(run_dir, run, r)
     if device == "cpu" and shape.total_params > BIG_FOR_CPU:
         raise ClonekitError(
             f"no CUDA GPU found, and training this {shape.total_params / 1e9:.1f}B-parameter base on CPU would take "
@@ -259,7 +272,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         )
 
     dtype = _dtype(cfg, device)
-    model = _load_model(base_path, cfg, device, dtype, len(tokenizer))
+    model = _load_model(base_path, cfg, device, dtype, len(tokenizer), r.local_rank)
     packing = _packing_supported(model, cfg)
     if cfg.packing and not packing:
         on_event(Log("this model's attention cannot keep packed conversations apart; using dynamic padding", level="warning"))
@@ -277,7 +290,8 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         checkpoint = get_last_checkpoint(str(run_dir / "checkpoints"))
     if checkpoint:
         step = int(Path(checkpoint).name.split("-")[-1])
-        trim_metrics(run_dir / "metrics.jsonl", step)
+        if r.main:
+            trim_metrics(run_dir / "metrics.jsonl", step)
         on_event(Log(f"resuming from {checkpoint} (step {step})"))
     elif resume:
         on_event(Log("no checkpoint saved yet: starting from step 0", level="warning"))
@@ -299,8 +313,9 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
 
     final_eval = trainer.evaluate() if val_rows is not None else {}
     out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
-    trainer.model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    if r.main:
+        trainer.model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
 
     state = trainer.state
     evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
@@ -317,11 +332,14 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
             "trained_tokens_per_epoch": stats["trained_tokens"],
         },
         finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        world_size=r.world_size,
     )
-    write_run_json(run_dir, run)
-    from trainer.report import write_report
+    save_run(run_dir, run, r)
+    if r.main:
+        from trainer.report import write_report
 
-    write_report(run_dir, run)
+        write_report(run_dir, run)
+    distributed.barrier(r)
     on_event(Log(f"done: {state.global_step} steps, val loss {final_eval.get('eval_loss', float('nan')):.4f}; adapter in {out_dir}"))
     return run_dir
 
