@@ -63,7 +63,8 @@ def pretoken_fast_path_ok(tokenizer) -> bool:
         cfg.get("normalizer") is None
         and pre.get("type") == "ByteLevel"
         and pre.get("use_regex", True) is True
-        and pre.get("add_prefix_space") is False  # a prefix space would change the first pre-token
+        # a prefix space would change the first pre-token; trim_offsets only moves offsets
+        and pre.get("add_prefix_space") is False
         and model.get("type") == "BPE"
         and not model.get("dropout")
         and not model.get("byte_fallback")
