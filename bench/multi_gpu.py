@@ -42,7 +42,8 @@ def run(gpus: int, data: Path, base: Path, out: Path, steps: int, max_length: in
             "--grad-accum", "1", "--out", str(out), "-q"]
     cmd = [sys.executable, *args] if gpus == 1 else [shutil.which("torchrun") or "torchrun", "--standalone",
                                                        "--nproc-per-node", str(gpus), *args]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ",".join(map(str, range(gpus)))}
+    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": pythonpath, "CUDA_VISIBLE_DEVICES": ",".join(map(str, range(gpus)))}
     subprocess.run(cmd, check=True, env=env, cwd=REPO)
     return json.loads((out / "run.json").read_text())["final"]
 
