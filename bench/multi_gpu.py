@@ -45,7 +45,13 @@ def run(gpus: int, data: Path, base: Path, out: Path, steps: int, max_length: in
     pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": pythonpath, "CUDA_VISIBLE_DEVICES": ",".join(map(str, range(gpus)))}
     subprocess.run(cmd, check=True, env=env, cwd=REPO)
-    return json.loads((out / "run.json").read_text())["final"]
+    final = json.loads((out / "run.json").read_text())["final"]
+    # Steady state: tokens/s between the first logged step after warmup and the last one.
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "loss" in r]
+    first, last = rows[len(rows) // 4], rows[-1]
+    final["steady_tokens_per_s"] = (last["tokens_seen"] - first["tokens_seen"]) / (last["elapsed_s"] - first["elapsed_s"])
+    return final
 
 
 def main() -> None:
@@ -68,9 +74,10 @@ def main() -> None:
         many = run(a.gpus, a.data.resolve(), base, tmp / f"run{a.gpus}", a.steps, a.max_length)
     print(f"gpu: {torch.cuda.get_device_name(0)} x{a.gpus}; torch {torch.__version__}")
     for label, f in (("1 GPU", one), (f"{a.gpus} GPUs", many)):
-        print(f"{label:>7}: {f['tokens_per_s']:,.0f} tokens/s  ({f['steps']} steps, {f['tokens_seen']:,} tokens, "
+        print(f"{label:>7}: {f['steady_tokens_per_s']:,.0f} tokens/s steady, {f['tokens_per_s']:,.0f} whole run  ({f['steps']} steps, {f['tokens_seen']:,} tokens, "
               f"peak {(f['peak_memory_bytes'] or 0) / 2**30:.1f} GiB on rank 0, loss {f['train_loss']:.3f})")
-    print(f"scaling: {many['tokens_per_s'] / one['tokens_per_s']:.2f}x of 1 GPU (ideal {a.gpus}x)")
+    print(f"scaling: {many['steady_tokens_per_s'] / one['steady_tokens_per_s']:.2f}x of 1 GPU, steady state "
+          f"(ideal {a.gpus}x); whole run {many['tokens_per_s'] / one['tokens_per_s']:.2f}x")
 
 
 if __name__ == "__main__":
