@@ -7,10 +7,9 @@ before it is written, so the file on disk is always one `clonekit build --config
 clonekit.toml` accepts; run from the workspace folder, that command writes the same
 version the TUI writes.
 
-Tables that BuildConfig does not know ([synth], [train], [chat]: settings of the other
-screens) are kept in memory only, unless BuildConfig grows a field for them, so the TUI
-never adds a key the build command would reject; such tables already in the file (put
-there by hand) are written back untouched."""
+All of the TUI's state lives in that file: the build tables, and [synth], [train] and
+[chat] (the settings of those pages, which the build validates but does not use). An
+unknown table is reported on open, as `clonekit build` would."""
 
 from __future__ import annotations
 
@@ -47,22 +46,13 @@ def _without_none(obj: Any) -> Any:
     return obj
 
 
-def _build_fields() -> set[str]:
-    from builder.curate.config import BuildConfig
-
-    return set(BuildConfig.model_fields)
-
-
 class Workspace:
-    """The state of one workspace. ``data`` is the TOML as plain dicts; ``extra`` holds
-    the tables that are not part of the build config."""
+    """The state of one workspace. ``data`` is the TOML as plain dicts (only what was
+    set: defaults stay out of the file)."""
 
-    def __init__(self, root: Path, data: dict[str, Any] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, root: Path, data: dict[str, Any] | None = None) -> None:
         self.root = Path(root).resolve()
         self.data: dict[str, Any] = data or {}
-        self.extra: dict[str, Any] = extra or {}
-        self._kept: dict[str, Any] = {}  # tables found in the file that the build does not read
 
     # ------------------------------------------------------------------ files
     @property
@@ -102,15 +92,12 @@ class Workspace:
                 raise ConfigError(f"{ws.config_path}: not valid TOML: {err}") from None
             except UnicodeDecodeError:
                 raise ConfigError(f"{ws.config_path}: not UTF-8 text") from None
-            fields = _build_fields()
-            ws.data = {k: v for k, v in raw.items() if k in fields}
-            ws.extra = {k: v for k, v in raw.items() if k not in fields}
-            ws._kept = copy.deepcopy(ws.extra)
+            ws.data = raw
             ws.build_config()  # validate now: a bad file is reported on open, not later
         return ws
 
     def save(self) -> None:
-        atomic_write_text(self.config_path, HEADER + "\n" + _dump_toml({**self.data, **self._kept}))
+        atomic_write_text(self.config_path, HEADER + "\n" + _dump_toml(self.data))
 
     # ------------------------------------------------------------------ config
     def _resolved(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -192,16 +179,16 @@ class Workspace:
     def remove_source(self, stored: str) -> None:
         self.update({"build.sources": [s for s in self.sources() if s != stored] or None})
 
-    # ------------------------------------------------------------------ other tables
-    def extra_table(self, name: str) -> dict[str, Any]:
-        return dict(self.extra.get(name, {}))
-
-    def set_extra(self, name: str, values: dict[str, Any]) -> None:
-        """Settings of the synth/train/chat screens. Written to the file only when the
-        build config accepts that table; otherwise kept for this session."""
-        self.extra[name] = {k: v for k, v in values.items() if v is not None}
-        if name in _build_fields():
-            self.update({f"{name}.{k}": v for k, v in self.extra[name].items()})
+    def set_section(self, section: str, values: dict[str, Any]) -> bool:
+        """Set several keys of one table (None removes a key: its default applies),
+        validated and saved like ``update``. Returns whether the file changed; a page
+        calls this every time it runs something, so an unchanged table is not rewritten."""
+        current = self.data.get(section, {})
+        changes = {f"{section}.{k}": v for k, v in values.items() if current.get(k) != v}
+        if not changes:
+            return False
+        self.update(changes)
+        return True
 
 
 # ---------------------------------------------------------------------- previews
@@ -268,26 +255,3 @@ def preview_records(curated) -> list[dict]:
 
     return [dict(json.loads(line), split=split) for split, line in curated.lines.select("split", "line").iter_rows()]
 
-
-def suggest_me_ranked(messages) -> list[str]:
-    """builder.curate.identity.suggest_me, and when nobody is in *every* 1:1 chat (the
-    user's name differs between exports, e.g. "Sam" on WhatsApp and "Sam Kellett" on
-    Telegram): the senders of the most 1:1 chats, most first."""
-    import polars as pl
-
-    from builder.curate.identity import suggest_me
-
-    found = suggest_me(messages)
-    if found:
-        return found
-    sp = messages.lazy().filter(pl.col("sender").is_not_null()).select("chat", "sender")
-    pairs = sp.group_by("chat").agg(pl.col("sender").n_unique().alias("n")).filter(pl.col("n") == 2)
-    ranked = (
-        sp.join(pairs, on="chat", how="semi")
-        .group_by("sender")
-        .agg(pl.col("chat").n_unique().alias("one_to_one"), pl.len().alias("messages"))
-        .filter(pl.col("one_to_one") >= 2)
-        .sort(["one_to_one", "messages", "sender"], descending=[True, True, False])
-        .collect()
-    )
-    return ranked["sender"].to_list()

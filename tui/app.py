@@ -157,8 +157,9 @@ class CloneKitApp(App):
     def preview(self, config):
         """curate(...) for this config, cached (called from workers)."""
         from builder.curate.build import curate
+        from builder.curate.config import config_to_dict
 
-        key = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+        key = json.dumps(config_to_dict(config), sort_keys=True)  # the other pages' settings don't matter
         with self._preview_lock:
             if key in self._previews:
                 return self._previews[key]

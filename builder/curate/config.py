@@ -1,6 +1,9 @@
 """The build config (``clonekit.toml``): typed sections, unknown keys rejected by name.
 
-docs/CONFIG.md documents every key. ``load_build_config`` reads the TOML, applies CLI
+The same file also holds the settings of the TUI's Synthesize, Train and Chat pages
+(``[synth]``, ``[train]``, ``[chat]``), so a workspace's whole state is one file.
+``clonekit build`` validates those tables but does not use them (they are left out of
+the manifest's config). docs/CONFIG.md documents every key. ``load_build_config`` reads the TOML, applies CLI
 overrides (a dict of ``"section.key": value``), resolves source paths relative to the
 TOML's folder and validates."""
 
@@ -9,11 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, create_model, field_validator
 
 from builder.config_base import StrictModel, read_toml, validate
 from builder.curate.persona import PersonaConfig
 from builder.errors import ConfigError
+from builder.synth.config import SynthConfig
 
 
 class BuildSection(StrictModel):
@@ -83,6 +87,60 @@ class TokenizerSection(StrictModel):
     spec: str = "builtin"
 
 
+# SynthConfig keys a workspace does not persist: the input version is picked per run, and
+# the cache and datasets folders are the workspace's own.
+SYNTH_RUNTIME_KEYS = frozenset({"version", "root", "cache_dir"})
+
+
+def _synth_settings_model() -> type[StrictModel]:
+    """[synth]: every SynthConfig field except SYNTH_RUNTIME_KEYS, with the same types,
+    defaults and validators, so the table is also what ``clonekit synth --config`` reads.
+    Never an API key: only ``api_key_env``, the name of the variable holding it."""
+    fields: dict[str, Any] = {name: (f.annotation, f) for name, f in SynthConfig.model_fields.items()
+                              if name not in SYNTH_RUNTIME_KEYS}
+    validators = {
+        f"_check_{name}": field_validator(*d.info.fields, mode=d.info.mode)(d.func.__func__)
+        for name, d in SynthConfig.__pydantic_decorators__.field_validators.items()
+        if not set(d.info.fields) & SYNTH_RUNTIME_KEYS
+    }
+    return create_model("SynthSettings", __base__=StrictModel, __validators__=validators,
+                        __doc__="The Synthesize page's settings.", **fields)
+
+
+SynthSettings = _synth_settings_model()
+
+
+class TrainSettings(StrictModel):
+    """The Train page's settings: `clonekit train --preset PRESET --base BASE` plus the
+    overrides that are set (unset keys: the preset's value)."""
+
+    preset: str = "tiny-cpu"   # a preset name (`clonekit train --help`) or a .toml file
+    base: str = "tiny"         # Hugging Face id, local model folder, or "tiny" (offline test model)
+    max_steps: int | None = Field(30, ge=-1)  # -1: train for `epochs`; a short first run by default
+    epochs: float | None = Field(None, gt=0)
+    lr: float | None = Field(None, gt=0)
+    max_length: int | None = Field(None, ge=32)
+    lora_r: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+    grad_accum: int | None = Field(None, ge=1)
+
+    def overrides(self) -> dict[str, Any]:
+        """The set hyperparameters, as `clonekit train` flags' keys."""
+        return {k: v for k, v in self.model_dump(exclude={"preset", "base"}).items() if v is not None}
+
+
+class ChatSettings(StrictModel):
+    """The Chat page's sampling controls."""
+
+    temperature: float = Field(0.7, ge=0, le=5)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_new_tokens: int = Field(96, ge=1, le=4096)
+
+
+# Tables of clonekit.toml that `clonekit build` validates but does not read.
+SETTINGS_SECTIONS = frozenset({"synth", "train", "chat"})
+
+
 class BuildConfig(StrictModel):
     build: BuildSection = Field(default_factory=BuildSection)
     contacts: ContactsSection = Field(default_factory=ContactsSection)
@@ -92,6 +150,9 @@ class BuildConfig(StrictModel):
     clean: CleanSection = Field(default_factory=CleanSection)
     split: SplitSection = Field(default_factory=SplitSection)
     tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)
+    synth: SynthSettings = Field(default_factory=SynthSettings)  # type: ignore[valid-type]
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
 
 def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -124,5 +185,6 @@ def load_build_config(path: Path | None, overrides: dict[str, Any] | None = None
 
 
 def config_to_dict(config: BuildConfig) -> dict[str, Any]:
-    """The resolved config as plain JSON-able data (for the manifest)."""
-    return config.model_dump(mode="json")
+    """The resolved build config as plain JSON-able data (for the manifest): the tables
+    the build reads, not the other pages' settings."""
+    return config.model_dump(mode="json", exclude=set(SETTINGS_SECTIONS))

@@ -60,13 +60,13 @@ class ChatPage(Page):
                 yield Select([], id="chat-contact", prompt="contact")
             with Vertical(classes="field"):
                 yield Label("temperature")
-                yield Input("0.7", id="chat-temp", restrict=r"[0-9.]*")
+                yield Input(id="chat-temp", restrict=r"[0-9.]*")
             with Vertical(classes="field"):
                 yield Label("top-p")
-                yield Input("0.95", id="chat-top-p", restrict=r"[0-9.]*")
+                yield Input(id="chat-top-p", restrict=r"[0-9.]*")
             with Vertical(classes="field"):
                 yield Label("max reply tokens")
-                yield Input("96", id="chat-max-tokens", restrict=r"[0-9]*")
+                yield Input(id="chat-max-tokens", restrict=r"[0-9]*")
         yield Label("", id="chat-status", classes="status")
         yield VerticalScroll(id="chat-log")
         with Horizontal(classes="row"):
@@ -79,6 +79,10 @@ class ChatPage(Page):
         self.cancel_token: CancelToken | None = None
         self.reply_widget: Static | None = None
         self.reply_text = ""
+        saved = self.workspace.section("chat")
+        self.query_one("#chat-temp", Input).value = f"{saved['temperature']:g}"
+        self.query_one("#chat-top-p", Input).value = f"{saved['top_p']:g}"
+        self.query_one("#chat-max-tokens", Input).value = str(saved["max_new_tokens"])
         self.refresh_page()
 
     def refresh_page(self) -> None:
@@ -117,14 +121,21 @@ class ChatPage(Page):
             contacts.value = next(iter(seen))
 
     def _settings(self):
+        """The sampling controls, saved to [chat] (blank: the default)."""
         from trainer.generate import SamplingSettings
 
+        text = {key: self.query_one(wid, Input).value.strip() for key, wid in
+                (("temperature", "#chat-temp"), ("top_p", "#chat-top-p"), ("max_new_tokens", "#chat-max-tokens"))}
         try:
-            return SamplingSettings(temperature=float(self.query_one("#chat-temp", Input).value or 0.7),
-                                    top_p=float(self.query_one("#chat-top-p", Input).value or 0.95),
-                                    max_new_tokens=int(self.query_one("#chat-max-tokens", Input).value or 96))
+            values = {"temperature": float(text["temperature"]) if text["temperature"] else None,
+                      "top_p": float(text["top_p"]) if text["top_p"] else None,
+                      "max_new_tokens": int(text["max_new_tokens"]) if text["max_new_tokens"] else None}
         except ValueError:
             raise ClonekitError("temperature and top-p are numbers, e.g. 0.7 and 0.95") from None
+        self.workspace.set_section("chat", values)
+        saved = self.workspace.section("chat")
+        return SamplingSettings(temperature=saved["temperature"], top_p=saved["top_p"],
+                                max_new_tokens=saved["max_new_tokens"])
 
     @on(Input.Submitted, "#chat-input")
     @on(Button.Pressed, "#chat-send")

@@ -16,8 +16,7 @@ from tui.screens.base import Page
 
 def people_tables(messages, me: list[str]):
     """(suggested me aliases, contacts table rows as dicts) for the page."""
-    from builder.curate.identity import contacts_table
-    from builder.workspace import suggest_me_ranked as suggest_me
+    from builder.curate.identity import contacts_table, suggest_me
 
     suggested = suggest_me(messages)
     if not me:

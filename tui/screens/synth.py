@@ -35,12 +35,22 @@ def synthesize(config, on_event, cancel):
 
 
 def write_reviewed(version, rejected: set[int]):
-    """A new version: the synthesized one without the rejected synthetic records."""
+    """A new version (child of ``version``): its records without the rejected synthetic
+    ones (indexes into ``version.train``), with the synthetic counts recomputed the way
+    synthesis counts them (the share is of the train tokens; like run_synth, ``train`` and
+    ``conversations`` keep counting the real conversations)."""
     from builder.curate.store import write_version
 
     train = [r for i, r in enumerate(version.train) if i not in rejected]
-    manifest = dict(version.manifest)
-    manifest["review"] = {"rejected_synthetic": len(rejected), "from": version.ref}
+    synthetic = [r["meta"].get("n_tokens", 0) for r in train if r.get("meta", {}).get("synthetic")]
+    real = sum(r["meta"].get("n_tokens", 0) for r in train if not r.get("meta", {}).get("synthetic"))
+    manifest = {k: v for k, v in version.manifest.items() if k != "files"}
+    counts = dict(manifest.get("counts") or {})
+    counts.update(synthetic_records=len(synthetic), synthetic_tokens=sum(synthetic),
+                  synthetic_share=sum(synthetic) / (real + sum(synthetic)) if real + sum(synthetic) else 0.0)
+    manifest["counts"] = counts
+    manifest["review"] = {"from": version.ref, "rejected_synthetic": len(rejected),
+                          "accepted_synthetic": len(synthetic)}
     return write_version(version.name, train, version.val, manifest, root=version.path.parent.parent,
                          parent=version.ref)
 
@@ -95,11 +105,18 @@ class SynthPage(Page):
         self.version = None
         self.samples: list[int] = []  # indexes into version.train of synthetic records
         self.rejected: set[int] = set()
-        saved = self.workspace.extra_table("synth")
-        for key, wid in (("model", "#synth-model"), ("base_url", "#synth-base-url"), ("api_key_env", "#synth-key-env")):
-            if key in saved:
-                self.query_one(wid, Input).value = str(saved[key])
+        self.load_settings()
         self.refresh_page()
+
+    def load_settings(self) -> None:
+        """The [synth] table of clonekit.toml into the form."""
+        saved = self.workspace.section("synth")
+        self.query_one("#synth-mode", Select).value = saved["mode"]
+        self.query_one("#synth-n", Input).value = str(saved["n"])
+        cost = saved["max_cost"]
+        self.query_one("#synth-max-cost", Input).value = "" if cost is None else f"{cost:g}"
+        for key, wid in (("model", "#synth-model"), ("base_url", "#synth-base-url"), ("api_key_env", "#synth-key-env")):
+            self.query_one(wid, Input).value = str(saved[key])
 
     def refresh_page(self) -> None:
         from builder.curate.store import list_versions
@@ -118,6 +135,8 @@ class SynthPage(Page):
             select.value = versions[-1]
 
     def _config(self):
+        """The SynthConfig of the form; the settings are saved to [synth] first (so a
+        bad value is reported naming its key, and a good one is kept for next time)."""
         from builder.config_base import validate
         from builder.synth.config import SynthConfig
 
@@ -125,17 +144,21 @@ class SynthPage(Page):
         if not isinstance(version, str):
             raise ClonekitError("no dataset version yet: write one on the Preview page (7) first")
         cost = self.query_one("#synth-max-cost", Input).value.strip()
-        values = {
-            "version": version, "mode": self.query_one("#synth-mode", Select).value,
-            "n": int(self.query_one("#synth-n", Input).value or 0),
-            "model": self.query_one("#synth-model", Input).value.strip(),
-            "base_url": self.query_one("#synth-base-url", Input).value.strip(),
-            "api_key_env": self.query_one("#synth-key-env", Input).value.strip(),
-            "max_cost": float(cost) if cost else None,
-        }
-        self.workspace.set_extra("synth", {k: v for k, v in values.items() if k != "version"})
-        return validate(SynthConfig, {**values, "root": str(self.workspace.datasets_root),
-                                      "cache_dir": str(self.workspace.root / ".clonekit-cache")}, where="synth settings")
+        try:
+            settings = {
+                "mode": self.query_one("#synth-mode", Select).value,
+                "n": int(self.query_one("#synth-n", Input).value or 0),
+                "model": self.query_one("#synth-model", Input).value.strip(),
+                "base_url": self.query_one("#synth-base-url", Input).value.strip(),
+                "api_key_env": self.query_one("#synth-key-env", Input).value.strip(),
+                "max_cost": float(cost) if cost else None,
+            }
+        except ValueError:
+            raise ClonekitError("records wanted is a whole number and max cost a number of dollars, e.g. 2.50") from None
+        self.workspace.set_section("synth", settings)
+        full = {**self.workspace.section("synth"), "version": version, "root": str(self.workspace.datasets_root),
+                "cache_dir": str(self.workspace.root / ".clonekit-cache")}
+        return validate(SynthConfig, full, where="synth settings")
 
     @on(Button.Pressed, "#synth-estimate")
     def action_estimate(self) -> None:
@@ -187,8 +210,13 @@ class SynthPage(Page):
             self.query_one("#synth-run", Button).disabled = False
             self.query_one("#synth-cancel", Button).disabled = True
         if message.error:
-            plan.update(f"[red]{message.error}[/]")
-            self.error(message.error)
+            if message.job == "synth" and self.cancel_token is not None and self.cancel_token.cancelled:
+                plan.update("[yellow]cancelled[/]: nothing was written; finished requests are cached, "
+                            "so Run again picks up where this one stopped")
+                self.app.notify("synthesis cancelled", severity="warning")
+            else:
+                plan.update(f"[red]{message.error}[/]")
+                self.error(message.error)
             return
         if message.job == "synth-plan":
             plan.update("\n".join(message.result))
@@ -196,12 +224,15 @@ class SynthPage(Page):
             self.version = message.result
             self.samples = [i for i, r in enumerate(self.version.train) if r.get("meta", {}).get("synthetic")]
             self.rejected = set()
-            plan.update(f"wrote {self.version.ref}: {len(self.samples)} synthetic conversations to review")
+            plan.update(f"wrote {self.version.ref} with {len(self.samples)} synthetic conversations · review them: "
+                        "a accepts, r rejects, W writes a version without the rejected ones")
             self.post_message(VersionWritten(str(self.version.path)))
             self._fill()
             self.query_one("#synth-write", Button).disabled = False
         else:
-            plan.update(f"wrote {self.workspace.display_path(message.result)} without {len(self.rejected)} rejected samples")
+            plan.update(f"wrote {self.workspace.display_path(message.result)} without the "
+                        f"{len(self.rejected)} rejected samples")
+            self.query_one("#synth-write", Button).disabled = True
             self.post_message(VersionWritten(str(message.result)))
             self.refresh_page()
 
@@ -228,6 +259,7 @@ class SynthPage(Page):
             return
         i = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or 0)
         (self.rejected.add if reject else self.rejected.discard)(i)
+        self.query_one("#synth-write", Button).disabled = False
         self._fill()
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)

@@ -23,8 +23,11 @@ from tui.messages import TrainEvent, TrainExited, WorkDone
 from tui.screens.base import Page
 from tui.widgets.loss_chart import LossChart
 
-DEFAULT_BASE = "tiny"
-DEFAULT_PRESET = "tiny-cpu"
+# form field -> [train] key and `clonekit train` flag
+HYPERPARAMETERS = {"#train-steps": ("max_steps", "--max-steps"), "#train-epochs": ("epochs", "--epochs"),
+                   "#train-lr": ("lr", "--lr"), "#train-max-length": ("max_length", "--max-length"),
+                   "#train-lora-r": ("lora_r", "--lora-r")}
+FLAGS = {key: flag for key, flag in HYPERPARAMETERS.values()} | {"batch_size": "--batch-size", "grad_accum": "--grad-accum"}
 
 
 def estimate_lines(preset: str, overrides: dict, base: str, version_path: str) -> list[str]:
@@ -79,16 +82,17 @@ class TrainPage(Page):
                 yield Label("preset")
                 from trainer.presets import list_presets
 
-                presets = list_presets()
-                yield Select([(p, p) for p in presets], id="train-preset", allow_blank=False,
-                             value=DEFAULT_PRESET if DEFAULT_PRESET in presets else presets[0])
+                yield Select([(p, p) for p in list_presets()], id="train-preset", allow_blank=False)
             with Vertical(classes="field wide"):
                 yield Label("base model (HF id, folder, tiny)")
-                yield Input(DEFAULT_BASE, id="train-base")
+                yield Input(id="train-base", placeholder="tiny")
         with Horizontal(classes="form-row"):
             with Vertical(classes="field"):
                 yield Label("max steps")
-                yield Input("30", id="train-steps", restrict=r"-?[0-9]*")
+                yield Input(id="train-steps", placeholder="all epochs", restrict=r"-?[0-9]*")
+            with Vertical(classes="field"):
+                yield Label("epochs")
+                yield Input(id="train-epochs", placeholder="preset", restrict=r"[0-9.]*")
             with Vertical(classes="field"):
                 yield Label("learning rate")
                 yield Input(id="train-lr", placeholder="preset", restrict=r"[0-9.eE-]*")
@@ -112,7 +116,23 @@ class TrainPage(Page):
     def on_mount(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.run_dir: Path | None = None
+        self.load_settings()
         self.refresh_page()
+
+    def load_settings(self) -> None:
+        """The [train] table of clonekit.toml into the form (unset: the preset's value)."""
+        saved = self.workspace.section("train")
+        from trainer.presets import list_presets
+
+        presets = list_presets()
+        preset = self.query_one("#train-preset", Select)
+        if saved["preset"] not in presets:  # a preset .toml file named in clonekit.toml
+            preset.set_options([(p, p) for p in [*presets, saved["preset"]]])
+        preset.value = saved["preset"]
+        self.query_one("#train-base", Input).value = saved["base"]
+        for wid, (key, _) in HYPERPARAMETERS.items():
+            value = saved[key]
+            self.query_one(wid, Input).value = "" if value is None or (key == "max_steps" and value == -1) else f"{value:g}"
 
     def refresh_page(self) -> None:
         from builder.curate.store import list_versions
@@ -147,24 +167,24 @@ class TrainPage(Page):
             return None
 
     def _settings(self) -> tuple[str, str, str, dict]:
+        """(version, preset, base, overrides) of the form, saved to [train] first."""
         version = self.query_one("#train-version", Select).value
         if not isinstance(version, str):
             raise ClonekitError("no dataset version yet: write one on the Preview page (7) first")
-        preset = str(self.query_one("#train-preset", Select).value)
-        base = self.query_one("#train-base", Input).value.strip() or DEFAULT_BASE
-        get = lambda wid: self.query_one(wid, Input).value.strip()  # noqa: E731
-        try:
-            overrides = {
-                "max_steps": int(get("#train-steps")) if get("#train-steps") else None,
-                "lr": float(get("#train-lr")) if get("#train-lr") else None,
-                "max_length": int(get("#train-max-length")) if get("#train-max-length") else None,
-                "lora_r": int(get("#train-lora-r")) if get("#train-lora-r") else None,
-            }
-        except ValueError:
-            raise ClonekitError("learning rate must be a number like 2e-4") from None
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        self.workspace.set_extra("train", {"preset": preset, "base": base, **overrides})
-        return version, preset, base, overrides
+        values: dict = {"preset": str(self.query_one("#train-preset", Select).value),
+                        "base": self.query_one("#train-base", Input).value.strip() or None}
+        for wid, (key, _) in HYPERPARAMETERS.items():
+            text = self.query_one(wid, Input).value.strip()
+            try:
+                number = float(text) if text else None
+            except ValueError:
+                raise ClonekitError(f"{key.replace('_', ' ')}: {text!r} is not a number (e.g. 2e-4)") from None
+            if key == "max_steps" and number is None:
+                number = -1  # blank: train for the epochs
+            values[key] = int(number) if number is not None and key in ("max_steps", "max_length", "lora_r") else number
+        self.workspace.set_section("train", values)
+        saved = self.workspace.build_config().train
+        return version, saved.preset, saved.base, saved.overrides()
 
     @on(Button.Pressed, "#train-estimate")
     def estimate(self) -> None:
@@ -190,9 +210,8 @@ class TrainPage(Page):
             return cmd + ["--resume", "--out", str(self.run_dir)]
         version, preset, base, overrides = self._settings()
         cmd += ["--data", version, "--base", base, "--preset", preset, "--out", str(self.run_dir)]
-        flags = {"max_steps": "--max-steps", "lr": "--lr", "max_length": "--max-length", "lora_r": "--lora-r"}
         for key, value in overrides.items():
-            cmd += [flags[key], str(value)]
+            cmd += [FLAGS[key], str(value)]
         return cmd
 
     @on(Button.Pressed, "#train-start")
