@@ -117,9 +117,10 @@ class HFTokenCounter:
         Texts without whitespace runs are first cut at single spaces: a GPT-2 pre-token
         never spans a space except as its first character, so a text's count is the sum
         of the counts of its first chunk and of " " + each later chunk. Chat text repeats
-        its words, so only a few thousand distinct chunks go through the pre-token regex;
-        chunks are matched by a 64-bit hash and then compared as strings, so a hash
-        collision can only send a text to exact encoding, never miscount it."""
+        its words, so only a few thousand distinct chunks go through the pre-token regex:
+        the chunks are numbered by a cast to a fresh Categorical (exact string matching,
+        one hash pass), and each chunk's count is looked up by its number in numpy."""
+        import numpy as np
         import polars as pl
 
         whole = pl.col("t").str.contains(_WHOLE_PATTERN)
@@ -129,30 +130,33 @@ class HFTokenCounter:
         todo = uniq.filter(~pl.col("_whole"))
         counted_runs, bad_runs = self._pretoken_counts(todo.filter(pl.col("_runs")).select("u", "t"))
 
-        c = pl.col("c")
-        chunks = (
-            todo.lazy().filter(~pl.col("_runs"))
-            .select("u", c=pl.col("t").str.split(" "))
-            .explode("c")
-            .with_columns(s=(pl.col("u") == pl.col("u").shift(1)).fill_null(False))  # after a space
-            .with_columns(k=c.hash(seed=11) ^ pl.col("s").cast(pl.UInt64))
-            .collect()
-        )
-        reps = (
-            chunks.select("k", rc="c", rs="s").unique(subset="k", keep="any")
-            .with_row_index("r")
-        )
-        rep_n, bad_reps = self._pretoken_counts(reps.select(
-            u="r", t=pl.when(pl.col("rs")).then(pl.lit(" ") + pl.col("rc")).otherwise(pl.col("rc"))))
-        reps = reps.join(rep_n.rename({"u": "r"}), on="r", how="left")
-        sums = (
-            chunks.lazy().join(reps.lazy(), on="k", how="left")
-            .group_by("u")
-            .agg(pl.col("n").sum(), ((c != pl.col("rc")) | (pl.col("s") != pl.col("rs")) | pl.col("n").is_null()).any().alias("_bad"))
-            .collect()
-        )
-        counted_plain = sums.filter(~pl.col("_bad")).select("u", "n")
-        bad = pl.concat([uniq.filter(pl.col("_whole"))["u"], bad_runs, sums.filter(pl.col("_bad"))["u"]])
+        plain = todo.filter(~pl.col("_runs"))
+        parts = plain["t"].str.split(" ")
+        sizes = parts.list.len().to_numpy()  # >= 1: "" splits into [""]
+        cats = pl.Categories.random()  # a fresh mapping: chunk numbers 0..k-1
+        chunks = parts.explode().cast(pl.Categorical(cats))
+        codes = chunks.to_physical().to_numpy()  # uint32
+        vocab = cats.to_series()
+        del parts
+        starts = np.r_[0, np.cumsum(sizes[:-1])].astype(np.int64) if len(sizes) else np.zeros(0, dtype=np.int64)
+        # form 2*code: the chunk as it is (first of its text); 2*code+1: " " + chunk
+        key = codes * np.uint32(2) + np.uint32(1)
+        key[starts] -= 1
+        used = np.flatnonzero(np.bincount(key, minlength=2 * len(vocab)))
+        words = vocab.gather(pl.Series(used // 2))
+        forms = pl.DataFrame({"u": used, "t": pl.Series(np.where(used % 2 == 1, " ", ""), dtype=pl.String) + words})
+        form_n, _bad_forms = self._pretoken_counts(forms)
+        table = np.full(2 * len(vocab), -1, dtype=np.int64)  # -1: not countable by pieces
+        table[form_n["u"].to_numpy()] = form_n["n"].to_numpy()
+        per_chunk = table[key]
+        if len(per_chunk):
+            n = np.add.reduceat(per_chunk, starts)
+            bad_text = np.minimum.reduceat(per_chunk, starts) < 0
+        else:
+            n, bad_text = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        u = plain["u"]
+        counted_plain = pl.DataFrame({"u": u.filter(pl.Series(~bad_text)), "n": pl.Series(n[~bad_text], dtype=pl.Int64)})
+        bad = pl.concat([uniq.filter(pl.col("_whole"))["u"], bad_runs, u.filter(pl.Series(bad_text))])
         rest = uniq.filter(pl.col("u").is_in(bad.implode())).select("u", "t")
         exact = rest.select("u", n=pl.Series(self._encode_counts(rest["t"].to_list()), dtype=pl.Int64))
         return pl.concat([counted_runs, counted_plain, exact])

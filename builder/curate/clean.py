@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from builder.curate.order import sort_by
+
 
 def normalized(expr: pl.Expr) -> pl.Expr:
     """Lowercase, punctuation to spaces, whitespace collapsed."""
@@ -29,8 +31,7 @@ def drop_long_messages(messages: pl.LazyFrame, max_chars: int | None) -> pl.Lazy
 def conversation_text(turns: pl.DataFrame) -> pl.DataFrame:
     """conv -> normalised text of its dialogue turns (system prompts excluded)."""
     return (
-        turns.filter(pl.col("role") != "system")
-        .sort(["conv", "pos"])
+        sort_by(turns.filter(pl.col("role") != "system"), "conv", "pos")
         .group_by("conv", maintain_order=True)
         .agg(pl.concat_str(pl.col("role"), pl.lit(":"), normalized(pl.col("content"))).str.join("\n").alias("norm"))
     )
@@ -79,8 +80,11 @@ def _shingle_arrays(text: pl.DataFrame, n_words: int, seed: int = 0) -> tuple[np
         return conv, h
     mult = np.random.default_rng(seed + 3).integers(1, 2**63, size=n_words, dtype=np.uint64) | np.uint64(1)
     gram = h * mult[0]
+    tmp = np.empty_like(h)
     for j in range(1, min(n_words, m)):  # one vectorised pass per word position of the n-gram
-        gram[: m - j] += h[j:] * mult[j]
+        np.multiply(h[j:], mult[j], out=tmp[: m - j])
+        np.add(gram[: m - j], tmp[: m - j], out=gram[: m - j])
+    del tmp
     # an n-gram starting at i is whole when its last word is in the same conversation
     keep = np.zeros(m, dtype=bool)
     if m >= n_words:
@@ -116,12 +120,24 @@ def minhash_signatures(conv: np.ndarray, h: np.ndarray, num_perm: int, seed: int
     xors = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
     sig = np.empty((len(starts), num_perm), dtype=np.uint32)
     shift = np.uint64(32)
-    buf = np.empty_like(h)
-    for p in range(num_perm):  # per permutation, not per row
-        np.bitwise_xor(h, xors[p], out=buf)
-        np.multiply(buf, mults[p], out=buf)
-        np.right_shift(buf, shift, out=buf)
-        sig[:, p] = np.minimum.reduceat(buf, starts)
+
+    def perms(ps: range) -> None:
+        buf = np.empty_like(h)
+        for p in ps:  # per permutation, not per row
+            np.bitwise_xor(h, xors[p], out=buf)
+            np.multiply(buf, mults[p], out=buf)
+            # the shift is monotone, so it commutes with the min: shift the minima only
+            sig[:, p] = np.minimum.reduceat(buf, starts) >> shift
+
+    # numpy releases the GIL in these loops: two threads halve the wall time on 2 cores
+    half = num_perm // 2
+    if len(h) >= 1 << 20 and half:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(perms, [range(half), range(half, num_perm)]))
+    else:
+        perms(range(num_perm))
     return conv[starts], sig
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from builder.curate.order import sort_by
+
 META_FIELDS = ["contact", "role_tag", "source", "start", "end", "n_tokens", "synthetic", "chat",
                "is_group", "n_turns", "oversized"]
 
@@ -22,8 +24,7 @@ def render_lines(turns: pl.DataFrame, convs: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.struct("role", "content", "name").struct.json_encode())
     )
     messages = (
-        turns.join(convs.select("conv"), on="conv", how="semi")
-        .sort(["conv", "pos"])
+        sort_by(turns.join(convs.select("conv"), on="conv", how="semi"), "conv", "pos")
         .group_by("conv", maintain_order=True)
         .agg(msg.str.join(",").alias("m"))
     )

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from builder.curate.order import sort_by
+
 if TYPE_CHECKING:
     from builder.curate.config import ContactsSection, SessionsSection
     from builder.tokens import TokenCounter
@@ -58,9 +60,14 @@ def select_messages(
     return lf
 
 
-def merge_turns(lf: pl.LazyFrame, merge_minutes: float, gap_minutes: float) -> pl.LazyFrame:
+def merge_turns(lf: pl.LazyFrame | pl.DataFrame, merge_minutes: float, gap_minutes: float) -> pl.LazyFrame:
     """Messages (chat, order, timestamp, sender, text, ...) -> one row per turn with
-    session (global id), sender, text, start, end and the chat's columns."""
+    session (global id), sender, text, start, end and the chat's columns. A DataFrame
+    already in (chat, order) order is not sorted again."""
+    if isinstance(lf, pl.DataFrame):
+        lf = sort_by(lf, "chat", "order").lazy()
+    else:
+        lf = lf.sort(["chat", "order"])
     merge = pl.duration(microseconds=int(merge_minutes * 60e6))
     gap_limit = pl.duration(microseconds=int(gap_minutes * 60e6))
     # Exports can hold slightly out-of-order times (edits, clock changes); a negative gap
@@ -70,8 +77,7 @@ def merge_turns(lf: pl.LazyFrame, merge_minutes: float, gap_minutes: float) -> p
     new_session = new_chat.fill_null(True) | (gap >= gap_limit).fill_null(True)
     new_turn = new_session | (pl.col("sender") != pl.col("sender").shift(1)).fill_null(True) | (gap > merge).fill_null(True)
     marked = (
-        lf.sort(["chat", "order"])
-        .with_columns(new_session.alias("_ns"), new_turn.alias("_nt"))
+        lf.with_columns(new_session.alias("_ns"), new_turn.alias("_nt"))
         .with_columns(
             session=pl.col("_ns").cum_sum().cast(pl.Int64),
             turn=pl.col("_nt").cum_sum().cast(pl.Int64),
