@@ -27,13 +27,9 @@ def extract_json(text: str) -> object:
     """The JSON value in ``text``: the whole text, a ```json fence, or the first object
     that parses. Raises ValueError when there is none."""
     text = text.strip()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    for block in _FENCE.findall(text):
+    for candidate in (text, *_FENCE.findall(text)):
         try:
-            return json.loads(block)
+            return json.loads(candidate)
         except json.JSONDecodeError:
             continue
     decoder = json.JSONDecoder()

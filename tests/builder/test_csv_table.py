@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.errors import ParseError
+from tests.builder.fuzzing import assert_one_line
 from builder.ingest import csv_table
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA
@@ -127,8 +128,8 @@ def test_fuzz_rows_only_parse_error(rows):
     text = "timestamp,sender,text,kind,media\n" + "\n".join(",".join(r) for r in rows)
     try:
         parse(text)
-    except ParseError:
-        pass
+    except ParseError as err:
+        assert_one_line(err)
 
 
 @settings(max_examples=100, deadline=None)
@@ -136,8 +137,8 @@ def test_fuzz_rows_only_parse_error(rows):
 def test_fuzz_random_bytes(raw):
     try:
         parse(raw.decode("utf-8", "surrogateescape"))
-    except ParseError:
-        pass
+    except ParseError as err:
+        assert_one_line(err)
 
 
 def test_chat_miner_target_tables_read_as_csv(shared_fixtures):

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builder.errors import ParseError
+from tests.builder.fuzzing import assert_one_line
 from builder.ingest import discord, messenger, telegram
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA
@@ -247,8 +248,8 @@ def mutated(draw):
 def test_fuzz_mutated_exports_only_raise_parse_error(text):
     try:
         parse(doc(text))
-    except ParseError:
-        pass
+    except ParseError as err:
+        assert_one_line(err)
 
 
 @settings(max_examples=100, deadline=None)
@@ -256,5 +257,5 @@ def test_fuzz_mutated_exports_only_raise_parse_error(text):
 def test_fuzz_random_bytes_only_raise_parse_error(raw):
     try:
         parse(doc(raw.decode("utf-8", "replace")))
-    except ParseError:
-        pass
+    except ParseError as err:
+        assert_one_line(err)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.errors import ParseError
+from tests.builder.fuzzing import assert_one_line
 from builder.ingest import imessage, signal
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA
@@ -144,8 +145,8 @@ def test_sniff():
 def test_fuzz_only_parse_error(lines):
     try:
         parse(Document(name="c.txt", text="\n".join(lines)))
-    except ParseError:
-        pass
+    except ParseError as err:
+        assert_one_line(err)
 
 
 @settings(max_examples=100, deadline=None)
@@ -153,5 +154,5 @@ def test_fuzz_only_parse_error(lines):
 def test_fuzz_random_bytes(raw):
     try:
         parse(Document(name="c.txt", text=raw.decode("utf-8", "surrogateescape")))
-    except ParseError:
-        pass
+    except ParseError as err:
+        assert_one_line(err)

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.errors import ParseError
+from tests.builder.fuzzing import assert_one_line
 from builder.ingest import signal
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA
@@ -121,8 +122,8 @@ def test_sniff():
 def test_fuzz_only_parse_error(lines):
     try:
         parse(Document(name="chat.md", text="\n".join(lines)))
-    except ParseError:
-        pass
+    except ParseError as err:
+        assert_one_line(err)
 
 
 @settings(max_examples=100, deadline=None)
@@ -130,5 +131,5 @@ def test_fuzz_only_parse_error(lines):
 def test_fuzz_random_bytes(raw):
     try:
         parse(Document(name="chat.md", text=raw.decode("utf-8", "surrogateescape")))
-    except ParseError:
-        pass
+    except ParseError as err:
+        assert_one_line(err)
