@@ -4,7 +4,9 @@
 of text to ``on_text`` as soon as its token is sampled (a streamer that decodes
 incrementally). Keeping generation on one thread, with no queue in between, costs nothing
 over a plain ``generate`` call (bench/chat.py measures it) and lets a compiled, static-cache
-model keep its CUDA graphs. Callers that need an iterator (the server) run this on one
+model keep its CUDA graphs. With ``SamplingSettings(static_cache=True)`` our own decode
+loop (trainer.static_decode: one CUDA-graph replay per token, compiled on the first call)
+replaces ``model.generate``. Callers that need an iterator (the server) run this on one
 worker thread and pass pieces through a queue themselves."""
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class SamplingSettings:
     top_p: float = 0.95
     repetition_penalty: float = 1.1
     max_new_tokens: int = 256
-    static_cache: bool = False  # CUDA only: static KV cache, which generate() compiles
+    static_cache: bool = False  # static KV cache + our decode loop (trainer.static_decode); compiled on CUDA
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 5.0:
@@ -96,13 +98,18 @@ class _CallbackStreamer:
             return
         if self.hit_stop or self.hit_stop_string:
             return
-        ids = [int(i) for i in value.reshape(-1).tolist()]
-        for tid in ids:
-            if tid in self.stop_ids:
-                self.hit_stop = True
+        for tid in value.reshape(-1).tolist():
+            if not self.add_token(int(tid)):
                 break
-            self.generated.append(tid)
-            self._add(self.decoder.push([tid]))
+
+    def add_token(self, tid: int) -> bool:
+        """One generated id; False once the reply is over (end of turn or stop string)."""
+        if tid in self.stop_ids:
+            self.hit_stop = True
+            return False
+        self.generated.append(tid)
+        self._add(self.decoder.push([tid]))
+        return not self.hit_stop_string
 
     def _add(self, piece: str) -> None:
         if not piece:
@@ -153,8 +160,6 @@ def generation_kwargs(settings: SamplingSettings, stop_ids: list[int], pad_id: i
         kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=0)
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    if settings.static_cache:
-        kwargs["cache_implementation"] = "static"
     return kwargs
 
 
@@ -167,14 +172,26 @@ def generate_reply(model, tokenizer, input_ids: list[int], settings: SamplingSet
 
     if seed is not None:
         torch.manual_seed(seed)
+    streamer = _CallbackStreamer(tokenizer, set(stop_ids), on_text, [s for s in stop_strings or [] if s])
+    if settings.static_cache:
+        from trainer.static_decode import static_decode
+
+        static_decode(model, input_ids, settings.max_new_tokens, settings.temperature, settings.top_p,
+                      settings.repetition_penalty,
+                      on_token=lambda tid: not cancel.cancelled and streamer.add_token(tid))
+        streamer.end()
+        return _reply(streamer, cancel, input_ids)
     device = next(model.parameters()).device
     ids = torch.tensor([input_ids], dtype=torch.long, device=device)
-    streamer = _CallbackStreamer(tokenizer, set(stop_ids), on_text, [s for s in stop_strings or [] if s])
     with torch.inference_mode():
         model.generate(
             input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
             stopping_criteria=_stopping(cancel, streamer),
             **generation_kwargs(settings, stop_ids, tokenizer.pad_token_id))
+    return _reply(streamer, cancel, input_ids)
+
+
+def _reply(streamer: _CallbackStreamer, cancel: CancelToken, input_ids: list[int]) -> Reply:
     if streamer.hit_stop or streamer.hit_stop_string:
         reason = "stop"
     elif cancel.cancelled:

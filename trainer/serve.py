@@ -261,7 +261,8 @@ def attach(server: ClonekitHTTPServer, engine: Engine, api_key: str | None,
 
 
 def serve_run(run_ref: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-              merged: str | None = None, device: str | None = None, on_event: OnEvent = ignore_event,
+              merged: str | None = None, device: str | None = None, static_cache: bool = False,
+              on_event: OnEvent = ignore_event,
               cancel: CancelToken = NEVER_CANCELLED,
               on_ready: Callable[[str], None] | None = None) -> None:
     """Load the run and serve until ``cancel`` (or Ctrl-C in the CLI)."""
@@ -274,7 +275,7 @@ def serve_run(run_ref: str, host: str = "127.0.0.1", port: int = 8000, api_key: 
         on_event(Log(f"loading {run.run_id}"))
         model, tokenizer = load_model(run, merged=merged or False, device=device)
         engine = Engine(model, tokenizer, run.run_id, run.persona, stop_ids(run, tokenizer),
-                        contact_roles(run.info.get("dataset")))
+                        contact_roles(run.info.get("dataset")), static_cache=static_cache)
         attach(server, engine, api_key, on_event)
         url = f"http://{server.server_address[0]}:{server.server_address[1]}/v1"
         if on_ready is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from clonekit.commands.chat import add_static_cache_arg
+
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -17,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="require 'Authorization: Bearer KEY', KEY read from this environment variable")
     p.add_argument("--merged", metavar="DIR", help="serve a merged model folder from `clonekit merge`")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    add_static_cache_arg(p)
     return p
 
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         serve_run(args.run, host=args.host, port=args.port, api_key=api_key, merged=args.merged,
-                  device=args.device, on_event=ProgressPrinter(), on_ready=ready)
+                  device=args.device, static_cache=args.static_cache, on_event=ProgressPrinter(), on_ready=ready)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     return 0

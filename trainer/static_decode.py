@@ -1,0 +1,176 @@
+"""Our own decode loop for the static KV cache (``SamplingSettings(static_cache=True)``).
+
+``model.generate(cache_implementation="static")`` already replays a CUDA graph per token,
+but spends the rest of each step in Python: logits processors, stopping criteria, the
+streamer and a host sync. Here one decode step (forward of one token + repetition
+penalty + temperature/top-p sampling or argmax + bookkeeping) is a single
+``torch.compile(mode="reduce-overhead")`` function, i.e. one CUDA-graph replay, and the
+loop launches step k+1 before it reads token k back to the host, so text decoding and
+the ``on_text`` callback overlap with the GPU.
+
+Sampling matches transformers' RepetitionPenaltyLogitsProcessor (over prompt and
+generated ids), TemperatureLogitsWarper and TopPLogitsWarper; the draw uses the
+exponential-race form of multinomial sampling (no host sync). Greedy output equals
+``model.generate`` with a static cache.
+
+On CPU, and for bitsandbytes-quantized models (not compilable), the same loop runs
+eagerly. The first reply for a new cache size compiles (tens of seconds for a 7B model on
+a GPU); cache sizes are rounded up to a multiple of ``CACHE_BUCKET`` tokens so later
+replies reuse the graphs."""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from typing import Any, Callable
+
+CACHE_BUCKET = 512
+
+_DECODERS: "weakref.WeakKeyDictionary[Any, dict[int, StaticDecoder]]" = weakref.WeakKeyDictionary()
+
+
+def choose_token(logits, seen, temperature, top_p, penalty, sample: bool):
+    """Next token id(s) from last-position logits [1, vocab]; ``seen`` [1, vocab] bool marks
+    ids already in the context (repetition penalty). Tensor parameters, so one compiled graph
+    serves every setting."""
+    import torch
+
+    scores = logits.float()
+    penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
+    scores = torch.where(seen, penalised, scores)
+    if not sample:
+        return scores.argmax(-1)
+    scores = scores / temperature
+    sorted_scores, sorted_idx = torch.sort(scores, descending=False)
+    cumulative = sorted_scores.softmax(-1).cumsum(-1)
+    remove_sorted = cumulative <= (1 - top_p)
+    remove_sorted[..., -1:] = False  # keep at least the most likely token
+    remove = remove_sorted.scatter(-1, sorted_idx, remove_sorted)
+    probs = scores.masked_fill(remove, float("-inf")).softmax(-1)
+    # argmax(p / E), E ~ Exp(1), draws from p: multinomial without torch.multinomial's sync
+    return (probs / torch.empty_like(probs).exponential_(1)).argmax(-1)
+
+
+def _compilable(model, device) -> bool:
+    if device.type != "cuda":
+        return False
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    quantizer = getattr(base, "hf_quantizer", None)
+    return quantizer is None or bool(getattr(quantizer, "is_compileable", False))
+
+
+def _full_attention_config(config, max_len: int):
+    """A sliding window at least as long as the cache is full attention; telling the cache
+    so gives it plain static layers, whose position is a tensor. (Sliding static layers keep
+    a Python int position, which torch.compile turns into a new graph, and cudagraphs into a
+    new recording, at every step.)"""
+    import copy
+
+    text = config.get_text_config(decoder=True)
+    window = getattr(text, "sliding_window", None)
+    if not window or window < max_len:
+        return config
+    config = copy.deepcopy(config)
+    text = config.get_text_config(decoder=True)
+    text.sliding_window = None
+    if getattr(text, "layer_types", None):
+        text.layer_types = ["full_attention" for _ in text.layer_types]
+    return config
+
+
+class StaticDecoder:
+    """A static cache of ``max_len`` positions and the (compiled) one-token step for one model."""
+
+    def __init__(self, model, max_len: int, compile_step: bool) -> None:
+        import torch
+        from transformers import StaticCache
+
+        self.model = model
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.max_len = max_len
+        self.device = next(model.parameters()).device
+        self.cache = StaticCache(config=_full_attention_config(base.config, max_len), max_cache_len=max_len)
+        # transformers < 5.2x routes positions through cache_position, later ones through
+        # position_ids (and the cache's own counter); pass both where accepted.
+        self.pass_cache_position = "cache_position" in inspect.signature(base.forward).parameters
+        vocab = base.get_output_embeddings().weight.shape[0]
+        self.seen = torch.zeros((1, vocab), dtype=torch.bool, device=self.device)
+        self.pos = torch.zeros((1,), dtype=torch.long, device=self.device)
+        self.params = torch.ones((3,), dtype=torch.float32, device=self.device)  # temperature, top_p, penalty
+        if compile_step:
+            for t in (self.seen, self.pos, self.params):
+                torch._dynamo.mark_static_address(t)
+            self.step = torch.compile(self._step, mode="reduce-overhead", fullgraph=True)
+        else:
+            self.step = self._step
+
+    def _forward(self, ids, positions, **extra):
+        kwargs: dict[str, Any] = {"cache_position": positions[0]} if self.pass_cache_position else {}
+        out = self.model(input_ids=ids, position_ids=positions, past_key_values=self.cache,
+                         use_cache=True, **kwargs, **extra)
+        return out.logits[:, -1, :]
+
+    def _choose(self, logits, sample: bool):
+        nxt = choose_token(logits, self.seen, self.params[0], self.params[1], self.params[2], sample)
+        self.seen.scatter_(1, nxt.view(1, 1), True)
+        return nxt
+
+    def _step(self, token, sample: bool):
+        logits = self._forward(token.view(1, 1), self.pos.view(1, 1))
+        self.pos.add_(1)
+        return self._choose(logits, sample)
+
+    def prefill(self, input_ids: list[int], temperature: float, top_p: float, penalty: float, sample: bool):
+        """Reset the cache, run the prompt (eagerly: prompt lengths vary) and pick the first token."""
+        import torch
+
+        self.cache.reset()
+        ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
+        self.seen.zero_()
+        self.seen.scatter_(1, ids, True)
+        self.params.copy_(torch.tensor([temperature or 1.0, top_p, penalty]))
+        positions = torch.arange(len(input_ids), device=self.device).unsqueeze(0)
+        logits = self._forward(ids, positions, logits_to_keep=1)
+        self.pos.fill_(len(input_ids))
+        return self._choose(logits, sample)
+
+
+def decoder_for(model, needed: int) -> StaticDecoder:
+    """The model's decoder for a cache of at least ``needed`` positions (bucketed, reused)."""
+    size = -(-needed // CACHE_BUCKET) * CACHE_BUCKET
+    per_model = _DECODERS.setdefault(model, {})
+    if size not in per_model:
+        device = next(model.parameters()).device
+        per_model[size] = StaticDecoder(model, size, _compilable(model, device))
+    return per_model[size]
+
+
+def static_decode(model, input_ids: list[int], max_new_tokens: int, temperature: float, top_p: float,
+                  penalty: float, on_token: Callable[[int], bool]) -> None:
+    """Decode up to ``max_new_tokens`` tokens; ``on_token(id)`` returns False to stop."""
+    import torch
+
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and len(input_ids) + max_new_tokens > limit:
+        max_new_tokens = max(0, limit - len(input_ids))
+    if max_new_tokens == 0:
+        return
+    sample = temperature > 0
+    decoder = decoder_for(model, len(input_ids) + max_new_tokens)
+    cuda = decoder.device.type == "cuda"
+    host = torch.empty((1,), dtype=torch.long, pin_memory=cuda)
+    ready = torch.cuda.Event() if cuda else None
+    with torch.inference_mode():
+        nxt = decoder.prefill(input_ids, temperature, top_p, penalty, sample)
+        for i in range(max_new_tokens):
+            current = nxt
+            host.copy_(current, non_blocking=cuda)
+            if ready is not None:
+                ready.record()
+            if i + 1 < max_new_tokens:
+                # launched before token i is read back: the GPU works while we stream
+                nxt = decoder.step(current, sample).clone()
+            if ready is not None:
+                ready.synchronize()
+            if not on_token(int(host[0])):
+                return
