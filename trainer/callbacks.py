@@ -55,6 +55,7 @@ class EventsCallback(TrainerCallback):
         self.last: dict = {}
         self.cancelled = False
         self.best_eval = float("inf")
+        self.final_eval = False  # set before the closing evaluate(): reported once, labelled, not a curve point
 
     def _write(self, row: dict) -> None:
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
@@ -94,7 +95,11 @@ class EventsCallback(TrainerCallback):
                 detail=f"loss {logs['loss']:.3f} · {row['tokens_per_s']:,.0f} tok/s",
                 extra={k: row[k] for k in ("loss", "tokens_per_s", "eta_s", "epoch", "lr")},
             ))
-        if "eval_loss" in logs:
+        if "eval_loss" in logs and self.final_eval:
+            best = state.best_model_checkpoint
+            where = f"best checkpoint, step {best.rsplit('-', 1)[-1]}" if best else f"step {step}"
+            self.on_event(Log(f"final val loss ({where}): {logs['eval_loss']:.4f}"))
+        elif "eval_loss" in logs:
             self._write({"step": step, "epoch": round(state.epoch or 0.0, 4), "eval_loss": logs["eval_loss"]})
             self.best_eval = min(self.best_eval, logs["eval_loss"])
             self.on_event(Log(f"step {step}: val loss {logs['eval_loss']:.4f} (best {self.best_eval:.4f})"))

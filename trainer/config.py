@@ -56,6 +56,9 @@ class TrainConfig(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     eval_steps: int = Field(50, ge=1)  # eval and checkpoint every N optimizer steps
+    # Each eval runs on at most this many val records (evenly spaced over the split, the
+    # same ones every time), so its cost stays bounded on a large dataset.
+    max_eval_records: int = Field(256, ge=1)
     logging_steps: int = Field(1, ge=1)
     early_stopping_patience: int = Field(3, ge=0)  # 0: off
     save_total_limit: int = Field(2, ge=1)

@@ -33,7 +33,7 @@ CPU_FLOPS_PER_THREAD = 4e9  # rough, 4-bit dequantization included
 class ModelShape:
     total_params: int
     linear_params: int  # decoder-layer Linear weights (quantized under qlora)
-    linears: list[tuple[str, int, int]]  # (module name, in, out) of those Linears
+    linears: list[tuple[str, int, int]]  # (module name, in, out) of every Linear, lm_head included
     hidden: int
     intermediate: int
     layers: int
@@ -86,9 +86,9 @@ def model_shape(config) -> ModelShape:
     linears = [
         (name, mod.in_features, mod.out_features)
         for name, mod in model.named_modules()
-        if isinstance(mod, torch.nn.Linear) and "lm_head" not in name
+        if isinstance(mod, torch.nn.Linear)
     ]
-    linear = sum(i * o for _, i, o in linears)
+    linear = sum(i * o for name, i, o in linears if not _is_head(name))
     get = lambda *keys: next((getattr(config, k) for k in keys if getattr(config, k, None)), 0)  # noqa: E731
     hidden = get("hidden_size", "n_embd", "d_model")
     return ModelShape(
@@ -97,14 +97,19 @@ def model_shape(config) -> ModelShape:
     )
 
 
+def _is_head(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] == "lm_head"
+
+
 def trainable_params(shape: ModelShape, cfg: TrainConfig) -> int:
     """Exact LoRA parameter count: r*(in+out) per targeted Linear."""
     if cfg.method == "full":
         return shape.total_params
     targets = cfg.target_modules
-    chosen = [
+    names = targets if isinstance(targets, list) else [targets]
+    chosen = [  # peft's "all-linear" leaves the output layer out; a named lm_head is in
         (i, o) for name, i, o in shape.linears
-        if targets == "all-linear" or name.rsplit(".", 1)[-1] in (targets if isinstance(targets, list) else [targets])
+        if (not _is_head(name) if targets == "all-linear" else name.rsplit(".", 1)[-1] in names)
     ]
     return sum(cfg.lora_r * (i + o) for i, o in chosen)
 

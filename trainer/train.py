@@ -33,6 +33,26 @@ class TrainRequest:
     resume: bool = False
 
 
+def quiet_libraries() -> None:
+    """A normal run shows our own progress and warnings only. Silenced: Hugging Face
+    progress bars ("Loading weights", "Writing model shards"), bitsandbytes' notice that
+    its optional hub-downloaded CPU kernel is missing (it falls back to its own), and a
+    deprecation warning transformers raises inside peft. Library warnings about the
+    user's model or data still show. Call it before anything imports transformers: that
+    import loads bitsandbytes, which logs its notice at import time."""
+    import logging
+    import warnings
+
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    # peft saves the (frozen) head weights next to a LoRA on lm_head; tiny-cpu targets it
+    # on purpose, and the warning would repeat at every checkpoint.
+    warnings.filterwarnings("ignore", message=r"Setting `save_embedding_layers` to `True`", category=UserWarning)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def _neutralize_datasets_shadow() -> None:
     """The project's ./datasets folder (no __init__.py) is importable as a namespace
     package when the current directory is on sys.path (python -m, pytest). transformers
@@ -114,9 +134,7 @@ def _load_tokenizer(base_path: str, base: str):
 def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: int, local_rank: int = 0):
     import torch
     from transformers import AutoModelForCausalLM
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # our own events report progress
     kwargs: dict[str, Any] = {
         "dtype": dtype,
         "attn_implementation": "sdpa" if cfg.attn_implementation == "auto" else cfg.attn_implementation,
@@ -164,6 +182,7 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
     from trainer.data import load_dataset_version
 
     _neutralize_datasets_shadow()
+    quiet_libraries()
     run_dir, cfg, previous = _prepare_run(req)
     data_ref = previous.get("dataset") or req.data
     base = previous.get("base") or req.base
@@ -180,6 +199,7 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
     if r.main and not req.resume and run_dir.exists() and any(run_dir.iterdir()):
         raise ClonekitError(f"--out {run_dir}: folder exists and is not empty; pick another or add --resume")
     distributed.barrier(r)
+    created = not run_dir.exists() or not any(run_dir.iterdir())
     run_dir.mkdir(parents=True, exist_ok=True)
     run: dict[str, Any] = {
         "run_id": run_dir.name, "status": "running", "base": base, "base_path": None,
@@ -189,9 +209,19 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
         "best_checkpoint": None, "final": {}, "started": previous.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     save_run(run_dir, run, r)
+    training = [False]  # set once trainer.train starts
     try:
-        return _train_in(run_dir, run, cfg, ds, base, tokenizer, device, req.resume, r, on_event, cancel)
+        return _train_in(run_dir, run, cfg, ds, base, tokenizer, device, req.resume, r, on_event, cancel, training)
     except BaseException as err:
+        if created and not training[0] and isinstance(err, ClonekitError):
+            # Refused before any training (round trip, empty data, memory estimate): a new
+            # run folder holds nothing worth keeping, and left behind --resume would pick it.
+            distributed.barrier(r)
+            if r.main:
+                import shutil
+
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         run["status"] = "failed"
         run["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
         save_run(run_dir, run, r)
@@ -203,8 +233,15 @@ def save_run(run_dir: Path, run: dict, r: distributed.Ranks) -> None:
         write_run_json(run_dir, run)
 
 
+def _eval_subset(val_enc: list, limit: int) -> list:
+    """At most ``limit`` records, evenly spaced over the val split (deterministic)."""
+    if len(val_enc) <= limit:
+        return val_enc
+    return [val_enc[i * len(val_enc) // limit] for i in range(limit)]
+
+
 def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokenizer, device: str, resume: bool,
-              r: distributed.Ranks, on_event: OnEvent, cancel: CancelToken) -> Path:
+              r: distributed.Ranks, on_event: OnEvent, cancel: CancelToken, training: list[bool]) -> Path:
     import torch
     from transformers import AutoConfig
 
@@ -241,6 +278,9 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     val_enc, _ = encode_all(tokenizer, ds.val, info.end_of_turn, cfg.max_length, cfg.train_on)
     if not train_enc:
         raise ClonekitError(f"{ds.path / 'train.jsonl'}: no record has a persona turn to train on")
+    if len(val_enc) > cfg.max_eval_records:
+        on_event(Log(f"eval uses {cfg.max_eval_records} of {len(val_enc)} val records (max_eval_records)"))
+        val_enc = _eval_subset(val_enc, cfg.max_eval_records)
     if stats["truncated"]:
         on_event(Log(f"{stats['truncated']} of {stats['records']} records are longer than max length "
                      f"{cfg.max_length} tokens and were cut; raise --max-length or rebuild with a smaller token budget",
@@ -300,6 +340,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.monotonic()
+    training[0] = True
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint)
     except torch.OutOfMemoryError:
@@ -311,6 +352,8 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     if events_cb.cancelled:
         raise Cancelled(f"training cancelled at step {trainer.state.global_step}; continue with: clonekit train --resume --out {run_dir}")
 
+    # With load_best_model_at_end this evaluates the best checkpoint's weights.
+    events_cb.final_eval = True
     final_eval = trainer.evaluate() if val_rows is not None else {}
     out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
     if r.main:
@@ -340,7 +383,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
 
         write_report(run_dir, run)
     distributed.barrier(r)
-    on_event(Log(f"done: {state.global_step} steps, val loss {final_eval.get('eval_loss', float('nan')):.4f}; adapter in {out_dir}"))
+    on_event(Log(f"done: {state.global_step} steps; adapter in {out_dir}"))
     return run_dir
 
 
@@ -397,6 +440,9 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
         disable_tqdm=True,
         dataloader_num_workers=0,
         optim="adamw_torch",
+        # Under DDP a LoRA model's frozen base has no gradients by design: skip the
+        # per-step search for unused parameters (and its warning).
+        ddp_find_unused_parameters=False if cfg.method != "full" else None,
     )
     callbacks = [EventsCallback(on_event, cancel, run_dir / "metrics.jsonl")]
     if has_val and cfg.early_stopping_patience > 0:

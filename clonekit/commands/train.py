@@ -52,10 +52,12 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trainer.train import TrainRequest, quiet_libraries, train
+
+    quiet_libraries()  # before trainer.callbacks imports transformers
     from builder.errors import ClonekitError
     from clonekit.progress import ProgressPrinter
     from trainer.callbacks import JsonlEvents, tee
-    from trainer.train import TrainRequest, train
 
     overrides = overrides_from_args(args)
     if args.resume and (args.data or args.base or overrides):
