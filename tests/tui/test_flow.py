@@ -69,6 +69,10 @@ async def test_sources_to_chat(bare_workspace: Path, settle, monkeypatch: pytest
         # 4 Balance: cap every contact at 40% of the tokens
         await pilot.press("4")
         await settle(pilot)
+        assert app.focused is app.query_one("#balance-table")  # so the next page key is not typed into the cap
+        await pilot.press("5")  # ... and it still switches pages
+        assert app.query_one("#tabs").active == "tab-synth"
+        await pilot.press("4", "c")
         assert app.focused is app.query_one("#max-share")
         await type_text(pilot, "40")
         await settle(pilot)
@@ -80,7 +84,8 @@ async def test_sources_to_chat(bare_workspace: Path, settle, monkeypatch: pytest
         # 6 Filter: keep sessions of 40+ tokens (the demo chats are short bursts)
         await pilot.press("escape", "6")
         await settle(pilot)
-        assert app.focused is app.query_one("#session-min-tokens")
+        assert app.focused is app.query_one("#dedup")
+        await pilot.click("#session-min-tokens")
         await pilot.press("end", "ctrl+u", "4", "0", "enter")
         await settle(pilot)
         assert Workspace.open(bare_workspace).section("sessions")["min_tokens"] == 40

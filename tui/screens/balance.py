@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Select
 
@@ -20,8 +21,10 @@ def balance_rows(app, config) -> tuple[list[dict], dict]:
 
 class BalancePage(Page):
     TITLE = "Balance"
-    KEYS = "type a cap and the bars follow · empty = no cap"
-    DEFAULT_FOCUS = "#max-share"
+    KEYS = "c edits the cap: type a % and the bars follow (empty = no cap) · tab moves between fields · esc leaves a field"
+    # Not the cap field: a page key (1-9) typed there would become the cap.
+    DEFAULT_FOCUS = "#balance-table"
+    BINDINGS = [Binding("c", "edit_cap", "Edit the cap")]
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -42,6 +45,9 @@ class BalancePage(Page):
         yield Label("", id="balance-status", classes="status")
         yield ShareBars(id="share-bars")
         yield DataTable(id="balance-table", zebra_stripes=True)
+
+    def action_edit_cap(self) -> None:
+        self.query_one("#max-share", Input).focus()
 
     def on_mount(self) -> None:
         self.query_one("#balance-table", DataTable).add_columns(

@@ -65,7 +65,7 @@ class ChatPage(Page):
                 yield Label("top-p")
                 yield Input(id="chat-top-p", restrict=r"[0-9.]*")
             with Vertical(classes="field"):
-                yield Label("max reply tokens")
+                yield Label("reply tokens")
                 yield Input(id="chat-max-tokens", restrict=r"[0-9]*")
         yield Label("", id="chat-status", classes="status")
         yield VerticalScroll(id="chat-log")

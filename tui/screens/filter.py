@@ -22,8 +22,8 @@ def run_filter_preview(app, config):
 
 class FilterPage(Page):
     TITLE = "Filter"
-    KEYS = "edit a value and press enter (or Apply) to see what would be dropped · esc leaves the field"
-    DEFAULT_FOCUS = "#session-min-tokens"
+    KEYS = "tab moves between fields · space flips a switch · enter (or Apply) shows what would be dropped · esc leaves a field"
+    DEFAULT_FOCUS = "#dedup"  # not a number field: a page key (1-9) typed there would change it
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -34,7 +34,7 @@ class FilterPage(Page):
                 yield Label("drop near dups")
                 yield Switch(id="near-dup")
             with Vertical(classes="field"):
-                yield Label("near-dup ≥ similarity")
+                yield Label("similarity ≥")
                 yield Input(id="near-dup-threshold", restrict=r"[0-9.]*")
             with Vertical(classes="field"):
                 yield Label("min tokens")
@@ -57,7 +57,7 @@ class FilterPage(Page):
                 yield Label("drop sessions under (tokens)")
                 yield Input(id="session-min-tokens", restrict=r"[0-9]*")
             with Vertical(classes="field"):
-                yield Label("split conversations over")
+                yield Label("split over (tokens)")
                 yield Input(id="session-max-tokens", restrict=r"[0-9]*")
         yield Label("", id="filter-status", classes="status")
         with Horizontal():

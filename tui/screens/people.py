@@ -1,5 +1,6 @@
-"""2 People: who is me (suggested from the data, confirm or type aliases) and the
-contacts: messages, tokens, share, first/last, role tag, included or not."""
+"""2 People: who is me (suggested from the data, confirm or type aliases), the contacts
+(messages, tokens, share, first/last, role tag, included or not) and the chats, each of
+which can be left out (contacts.exclude_chats)."""
 
 from __future__ import annotations
 
@@ -14,30 +15,36 @@ from tui.messages import WorkDone
 from tui.screens.base import Page
 
 
-def people_tables(messages, me: list[str]):
-    """(suggested me aliases, contacts table rows as dicts) for the page."""
+def people_tables(ingest, me: list[str]):
+    """(suggested me aliases, contacts rows, chats rows) for the page, rows as dicts."""
     from builder.curate.identity import contacts_table, suggest_me
+    from builder.ingest.summary import chat_table
 
+    messages = ingest.messages
+    chats = chat_table(ingest).select("chat", "format", "messages", "senders").to_dicts()
     suggested = suggest_me(messages)
     if not me:
-        return suggested, []
-    return suggested, contacts_table(messages, me).to_dicts()
+        return suggested, [], chats
+    return suggested, contacts_table(messages, me).to_dicts(), chats
 
 
 class PeoplePage(Page):
     TITLE = "People"
-    KEYS = "c confirm the suggested me · enter on a contact edits its role · x include/exclude"
+    KEYS = "c confirms the suggested me · enter on a contact edits its role · x includes/excludes the contact or chat · tab moves"
     DEFAULT_FOCUS = "#contacts"
     BINDINGS = [Binding("x", "toggle_include", "Include/exclude"), Binding("c", "confirm_me", "Confirm me")]
 
     def compose(self) -> ComposeResult:
-        yield Label("Who is you? Your name as each export shows it (aliases separated by commas).", classes="hint")
+        yield Label("Who are you? Your name as each export shows it (aliases separated by commas, enter saves).",
+                    classes="hint")
         with Horizontal(classes="row"):
             yield Input(placeholder="e.g. Sam, Sam Kellett", id="me")
             yield Button("Confirm suggestion", id="confirm-me", variant="primary")
         yield Label("", id="me-status", classes="status")
         yield Label("Contacts", classes="section")
         yield DataTable(id="contacts", cursor_type="row", zebra_stripes=True)
+        yield Label("Chats (an excluded chat is left out of the dataset entirely)", classes="section")
+        yield DataTable(id="people-chats", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="row"):
             yield Label("role of the selected contact:", classes="inline-label")
             yield Input(placeholder="partner, family, friend, boss…", id="role")
@@ -47,8 +54,10 @@ class PeoplePage(Page):
     def on_mount(self) -> None:
         self.query_one("#contacts", DataTable).add_columns(
             "contact", "role", "included", "chats", "messages", "tokens", "share", "first", "last")
+        self.query_one("#people-chats", DataTable).add_columns("chat", "kind", "format", "messages", "included")
         self.suggested: list[str] = []
         self.rows: list[dict] = []
+        self.chats: list[dict] = []
         self.refresh_page()
 
     def refresh_page(self) -> None:
@@ -59,7 +68,7 @@ class PeoplePage(Page):
         ingest = self.ck.ingest
         if ingest is None or ingest.messages.is_empty():
             self.query_one("#me-status", Label).update("add sources first (1 Sources)")
-            self.rows = []
+            self.rows, self.chats = [], []
             self._fill()
             return
         key = (id(ingest), tuple(me))
@@ -67,7 +76,7 @@ class PeoplePage(Page):
             self._fill()  # only the config changed (roles, include): no need to recount
             return
         self._computed_for = key
-        self.run_core("people", people_tables, ingest.messages, me, with_events=False)
+        self.run_core("people", people_tables, ingest, me, with_events=False)
 
     def on_work_done(self, message: WorkDone) -> None:
         if message.job != "people":
@@ -77,7 +86,7 @@ class PeoplePage(Page):
             self._computed_for = None
             self.error(message.error)
             return
-        self.suggested, self.rows = message.result
+        self.suggested, self.rows, self.chats = message.result
         me = self.workspace.get("build", "me", []) or []
         status = self.query_one("#me-status", Label)
         if me:
@@ -102,6 +111,21 @@ class PeoplePage(Page):
                 name, roles.get(name, f"[dim]{contacts['default_role']}[/]"), "yes" if on else "[red]no[/]",
                 str(r["chats"]), f"{r['messages']:,}", f"{r['tokens']:,}", f"{r['share']:.1%}",
                 r["first"].strftime("%Y-%m-%d"), r["last"].strftime("%Y-%m-%d"), key=name)
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        self._fill_chats(contacts)
+
+    def _fill_chats(self, contacts: dict) -> None:
+        table = self.query_one("#people-chats", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        excluded, only = set(contacts["exclude_chats"]), set(contacts["include_chats"])
+        for r in self.chats:
+            name = r["chat"]
+            on = name not in excluded and (not only or name in only)
+            table.add_row(name, "group" if r["senders"] > 2 else "1:1", r["format"] or "?", f"{r['messages']:,}",
+                          "yes" if on else "[red]no[/]", key=name)
+        table.styles.height = min(table.row_count, 8) + 1 if table.row_count else 3
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
 
@@ -164,14 +188,36 @@ class PeoplePage(Page):
 
     @on(Button.Pressed, "#toggle-include")
     def action_toggle_include(self) -> None:
+        """x: the chat under the cursor when the chats table has focus, else the contact."""
+        if self.app.focused is self.query_one("#people-chats", DataTable):
+            self._toggle_chat()
+            return
         name = self._selected()
         if name is None:
             return
+        self._toggle("exclude", "include", name)
+
+    def _toggle_chat(self) -> None:
+        table = self.query_one("#people-chats", DataTable)
+        if not table.row_count:
+            self.error("no chats yet: add sources first (1 Sources)")
+            return
+        self._toggle("exclude_chats", "include_chats",
+                     table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or "")
+
+    def _toggle(self, exclude_key: str, include_key: str, name: str) -> None:
+        """Flip ``name`` between included and excluded: excluding adds it to the exclude
+        list; including removes it from there and, when an include list restricts the
+        data to the names on it, adds it to that list."""
         contacts = self.workspace.section("contacts")
-        exclude = list(contacts["exclude"])
-        if name in exclude:
-            exclude.remove(name)
-        else:
+        exclude, include = list(contacts[exclude_key]), list(contacts[include_key])
+        included = name not in exclude and (not include or name in include)
+        if included:
             exclude.append(name)
-        if self.set_config({"contacts.exclude": exclude or None}):
-            self.app.notify(f"{name}: {'excluded' if name in exclude else 'included'}")
+        else:
+            if name in exclude:
+                exclude.remove(name)
+            if include and name not in include:
+                include.append(name)
+        if self.set_config({f"contacts.{exclude_key}": exclude or None, f"contacts.{include_key}": include or None}):
+            self.app.notify(f"{name}: {'excluded' if included else 'included'}")

@@ -14,8 +14,8 @@ from tui.screens.base import Page
 
 class PersonaPage(Page):
     TITLE = "Persona"
-    KEYS = "edit the fields; the preview follows as you type · ctrl+s or Save writes clonekit.toml"
-    DEFAULT_FOCUS = "#persona-name"
+    KEYS = "tab moves between fields; the preview follows as you type · ctrl+s or Save writes clonekit.toml · esc leaves a field"
+    DEFAULT_FOCUS = "#preview-contact"  # not a text field: a page key (1-9) typed there would edit it
     BINDINGS = [("ctrl+s", "save", "Save persona")]
 
     def compose(self) -> ComposeResult:

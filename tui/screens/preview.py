@@ -72,7 +72,11 @@ class PreviewPage(Page):
                 yield ConversationView(id="conv-view")
 
     def on_mount(self) -> None:
-        self.query_one("#conv-list", DataTable).add_columns("#", "split", "contact", "role", "turns", "tokens")
+        table = self.query_one("#conv-list", DataTable)
+        # Fixed widths: auto widths measured on the first rows truncated "10" to "1" and
+        # the roles until the table was filled a second time.
+        for label, width in (("#", 4), ("split", 5), ("contact", 20), ("role", 10), ("turns", 5), ("tokens", 6)):
+            table.add_column(label, width=width)
         self.records: list[dict] = []
         self.refresh_page()
 

@@ -25,7 +25,7 @@ def ingest_workspace(paths: list[str], on_event, cancel):
 
 class SourcesPage(Page):
     TITLE = "Sources"
-    KEYS = "type a path (→ accepts the completion), enter adds it · del removes the selected source · r re-reads · esc leaves the field"
+    KEYS = "type a path (→ completes it), enter adds it · del removes the selected source · r re-reads · esc leaves the field"
     DEFAULT_FOCUS = "#files"
     BINDINGS = [Binding("delete", "remove_source", "Remove source"), Binding("r", "reload", "Re-read")]
 

@@ -57,7 +57,7 @@ def write_reviewed(version, rejected: set[int]):
 
 class SynthPage(Page):
     TITLE = "Synthesize"
-    KEYS = "e estimate · run · a accept / r reject the selected sample · W write accepted"
+    KEYS = "e estimates the cost (nothing sent) · Run · in the list: a accepts, r rejects · W writes a version without the rejected"
     DEFAULT_FOCUS = "#synth-version"
     BINDINGS = [Binding("e", "estimate", "Estimate"), Binding("a", "accept", "Accept"),
                 Binding("r", "reject", "Reject"), Binding("W", "write_reviewed", "Write accepted")]
@@ -66,7 +66,7 @@ class SynthPage(Page):
         with Horizontal(classes="form-row"):
             with Vertical(classes="field"):
                 yield Label("from version")
-                yield Select([], id="synth-version", prompt="write a version first")
+                yield Select([], id="synth-version", prompt="none yet (page 7)")
             with Vertical(classes="field"):
                 yield Label("mode")
                 yield Select([(m, m) for m in MODES], id="synth-mode", allow_blank=False, value=MODES[0])
@@ -97,7 +97,9 @@ class SynthPage(Page):
                 yield DataTable(id="synth-samples", cursor_type="row", zebra_stripes=True)
                 yield Button("Write accepted (W)", id="synth-write", disabled=True)
             with VerticalScroll(id="synth-view-pane"):
-                yield ConversationView(id="synth-view")
+                yield ConversationView("the generated samples show up here after a run: review each one, "
+                                       "reject the bad ones, then write a version without them",
+                                       id="synth-view")
 
     def on_mount(self) -> None:
         self.query_one("#synth-samples", DataTable).add_columns("#", "status", "contact", "tokens", "generator")

@@ -26,7 +26,7 @@ class ShareBars(Static):
         out = Text()
         cap_col = round(self.cap * self.bar_width) if self.cap else None
         for contact, before, after in self.rows:
-            name = contact[:name_w].ljust(name_w)
+            name = (contact if len(contact) <= name_w else contact[:name_w - 1] + "…").ljust(name_w)
             for label, share, style in (("before", before, "grey50"), ("after ", after, "green")):
                 filled = round(share * self.bar_width)
                 bar = "█" * filled + " " * (self.bar_width - filled)
