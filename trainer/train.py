@@ -306,9 +306,10 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         hint = f"--max-length {fit}" if fit else "a smaller base model"
         if cfg.method != "qlora":
             hint += " or --preset qlora"
+        gpu_gib = (est.gpu_memory_bytes or 0) / 1024**3
         raise ClonekitError(
-            f"estimated peak memory {est.peak_memory_bytes / 1024**3:.1f} GiB exceeds the GPU's "
-            f"{(est.gpu_memory_bytes or 0) / 1024**3:.1f} GiB ({est.device_name}); try {hint}"
+            f"estimated peak memory {est.peak_memory_bytes / 1024**3:.1f} GiB does not fit the {0.95 * gpu_gib:.1f} GiB "
+            f"usable on the GPU ({est.device_name}, {gpu_gib:.1f} GiB); try {hint}"
         )
 
     dtype = _dtype(cfg, device)

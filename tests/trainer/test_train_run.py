@@ -4,6 +4,7 @@ resume after kill -9, and one-line user errors. Slow (about a minute or two toge
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -145,3 +146,48 @@ def test_user_errors_are_one_line(tmp_path, capsys, monkeypatch):
         assert code == 2, (args, err)
         assert len(err.splitlines()) == 1 and err.startswith("clonekit: error: ") and needle in err, err
     assert not (tmp_path / "runs").exists()  # nothing half-made
+
+
+def test_memory_refusal_is_one_line_and_leaves_no_run_folder(tmp_path, capsys, monkeypatch):
+    """The estimate refuses a run that will not fit the GPU (faked here: device_info is
+    what the estimate reads) and names a max length that fits. A refused new run leaves
+    no folder behind: it holds nothing, and `--resume` would otherwise pick it up."""
+    import trainer.estimate
+
+    monkeypatch.setenv("CLONEKIT_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(trainer.estimate, "device_info", lambda device: ("Fake GPU", int(1.3 * 1024**3), 100e12))
+    data = write_dataset(tmp_path / "datasets", n_train=4, n_val=1)
+    code, err = _cli(["--data", str(data), "--base", "tiny", "--preset", "tiny-cpu", "--max-length", "8192", "-q"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    m = re.fullmatch(r"clonekit: error: estimated peak memory [\d.]+ GiB does not fit the 1\.2 GiB usable on the GPU "
+                     r"\(Fake GPU, 1\.3 GiB\); try --max-length (\d+)", err)
+    assert m, err
+    assert 256 <= int(m.group(1)) < 8192 and int(m.group(1)) % 256 == 0
+    assert not list((tmp_path / "runs").glob("*"))
+
+
+@pytest.mark.slow
+def test_out_of_memory_is_one_line_and_the_run_is_marked_failed(tmp_path, capsys, monkeypatch):
+    """OOM mid-training: one line naming the step and a smaller max length; the run folder
+    stays (checkpoints may be there) with status failed and the error in run.json."""
+    import torch
+    from transformers import Trainer
+
+    real_step = Trainer.training_step
+    calls = []
+
+    def step_then_oom(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "training_step", step_then_oom)
+    data = write_dataset(tmp_path / "datasets", n_train=4, n_val=1)
+    run_dir = tmp_path / "runs" / "oom"
+    code, err = _cli(["--data", str(data), "--base", "tiny", "--preset", "tiny-cpu", "--max-steps", "3",
+                      "--grad-accum", "1", "--max-length", "1024", "--out", str(run_dir), "-q"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err == "clonekit: error: out of GPU memory at step 1 (max length 1024, batch 1); try --max-length 512 or --preset qlora"
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "failed" and run["error"].startswith("out of GPU memory at step 1")
