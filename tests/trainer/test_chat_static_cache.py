@@ -1,0 +1,91 @@
+"""The static-cache decode loop (trainer.static_decode) on CPU: greedy replies equal the
+plain generate() path, sampling follows transformers' processors, stop ids and cancel end it."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.events import CancelToken
+from tests.trainer.run_fixture import tiny_run  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_run):  # noqa: F811
+    from trainer.inference import load_model, open_run, stop_ids
+
+    run = open_run(tiny_run)
+    model, tok = load_model(run, device="cpu")
+    ids = tok.apply_chat_template([{"role": "user", "content": "hey how are you"}], add_generation_prompt=True,
+                                  tokenize=True, return_dict=True)["input_ids"]
+    return model, tok, stop_ids(run, tok), list(ids)
+
+
+@pytest.mark.parametrize("penalty", [1.0, 1.3])
+def test_greedy_static_cache_equals_plain_generate(loaded, penalty):
+    from trainer.generate import SamplingSettings, generate_reply
+
+    model, tok, _, ids = loaded
+    settings = SamplingSettings(temperature=0, repetition_penalty=penalty, max_new_tokens=16)
+    plain = generate_reply(model, tok, ids, settings, [])
+    static = generate_reply(model, tok, ids, SamplingSettings(**{**settings.__dict__, "static_cache": True}), [])
+    assert static.token_ids == plain.token_ids and len(static.token_ids) == 16
+    assert static.text == plain.text and static.finish_reason == "length"
+    # a second reply reuses the cache (reset between replies): same result
+    again = generate_reply(model, tok, ids, SamplingSettings(**{**settings.__dict__, "static_cache": True}), [])
+    assert again.token_ids == plain.token_ids
+
+
+def test_static_cache_stops_at_end_of_turn_and_on_cancel(loaded):
+    from trainer.generate import SamplingSettings, generate_reply
+
+    model, tok, _, ids = loaded
+    settings = SamplingSettings(temperature=0, max_new_tokens=16, static_cache=True)
+    first = generate_reply(model, tok, ids, settings, []).token_ids
+    stopped = generate_reply(model, tok, ids, settings, [first[3]])
+    assert stopped.finish_reason == "stop" and stopped.token_ids == first[:first.index(first[3])]
+    cancel = CancelToken()
+    seen: list[str] = []
+
+    def on_text(piece: str) -> None:
+        seen.append(piece)
+        cancel.cancel()
+    cancelled = generate_reply(model, tok, ids, settings, [], on_text=on_text, cancel=cancel)
+    assert cancelled.finish_reason == "cancelled" and len(cancelled.token_ids) < 16
+
+
+def test_sampling_matches_transformers_processors():
+    """Penalty, temperature and top-p remove and rescale exactly what transformers' own
+    processors do; the draw then only ever picks tokens those processors keep."""
+    import torch
+    from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+
+    from trainer.static_decode import choose_token
+
+    torch.manual_seed(0)
+    vocab = 50
+    logits = torch.randn(1, vocab)
+    context = torch.tensor([[1, 4, 4, 9, 30]])
+    seen = torch.zeros(1, vocab, dtype=torch.bool)
+    seen[0, context[0]] = True
+    t, p, pen = torch.tensor(0.7), torch.tensor(0.8), torch.tensor(1.3)
+    ref = RepetitionPenaltyLogitsProcessor(1.3)(context, logits.clone())
+    assert choose_token(logits, seen, t, p, pen, sample=False).item() == int(ref.argmax())
+    ref = TopPLogitsWarper(0.8)(context, TemperatureLogitsWarper(0.7)(context, ref))
+    allowed = set(torch.nonzero(ref[0] > float("-inf")).flatten().tolist())
+    assert 1 < len(allowed) < vocab
+    draws = [choose_token(logits, seen, t, p, pen, sample=True).item() for _ in range(400)]
+    assert set(draws) <= allowed and len(set(draws)) > 1
+    probs = ref.softmax(-1)[0]
+    top = int(probs.argmax())
+    assert abs(draws.count(top) / len(draws) - float(probs[top])) < 0.1
+
+
+def test_sliding_window_longer_than_cache_becomes_full_attention():
+    from transformers import MistralConfig
+
+    from trainer.static_decode import _full_attention_config
+
+    config = MistralConfig(sliding_window=4096, num_hidden_layers=2)
+    assert _full_attention_config(config, 512).sliding_window is None
+    assert config.sliding_window == 4096  # the model's own config is untouched
+    assert _full_attention_config(config, 8192) is config
