@@ -18,7 +18,7 @@ from pathlib import Path
 
 from builder.atomic import atomic_write_text
 from builder.errors import ClonekitError
-from builder.events import NEVER_CANCELLED, CancelToken, OnEvent, Progress, ignore_event
+from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, Progress, ignore_event
 from trainer.generate import SamplingSettings, generate_reply
 from trainer.prompting import build_prompt
 from trainer.style_stats import style_stats, vocabulary_overlap
@@ -86,6 +86,31 @@ def _held_out_prompts(records: list[dict], n: int) -> list[tuple[dict, str]]:
     return out
 
 
+def _fine_tuned_then_base(run, model, device, on_event: OnEvent):
+    """("fine-tuned", model) then ("base", ...): the adapter switched off for LoRA runs; for a
+    full fine-tune (no adapter) the base from run.json's base_path, loaded once the
+    fine-tuned model is done with (unquantized, same dtype as the fine-tuned one)."""
+    import gc
+
+    yield "fine-tuned", model
+    if hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            yield "base", model
+        return
+    from trainer.inference import load_base_model
+
+    base_path = run.base_path
+    if not base_path:
+        raise ClonekitError(f"{run.path / 'run.json'}: no 'base_path'; a full fine-tune needs its base for the "
+                            "base-model perplexity")
+    dtype = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}.get(
+        str(next(model.parameters()).dtype))
+    del model
+    gc.collect()
+    on_event(Log(f"loading the base model {base_path}"))
+    yield "base", load_base_model(base_path, str(device), False, dtype)
+
+
 def evaluate_run(run_ref: str | os.PathLike, config: EvalConfig | None = None,
                  on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED) -> dict:
     from trainer.data import encode_record
@@ -95,8 +120,6 @@ def evaluate_run(run_ref: str | os.PathLike, config: EvalConfig | None = None,
     run = open_run(run_ref)
     records = read_val(run)[: config.max_records]
     model, tokenizer = load_model(run, device=config.device)
-    if not hasattr(model, "disable_adapter"):
-        raise ClonekitError(f"{run.path}: eval compares base and adapter; full fine-tunes are not supported yet")
     device = next(model.parameters()).device
     eot_ids = stop_ids(run, tokenizer)
     end_of_turn = tokenizer.convert_ids_to_tokens(eot_ids[0])
@@ -113,7 +136,7 @@ def evaluate_run(run_ref: str | os.PathLike, config: EvalConfig | None = None,
     real = [reply for _, reply in held_out]
     generated: dict[str, list[str]] = {}
 
-    def generate_all(label: str) -> None:
+    def generate_all(model, label: str) -> None:
         out = []
         for i, (rec, _) in enumerate(held_out):
             cancel.check()
@@ -127,14 +150,12 @@ def evaluate_run(run_ref: str | os.PathLike, config: EvalConfig | None = None,
         on_event(Progress(f"generate {label}", len(held_out), len(held_out)))
         generated[label] = out
 
-    for label in ("fine-tuned", "base"):
-        if label == "base":
-            with model.disable_adapter():
-                nll, n = _nll(model, encoded, device, cancel, on_event, label)
-                generate_all(label)
-        else:
-            nll, n = _nll(model, encoded, device, cancel, on_event, label)
-            generate_all(label)
+    models = _fine_tuned_then_base(run, model, device, on_event)
+    del model  # the generator holds it, so a full fine-tune is freed before its base loads
+    for label, scored in models:
+        nll, n = _nll(scored, encoded, device, cancel, on_event, label)
+        generate_all(scored, label)
+        del scored
         results[f"perplexity_{label}"] = math.exp(nll / n)
         results[f"loss_{label}"] = nll / n
         results["scored_tokens"] = n

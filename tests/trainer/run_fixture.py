@@ -108,6 +108,25 @@ def make_run(root: Path, run_id: str = "tiny-run", status: str = "done") -> Path
     return run
 
 
+def make_full_run(lora_run: Path, run_id: str = "tiny-full") -> Path:
+    """A full fine-tune beside ``lora_run``: its base with perturbed weights saved as
+    <run>/model (with the tokenizer), method "full", same base_path and dataset."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    info = json.loads((lora_run / "run.json").read_text())
+    run = lora_run.parent / run_id
+    model = AutoModelForCausalLM.from_pretrained(info["base_path"])
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn_like(param) * 0.05)
+    model.save_pretrained(run / "model")
+    AutoTokenizer.from_pretrained(lora_run / "adapter").save_pretrained(run / "model")
+    (run / "run.json").write_text(json.dumps(dict(info, run_id=run_id, method="full"), indent=2))
+    return run
+
+
 _BUILT: dict[str, Path] = {}
 
 

@@ -30,3 +30,42 @@ def test_eval_writes_report(tiny_run):  # noqa: F811
     assert result["perplexity_base"] != result["perplexity_fine-tuned"]
     assert result["scored_tokens"] > 10 and result["val_records"] == 4
     assert json.loads((tiny_run / "eval.json").read_text())["style"]["real"]["replies"] == 2
+
+
+def test_eval_full_fine_tune_loads_base_separately(tiny_run):  # noqa: F811
+    """method "full": no adapter to switch off, so the base comes from run.json's base_path;
+    it is the same base as the LoRA run's, so its perplexity must be the same number."""
+    from tests.trainer.run_fixture import make_full_run
+    from trainer.evaluate import EvalConfig, evaluate_run
+    from trainer.generate import SamplingSettings
+
+    config = EvalConfig(samples=1, sampling=SamplingSettings(max_new_tokens=4), device="cpu")
+    lora = evaluate_run(tiny_run, config)
+    full_run = make_full_run(tiny_run)
+    events = []
+    full = evaluate_run(full_run, config, on_event=events.append)
+    assert math.isclose(full["perplexity_base"], lora["perplexity_base"], rel_tol=1e-5)
+    assert full["perplexity_fine-tuned"] != full["perplexity_base"]
+    assert any("loading the base model" in getattr(e, "message", "") for e in events)
+    assert "| base |" in (full_run / "eval.md").read_text()
+
+
+def test_eval_full_fine_tune_with_base_gone(tiny_run, tmp_path):  # noqa: F811
+    import shutil
+
+    import pytest
+
+    from builder.errors import ClonekitError
+    from tests.trainer.run_fixture import make_full_run
+    from trainer.evaluate import EvalConfig, evaluate_run
+
+    full_run = tiny_run.parent / "tiny-full"
+    if not full_run.exists():
+        full_run = make_full_run(tiny_run)
+    orphan = tmp_path / "orphan"
+    shutil.copytree(full_run, orphan)
+    info = json.loads((orphan / "run.json").read_text())
+    info["base_path"] = str(tmp_path / "gone")  # the base was deleted since training
+    (orphan / "run.json").write_text(json.dumps(info))
+    with pytest.raises(ClonekitError, match="gone: cannot load the model"):
+        evaluate_run(orphan, EvalConfig(samples=0, device="cpu"))
