@@ -57,7 +57,7 @@ def write_reviewed(version, rejected: set[int]):
 
 class SynthPage(Page):
     TITLE = "Synthesize"
-    KEYS = "e estimates the cost (nothing sent) · Run · in the list: a accepts, r rejects · W writes a version without the rejected"
+    KEYS = "e estimates the cost (sends nothing) · Run · in the list: a accepts, r rejects · W writes the accepted ones"
     DEFAULT_FOCUS = "#synth-version"
     BINDINGS = [Binding("e", "estimate", "Estimate"), Binding("a", "accept", "Accept"),
                 Binding("r", "reject", "Reject"), Binding("W", "write_reviewed", "Write accepted")]
@@ -230,6 +230,7 @@ class SynthPage(Page):
                         "a accepts, r rejects, W writes a version without the rejected ones")
             self.post_message(VersionWritten(str(self.version.path)))
             self._fill()
+            self.query_one("#synth-samples", DataTable).focus()
             self.query_one("#synth-write", Button).disabled = False
         else:
             plan.update(f"wrote {self.workspace.display_path(message.result)} without the "

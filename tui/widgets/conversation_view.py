@@ -19,8 +19,10 @@ class ConversationView(Static):
             return Text("select a conversation", style="dim")
         meta = record.get("meta", {})
         out = Text()
-        out.append(f"{meta.get('contact', '?')} ({meta.get('role_tag', '?')}) · {meta.get('n_tokens', '?')} tokens · "
-                   f"{meta.get('start', '')} → {meta.get('end', '')}\n\n", style="bold")
+        when = (f" · {meta['start']} → {meta['end']}" if meta.get("start") and meta.get("end") else "")
+        made = f" · synthetic ({meta.get('generator') or '?'})" if meta.get("synthetic") else ""
+        out.append(f"{meta.get('contact', '?')} ({meta.get('role_tag', '?')}) · {meta.get('n_tokens', '?')} tokens"
+                   f"{when}{made}\n\n", style="bold")
         for m in record.get("messages", []):
             role = m.get("role", "")
             who = {"system": "system", "assistant": persona_name}.get(role, m.get("name") or "user")
