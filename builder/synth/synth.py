@@ -197,6 +197,10 @@ class _Runner:
             self._check()
         finally:
             ticker.cancel()
+            if self.tasks:
+                # Cancelled or failed: let requests already on the wire land in the cache
+                # (bounded), so a rerun does not pay for them twice.
+                await asyncio.wait(set(self.tasks), timeout=min(self.cfg.timeout_s, 30.0))
             pending = [*self.tasks, ticker]
             for task in pending:
                 task.cancel()
