@@ -89,3 +89,40 @@ def test_sliding_window_longer_than_cache_becomes_full_attention():
     assert _full_attention_config(config, 512).sliding_window is None
     assert config.sliding_window == 4096  # the model's own config is untouched
     assert _full_attention_config(config, 8192) is config
+
+
+@pytest.mark.parametrize("command", ["chat", "compare", "eval", "serve"])
+def test_static_cache_flag_on_the_cli(command):
+    from clonekit.cli import build_parser
+    from clonekit.commands.chat import sampling_from_args
+
+    extra = ["--prompts", "p.txt"] if command == "compare" else []
+    on = build_parser().parse_args([command, "RUN", *extra, "--static-cache"])
+    off = build_parser().parse_args([command, "RUN", *extra])
+    assert on.static_cache is True and off.static_cache is False
+    if command != "serve":
+        assert sampling_from_args(on).static_cache and not sampling_from_args(off).static_cache
+
+
+def test_serve_engine_with_static_cache_answers_like_without(loaded):
+    """The server's worker thread runs the static-cache loop (--static-cache) with the same
+    greedy answer as the default path."""
+    import json
+
+    from trainer.serve import Engine
+    from trainer.serve_protocol import parse_chat_request
+
+    model, tok, stop, _ = loaded
+    body = json.dumps({"model": "m", "temperature": 0, "max_tokens": 12,
+                       "messages": [{"role": "user", "name": "Alex", "content": "hey how are you"}]}).encode()
+    answers = []
+    for static in (False, True):
+        engine = Engine(model, tok, "m", {"name": "Sam"}, stop, static_cache=static)
+        job = engine.prepare(parse_chat_request(body, engine.max_tokens_limit))
+        assert job.settings.static_cache is static
+        engine.submit(job)
+        while not hasattr(item := job.out.get(timeout=60), "token_ids"):
+            assert isinstance(item, str), item  # text pieces, then the Reply (or an error)
+        engine.close()
+        answers.append(item.token_ids)
+    assert answers[0] == answers[1] and answers[0]
