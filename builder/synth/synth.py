@@ -230,6 +230,7 @@ async def _execute(plan: SynthPlan, api_key: str, cache: RequestCache, counter, 
 def run_synth(cfg: SynthConfig, on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED) -> Path:
     from builder.curate.store import write_version
     from builder.synth.assemble import assemble
+    from builder.synth.review import synthetic_counts
 
     loaded, plan = _load(cfg)
     if plan.counter_note:
@@ -251,6 +252,8 @@ def run_synth(cfg: SynthConfig, on_event: OnEvent = ignore_event, cancel: Cancel
     manifest = {k: v for k, v in dv.manifest.items() if k != "files"}
     counts = dict(manifest.get("counts") or {})
     counts.update(result.counts)
+    counts.update({k: v for k, v in synthetic_counts(dv.train + result.records, dv.val).items()
+                   if k in ("train", "val", "conversations")})
     manifest["counts"] = counts
     manifest["synth"] = {
         "config": cfg.model_dump(mode="json"),

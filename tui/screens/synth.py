@@ -13,6 +13,7 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select
 
 from builder.errors import ClonekitError
 from builder.events import CancelToken, Log, Progress
+from builder.synth.review import write_reviewed
 from tui.messages import CoreEvent, VersionWritten, WorkDone
 from tui.screens.base import Page
 from tui.widgets.conversation_view import ConversationView
@@ -32,27 +33,6 @@ def synthesize(config, on_event, cancel):
 
     path = run_synth(config, on_event=on_event, cancel=cancel)
     return load_version(path)
-
-
-def write_reviewed(version, rejected: set[int]):
-    """A new version (child of ``version``): its records without the rejected synthetic
-    ones (indexes into ``version.train``), with the synthetic counts recomputed the way
-    synthesis counts them (the share is of the train tokens; like run_synth, ``train`` and
-    ``conversations`` keep counting the real conversations)."""
-    from builder.curate.store import write_version
-
-    train = [r for i, r in enumerate(version.train) if i not in rejected]
-    synthetic = [r["meta"].get("n_tokens", 0) for r in train if r.get("meta", {}).get("synthetic")]
-    real = sum(r["meta"].get("n_tokens", 0) for r in train if not r.get("meta", {}).get("synthetic"))
-    manifest = {k: v for k, v in version.manifest.items() if k != "files"}
-    counts = dict(manifest.get("counts") or {})
-    counts.update(synthetic_records=len(synthetic), synthetic_tokens=sum(synthetic),
-                  synthetic_share=sum(synthetic) / (real + sum(synthetic)) if real + sum(synthetic) else 0.0)
-    manifest["counts"] = counts
-    manifest["review"] = {"from": version.ref, "rejected_synthetic": len(rejected),
-                          "accepted_synthetic": len(synthetic)}
-    return write_version(version.name, train, version.val, manifest, root=version.path.parent.parent,
-                         parent=version.ref)
 
 
 class SynthPage(Page):
