@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-DEFAULT_STEPS = 60
+DEFAULT_STEPS = 500  # about a minute on 2 idle CPU cores; the clone starts to sound like Sam
 PROMPTS = [
     ("Alex", "partner", ["are you home for dinner tonight?", "what shall we cook"]),
     ("Helen Marsh", "boss", ["Hi Sam, could you send me the Orchard mockups by Friday?"]),
@@ -68,7 +68,7 @@ def run_headless(ws, steps: int, quiet: bool = False) -> int:
     finally:
         printer.close()
     print(f"run: {run_dir}")
-    settings = SamplingSettings(temperature=0.7, max_new_tokens=48)
+    settings = SamplingSettings(temperature=0.5, max_new_tokens=48)
     session, _ = start_session(str(run_dir), contact=PROMPTS[0][0], settings=settings, device="cpu")
     name = session.persona.get("name") or "clone"
     for contact, role, lines in PROMPTS:
