@@ -6,55 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from builder.errors import ClonekitError
-
-
-@dataclass(frozen=True)
-class RunView:
-    """What inference needs from a run directory (run.json plus its folders)."""
-
-    path: Path
-    info: dict[str, Any] = field(repr=False)
-
-    @property
-    def run_id(self) -> str:
-        return str(self.info.get("run_id") or self.path.name)
-
-    @property
-    def method(self) -> str:
-        return str(self.info.get("method", "lora"))
-
-    @property
-    def adapter_dir(self) -> Path:
-        return self.path / "adapter"
-
-    @property
-    def model_dir(self) -> Path:
-        return self.path / "model"
-
-    @property
-    def base_path(self) -> str:
-        base = str(self.info.get("base_path") or self.info.get("base") or "")
-        # A run dir may have been moved: "<run>/base" recorded as an absolute path.
-        if base and not Path(base).exists() and (self.path / "base").is_dir():
-            return str(self.path / "base")
-        return base
-
-    @property
-    def persona(self) -> dict[str, Any]:
-        return dict(self.info.get("persona") or {})
-
-    @property
-    def stop_token_ids(self) -> list[int]:
-        return [int(i) for i in self.info.get("stop_token_ids") or []]
-
-    @property
-    def tokenizer_dir(self) -> Path:
-        return self.model_dir if self.method == "full" else self.adapter_dir
+from trainer.run_dir import RunInfo, load_run, runs_root
 
 
 def resolve_run_path(ref: str | os.PathLike) -> Path:
@@ -62,7 +18,7 @@ def resolve_run_path(ref: str | os.PathLike) -> Path:
     path = Path(ref)
     if (path / "run.json").is_file():
         return path
-    root = Path(os.environ.get("CLONEKIT_RUNS") or "runs")
+    root = runs_root()
     if not path.is_absolute() and (root / path / "run.json").is_file():
         return root / path
     if path.is_dir() or (root / path).is_dir():
@@ -71,30 +27,15 @@ def resolve_run_path(ref: str | os.PathLike) -> Path:
     raise ClonekitError(f"{ref}: run not found (looked in . and {root}/; pass a run folder or run id)")
 
 
-def open_run(ref: str | os.PathLike, require_done: bool = True) -> RunView:
+def open_run(ref: str | os.PathLike, require_done: bool = True) -> RunInfo:
     """Read and check a run folder. Raises ClonekitError naming what is wrong."""
-    path = resolve_run_path(ref)
-    try:
-        from trainer.run_dir import load_run  # the trainer's own validation, when present
-    except ImportError:
-        load_run = None
-    if load_run is not None:
-        load_run(path)
-    try:
-        info = json.loads((path / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise ClonekitError(f"{path / 'run.json'}: cannot read it ({err})") from None
-    if not isinstance(info, dict):
-        raise ClonekitError(f"{path / 'run.json'}: expected a JSON object")
-    run = RunView(path=path, info=info)
-    status = info.get("status")
-    if require_done and status != "done":
+    run = load_run(resolve_run_path(ref))
+    if require_done and run.status != "done":
         raise ClonekitError(
-            f"{path}: run status is {status!r}, not 'done'; wait for training to finish "
+            f"{run.path}: run status is {run.status!r}, not 'done'; wait for training to finish "
             "(or resume it with `clonekit train --resume`)")
-    weights = run.model_dir if run.method == "full" else run.adapter_dir
-    if require_done and not weights.is_dir():
-        raise ClonekitError(f"{weights}: missing; the run folder is incomplete")
+    if require_done and not run.weights_dir.is_dir():
+        raise ClonekitError(f"{run.weights_dir}: missing; the run folder is incomplete")
     return run
 
 
@@ -159,7 +100,7 @@ def load_base_model(model_path: str, device: str, quantize_4bit: bool, dtype: st
     return model
 
 
-def load_model(run: RunView | str | os.PathLike, merged: bool | str | os.PathLike = False,
+def load_model(run: RunInfo | str | os.PathLike, merged: bool | str | os.PathLike = False,
                device: str | None = None, dtype: str | None = None):
     """(model, tokenizer) ready for generation.
 
@@ -168,14 +109,14 @@ def load_model(run: RunView | str | os.PathLike, merged: bool | str | os.PathLik
     adapter attached as a peft model, so ``model.disable_adapter()`` gives the base."""
     device = pick_device(device)
     if merged:
-        run_path = run.path if isinstance(run, RunView) else Path(run)
+        run_path = run.path if isinstance(run, RunInfo) else Path(run)
         merged_dir = run_path / "merged" if merged is True else Path(merged)
         if not (merged_dir / "config.json").is_file():
             raise ClonekitError(f"{merged_dir}: not a merged model folder (no config.json); "
                                 "create it with `clonekit merge RUN -o DIR`")
         tokenizer = load_tokenizer(merged_dir)
         return load_base_model(str(merged_dir), device, False, dtype), tokenizer
-    run = run if isinstance(run, RunView) else open_run(run)
+    run = run if isinstance(run, RunInfo) else open_run(run)
     tokenizer = load_tokenizer(run.tokenizer_dir)
     if run.method == "full":
         return load_base_model(str(run.model_dir), device, False, dtype), tokenizer
@@ -187,7 +128,7 @@ def load_model(run: RunView | str | os.PathLike, merged: bool | str | os.PathLik
     return model, tokenizer
 
 
-def stop_ids(run: RunView | None, tokenizer) -> list[int]:
+def stop_ids(run: RunInfo | None, tokenizer) -> list[int]:
     """End-of-turn ids: run.json's stop_token_ids, else the tokenizer's eos."""
     ids = list(run.stop_token_ids) if run is not None else []
     if not ids and tokenizer.eos_token_id is not None:

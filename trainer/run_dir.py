@@ -44,6 +44,11 @@ class RunInfo:
     raw: dict = field(default_factory=dict)
 
     @property
+    def info(self) -> dict[str, Any]:
+        """run.json as written."""
+        return self.raw
+
+    @property
     def adapter_dir(self) -> Path:
         return self.path / "adapter"
 
