@@ -23,7 +23,7 @@ def describe_validation_error(err: ValidationError, where: str, prefix: str = ""
     first = err.errors()[0]
     key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(first["loc"]))
     if first["type"] == "extra_forbidden":
-        return f"{where}: unknown key '{key}' (check the spelling; every key is listed in docs/CONFIG.md)"
+        return f"{where}: unknown key '{key}' (check the spelling; docs/CONFIG.md lists the build keys, trainer/presets/*.toml the training ones)"
     value = first.get("input")
     shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
     return f"{where}: key '{key}': {first['msg']}{shown}"
