@@ -30,10 +30,16 @@ def drop_long_messages(messages: pl.LazyFrame, max_chars: int | None) -> pl.Lazy
 
 def conversation_text(turns: pl.DataFrame) -> pl.DataFrame:
     """conv -> normalised text of its dialogue turns (system prompts excluded)."""
+    # Each turn is normalised as a flat column, then joined per conversation; the
+    # streaming engine runs the regex over morsels on every core (the in-memory engine
+    # runs it on one thread per chunk: 1.7x slower here). Row order is kept by both steps.
     return (
         sort_by(turns.filter(pl.col("role") != "system"), "conv", "pos")
+        .lazy()
+        .select("conv", line=pl.concat_str(pl.col("role"), pl.lit(":"), normalized(pl.col("content"))))
         .group_by("conv", maintain_order=True)
-        .agg(pl.concat_str(pl.col("role"), pl.lit(":"), normalized(pl.col("content"))).str.join("\n").alias("norm"))
+        .agg(pl.col("line").str.join("\n").alias("norm"))
+        .collect(engine="streaming")
     )
 
 
