@@ -16,18 +16,29 @@ META_FIELDS = ["contact", "role_tag", "source", "start", "end", "n_tokens", "syn
                "is_group", "n_turns", "oversized"]
 
 
-def render_lines(turns: pl.DataFrame, convs: pl.DataFrame) -> pl.DataFrame:
-    """(conv, split, line) for every conversation in ``convs``, sorted by conv."""
-    msg = (
-        pl.when(pl.col("name").is_null())
-        .then(pl.struct("role", "content").struct.json_encode())
-        .otherwise(pl.struct("role", "content", "name").struct.json_encode())
-    )
-    messages = (
-        sort_by(turns.join(convs.select("conv"), on="conv", how="semi"), "conv", "pos")
+def render_messages(turns: pl.DataFrame) -> pl.DataFrame:
+    """(conv, m): each conversation's messages as the inside of a JSON array, in conv order."""
+    # One encode with name for every turn; turns without a name (null) lose the trailing
+    # ',"name":null' (content is escaped, so that text can only be the name field). A
+    # when/then over two encodes would build both forms for every turn.
+    enc = pl.struct("role", "content", "name").struct.json_encode()
+    msg = pl.when(pl.col("name").is_null()).then(enc.str.strip_suffix(',"name":null}') + pl.lit("}")).otherwise(enc)
+    # Rows are encoded flat on the streaming engine (every core), then joined per
+    # conversation; both steps keep row order.
+    return (
+        sort_by(turns, "conv", "pos").lazy()
+        .select("conv", m=msg)
         .group_by("conv", maintain_order=True)
-        .agg(msg.str.join(",").alias("m"))
+        .agg(pl.col("m").str.join(","))
+        .collect(engine="streaming")
     )
+
+
+def render_lines(turns: pl.DataFrame, convs: pl.DataFrame, messages: pl.DataFrame | None = None) -> pl.DataFrame:
+    """(conv, split, line) for every conversation in ``convs``, sorted by conv.
+    ``messages``: a ready ``render_messages`` of these turns (or of a superset of them)."""
+    if messages is None:
+        messages = render_messages(turns.join(convs.select("conv"), on="conv", how="semi"))
     ts = "%Y-%m-%dT%H:%M:%S"
     meta = convs.with_columns(
         pl.col("start").dt.strftime(ts),
