@@ -324,11 +324,14 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     trainer = _make_trainer(model, tokenizer, cfg, run_dir, train_rows, val_rows, collator, device, dtype, on_event, cancel)
     events_cb = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EventsCallback))
 
-    from transformers.trainer_utils import get_last_checkpoint
-
     checkpoint = None
-    if resume and (run_dir / "checkpoints").is_dir():
-        checkpoint = get_last_checkpoint(str(run_dir / "checkpoints"))
+    if resume:
+        # A checkpoint at the final step would make the Trainer take one step too many:
+        # redo the last stretch from the one before (same data order, same result).
+        last = cfg.max_steps if cfg.max_steps and cfg.max_steps > 0 else None
+        checkpoint, partial = last_complete_checkpoint(run_dir / "checkpoints", below_step=last)
+        for p in partial:
+            on_event(Log(f"{p} was being written when the run stopped; skipping it", level="warning"))
     if checkpoint:
         step = int(Path(checkpoint).name.split("-")[-1])
         if r.main:
@@ -386,6 +389,25 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     distributed.barrier(r)
     on_event(Log(f"done: {state.global_step} steps; adapter in {out_dir}"))
     return run_dir
+
+
+def last_complete_checkpoint(folder: Path, below_step: int | None = None) -> tuple[str | None, list[Path]]:
+    """The newest checkpoint that was fully written (before ``below_step`` when given), and
+    the newer partial ones. The Trainer writes trainer_state.json last, so a kill -9
+    mid-save leaves a folder without a readable one."""
+    import json
+
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()
+             and (below_step is None or int(p.name.rsplit("-", 1)[-1]) < below_step)]
+    partial: list[Path] = []
+    for p in sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]), reverse=True):
+        try:
+            json.loads((p / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            partial.append(p)
+            continue
+        return str(p), partial
+    return None, partial
 
 
 def _checkpointing_args(enabled: bool) -> dict:

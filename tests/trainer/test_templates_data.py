@@ -215,3 +215,21 @@ def test_estimate_seed_recipe_on_7b_shape():
     assert 6 * GiB < mem < 16 * GiB
     fit = largest_fitting_length(shape, cfg, trainable_params(shape, cfg), 8 * GiB)
     assert fit is not None and fit < 3000
+
+
+def test_resume_skips_a_checkpoint_cut_off_mid_save(tmp_path):
+    from trainer.train import last_complete_checkpoint
+
+    for step, complete in ((4, True), (8, True), (12, False)):
+        ck = tmp_path / f"checkpoint-{step}"
+        ck.mkdir()
+        (ck / "adapter_model.safetensors").write_bytes(b"x")
+        if complete:
+            (ck / "trainer_state.json").write_text('{"global_step": %d}' % step)
+    (tmp_path / "checkpoint-10").mkdir()
+    (tmp_path / "checkpoint-10" / "trainer_state.json").write_text('{"global_st')  # torn write
+    best, partial = last_complete_checkpoint(tmp_path)
+    assert best == str(tmp_path / "checkpoint-8")
+    assert [p.name for p in partial] == ["checkpoint-12", "checkpoint-10"]
+    assert last_complete_checkpoint(tmp_path, below_step=8)[0] == str(tmp_path / "checkpoint-4")
+    assert last_complete_checkpoint(tmp_path / "missing") == (None, [])

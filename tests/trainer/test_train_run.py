@@ -93,12 +93,14 @@ def test_resume_after_kill_matches_uninterrupted(finished, data, tmp_path):
     cmd = [sys.executable, "-m", "clonekit", "train", "--data", str(data), "--base", "tiny", "--preset", "tiny-cpu",
            *CLI_OVERRIDES, "--out", str(run_dir), "-q"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ckpt = run_dir / "checkpoints" / "checkpoint-8"
+    # Kill as soon as the first checkpoint exists: the kill may land mid-save of a later
+    # one, which resume must skip.
+    ckpt = run_dir / "checkpoints" / "checkpoint-4"
     deadline = time.monotonic() + 240
-    while not ((ckpt / "trainer_state.json").is_file() and (ckpt / "rng_state.pth").is_file()):
+    while not (ckpt / "trainer_state.json").is_file():
         assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-        assert time.monotonic() < deadline, "no checkpoint-8 in time"
-        time.sleep(0.2)
+        assert time.monotonic() < deadline, "no checkpoint-4 in time"
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
@@ -112,9 +114,10 @@ def test_resume_after_kill_matches_uninterrupted(finished, data, tmp_path):
 
     a, b = _adapter_tensors(finished[0]), _adapter_tensors(run_dir)
     assert a.keys() == b.keys()
-    for k in a:  # same data order and RNG state: equal up to float summation order
+    for k in a:  # same data order and RNG state: equal up to float summation order, which
+        # drifts ~1e-3 relative over the 8 steps redone after checkpoint-4
         rel = (a[k] - b[k]).norm() / a[k].norm().clamp_min(1e-12)
-        assert rel < 1e-3, (k, float(rel))
+        assert rel < 5e-3, (k, float(rel))
 
 
 def _cli(args: list[str], capsys) -> tuple[int, str]:
