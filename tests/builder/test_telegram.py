@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime
 
@@ -11,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builder.errors import ParseError
-from tests.builder.fuzzing import assert_one_line
+from tests.builder.fuzzing import assert_one_line, mutated_json
 from builder.ingest import discord, messenger, telegram
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA
@@ -256,40 +255,10 @@ BASE = _base()
 
 
 ODD_VALUES = [None, True, 0, 7, -1, 10**20, 1.5, "", "x", "2024-13-45T99:99:99", [], [1, "a"], {}, {"text": 3}]
-json_values = st.sampled_from(ODD_VALUES) | st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=8,
-)
-
-
-def _slots(node, out):
-    """Every (container, key) in a JSON tree, depth-first."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, child in list(items):
-        out.append((node, key))
-        _slots(child, out)
-    return out
-
-
-@st.composite
-def mutated(draw):
-    data = copy.deepcopy(BASE)
-    for _ in range(draw(st.integers(1, 5))):
-        slots = _slots(data, [])
-        if not slots:
-            break
-        node, key = slots[draw(st.integers(0, len(slots) - 1))]
-        if isinstance(node, dict) and draw(st.booleans()):
-            del node[key]
-        else:
-            node[key] = copy.deepcopy(draw(json_values))  # ODD_VALUES holds shared lists/dicts
-    text = json.dumps(data)
-    return text if draw(st.integers(0, 3)) else text[: draw(st.integers(0, len(text)))]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
+@given(mutated_json(BASE, ODD_VALUES))
 def test_fuzz_mutated_exports_only_raise_parse_error(text):
     try:
         parse(doc(text))
