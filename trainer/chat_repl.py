@@ -9,14 +9,13 @@ per line (newlines inside a reply written as ``\\n``), so it can be scripted."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from builder.atomic import atomic_write_text
+from builder.atomic import atomic_path
 from builder.errors import ClonekitError, ConfigError
 from builder.events import CancelToken
 from trainer.generate import Reply, SamplingSettings, generate_reply
@@ -69,7 +68,10 @@ class ChatSession:
 
     def save(self, path: str) -> Path:
         target = Path(path).expanduser()
-        atomic_write_text(target, "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in self.transcript()))
+        import jsonlines
+
+        with atomic_path(target) as tmp, jsonlines.open(tmp, mode="w", compact=True) as writer:
+            writer.write_all(self.transcript())
         return target
 
     def command(self, line: str) -> tuple[str, bool]:
