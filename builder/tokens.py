@@ -71,6 +71,9 @@ def pretoken_fast_path_ok(tokenizer) -> bool:
     )
 
 
+_PARALLEL_MIN = 100_000  # texts; below this a second thread costs more than it saves
+
+
 class HFTokenCounter:
     """A ``tokenizers.Tokenizer``; counts without special tokens (templates add their own).
 
@@ -105,8 +108,19 @@ class HFTokenCounter:
 
         texts = texts.fill_null("").rename("t")
         if self.fast:
-            # no dedupe: splitting a text costs about what hashing it would
-            return self._fast_table(pl.DataFrame({"t": texts})).sort("u")["n"]
+            # no dedupe: splitting a text costs about what hashing it would. Most of the
+            # fast path is single-threaded Polars work on one chunk (GIL released), so
+            # large inputs are counted as two halves in two threads; counts are per text,
+            # so the halves are independent and the result is the same.
+            if texts.len() < _PARALLEL_MIN:
+                return self._fast_table(pl.DataFrame({"t": texts})).sort("u")["n"]
+            from concurrent.futures import ThreadPoolExecutor
+
+            half = texts.len() // 2
+            with ThreadPoolExecutor(2) as pool:
+                parts = list(pool.map(lambda s: self._fast_table(pl.DataFrame({"t": s})).sort("u")["n"],
+                                      [texts.slice(0, half).rechunk(), texts.slice(half).rechunk()]))
+            return pl.concat(parts)
         uniq = pl.DataFrame({"t": texts.unique()})
         table = uniq.with_columns(n=pl.Series(self._encode_counts(uniq["t"].to_list()), dtype=pl.Int64))
         return pl.DataFrame({"t": texts}).join(table, on="t", how="left", maintain_order="left")["n"]
