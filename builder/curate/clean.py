@@ -50,6 +50,9 @@ def exact_duplicates(turns: pl.DataFrame | None = None, text: pl.DataFrame | Non
     return text.filter(pl.col("norm").is_duplicated() & ~pl.col("norm").is_first_distinct())["conv"]
 
 
+_MINHASH_BLOCK = 1 << 17  # shingles (uint64): 1 MiB, fits in L2 with its buffer
+
+
 def lsh_params(num_perm: int, threshold: float) -> tuple[int, int]:
     """(bands, rows) with bands*rows <= num_perm whose S-curve midpoint (1/b)^(1/r) sits a
     bit below the threshold, so pairs at the threshold are caught with high probability;
@@ -118,32 +121,48 @@ def shingles(turns: pl.DataFrame, n_words: int, seed: int = 0, text: pl.DataFram
 
 def minhash_signatures(conv: np.ndarray, h: np.ndarray, num_perm: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(conv ids, signatures [n_conv, num_perm] uint32) for shingle arrays in contiguous
-    conv runs, with multiply-shift hash permutations: one numpy pass over all shingles per
-    permutation, ``np.minimum.reduceat`` over the conversation boundaries."""
+    conv runs, with multiply-shift hash permutations: numpy passes over the shingles per
+    permutation, ``np.minimum.reduceat`` over the conversation boundaries.
+
+    The shingles go through in blocks of whole conversations (about ``_MINHASH_BLOCK``
+    shingles, 1 MiB): every permutation of a block runs while the block is in cache, rather
+    than every permutation streaming all shingles through memory (3x faster on 6M)."""
     starts = np.flatnonzero(np.r_[True, conv[1:] != conv[:-1]])
     rng = np.random.default_rng(seed + 1)
     mults = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     xors = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
     sig = np.empty((len(starts), num_perm), dtype=np.uint32)
     shift = np.uint64(32)
+    # block i covers conversations cut[i]:cut[i+1]; a conversation over the block size is
+    # a block of its own
+    cut = np.unique(np.searchsorted(starts, np.arange(0, len(h), _MINHASH_BLOCK)))
+    cut = np.r_[cut[cut < len(starts)], len(starts)]
+    ends = np.r_[starts[1:], len(h)]
 
-    def perms(ps: range) -> None:
-        buf = np.empty_like(h)
-        for p in ps:  # per permutation, not per row
-            np.bitwise_xor(h, xors[p], out=buf)
-            np.multiply(buf, mults[p], out=buf)
-            # the shift is monotone, so it commutes with the min: shift the minima only
-            sig[:, p] = np.minimum.reduceat(buf, starts) >> shift
+    def run(blocks: list[tuple[int, int]]) -> None:
+        buf = np.empty(0, dtype=np.uint64)
+        for c0, c1 in blocks:
+            s0, s1 = starts[c0], ends[c1 - 1]
+            seg = h[s0:s1]
+            if len(buf) < len(seg):
+                buf = np.empty(len(seg), dtype=np.uint64)
+            b, local, out = buf[: len(seg)], starts[c0:c1] - s0, sig[c0:c1]
+            for p in range(num_perm):
+                np.bitwise_xor(seg, xors[p], out=b)
+                np.multiply(b, mults[p], out=b)
+                # the shift is monotone, so it commutes with the min: shift the minima only
+                out[:, p] = np.minimum.reduceat(b, local) >> shift
 
+    blocks = [(int(a), int(b)) for a, b in zip(cut[:-1], cut[1:])]
     # numpy releases the GIL in these loops: two threads halve the wall time on 2 cores
-    half = num_perm // 2
-    if len(h) >= 1 << 20 and half:
+    if len(h) >= 1 << 20 and len(blocks) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
+        mid = len(blocks) // 2
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(perms, [range(half), range(half, num_perm)]))
+            list(pool.map(run, [blocks[:mid], blocks[mid:]]))
     else:
-        perms(range(num_perm))
+        run(blocks)
     return conv[starts], sig
 
 
