@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,14 +77,26 @@ def read_sources(
         raise ClonekitError("no sources: pass export files/folders to `clonekit build` or set [build] sources in clonekit.toml")
     messages = [empty_messages()]
     instructions = [empty_instructions()]
+    paths: list[Path] = []
+    for s in sources:
+        if not Path(s).exists():
+            raise ClonekitError(f"source '{s}' does not exist (paths in clonekit.toml are relative to its folder)")
+        paths += _files_under(Path(s))
+    # the inputs are hashed on a thread while they are parsed (hashlib releases the GIL
+    # on large blocks; the parse leaves part of a core idle)
+    with ThreadPoolExecutor(1) as pool:
+        hashed = pool.submit(lambda: [{"path": str(f), "sha256": sha256_file(f), "bytes": f.stat().st_size} for f in paths])
+        messages_, instructions_ = _read_all(sources, on_event, cancel)
+        files = hashed.result()
+    return Inputs(pl.concat(messages + messages_), pl.concat(instructions + instructions_), files)
+
+
+def _read_all(sources: list[str], on_event: OnEvent, cancel: CancelToken) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+    messages: list[pl.DataFrame] = []
+    instructions: list[pl.DataFrame] = []
     others: list[str] = []
-    files: list[dict] = []
     for s in sources:
         p = Path(s)
-        if not p.exists():
-            raise ClonekitError(f"source '{s}' does not exist (paths in clonekit.toml are relative to its folder)")
-        for f in _files_under(p):
-            files.append({"path": str(f), "sha256": sha256_file(f), "bytes": f.stat().st_size})
         if is_message_jsonl(p):
             messages.append(read_message_jsonl(p))
         else:
@@ -100,4 +113,4 @@ def read_sources(
         result = ingest_paths(others, on_event=on_event, cancel=cancel)
         messages.append(conform(result.messages))
         instructions.append(result.instructions.select(list(INSTRUCTION_SCHEMA.keys())).cast(INSTRUCTION_SCHEMA))
-    return Inputs(pl.concat(messages), pl.concat(instructions), files)
+    return messages, instructions
