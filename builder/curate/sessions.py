@@ -167,6 +167,12 @@ def split_by_budget(turns: pl.DataFrame, group: str, max_tokens: int) -> pl.Seri
     return pl.Series("chunk", chunk, dtype=pl.Int32)
 
 
+def _dense_rank_in_order(*keys: str) -> pl.Expr:
+    """0-based dense rank of ``keys`` for rows already sorted by them."""
+    changed = pl.any_horizontal([(pl.col(k) != pl.col(k).shift(1)).fill_null(True) for k in keys])
+    return changed.cum_sum().cast(pl.Int64) - 1
+
+
 def conversations(
     turns: pl.DataFrame, me: list[str], max_tokens: int, min_tokens: int
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
@@ -179,10 +185,12 @@ def conversations(
     stats["sessions_too_short"] = sess.filter(pl.col("_has_me") & (pl.col("_st") < min_tokens)).height
     t = t.filter(pl.col("_has_me") & (pl.col("_st") >= min_tokens)).drop("_st", "_has_me")
     t = t.with_columns(chunk=split_by_budget(t, "session", max_tokens))
+    # Rows in session order (as merge_turns gives them; chunks rise within a session):
+    # the dense rank of (session, chunk) is a running count of key changes, no sort
+    in_order = bool(t["session"].is_sorted())
     t = (
-        t.with_columns(conv_key=pl.struct("session", "chunk"))
-        .with_columns(conv=pl.col("conv_key").rank("dense").cast(pl.Int64) - 1)
-        .drop("conv_key")
+        t.with_columns(conv=_dense_rank_in_order("session", "chunk") if in_order
+                       else pl.struct("session", "chunk").rank("dense").cast(pl.Int64) - 1)
         .with_columns(pos=pl.int_range(pl.len()).over("conv").cast(pl.Int32))
     )
     last_me = pl.col("pos").filter(pl.col("is_me")).max().over("conv")
@@ -191,7 +199,7 @@ def conversations(
     stats["trailing_user_turns_dropped"] = t.filter(pl.col("pos") > pl.col("_last_me")).height
     t = t.filter(pl.col("pos") <= pl.col("_last_me")).drop("_last_me")
     # re-number after dropping so conv ids stay dense and ordered
-    t = t.with_columns(conv=pl.col("conv").rank("dense").cast(pl.Int64) - 1)
+    t = t.with_columns(conv=_dense_rank_in_order("conv") if in_order else pl.col("conv").rank("dense").cast(pl.Int64) - 1)
     convs = (
         t.group_by("conv", maintain_order=True)
         .agg(
