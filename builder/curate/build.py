@@ -69,7 +69,9 @@ class _Steps:
 
     def __call__(self, stage: str, detail: str = "", **extra: Any) -> None:
         self.cancel.check()
-        self.on_event(Progress(stage, STAGES.index(stage) + 1, len(STAGES), detail, extra))
+        # One "build" bar across the steps (the ingest step reports its files as "read").
+        label = f"{stage}: {detail}" if detail else stage
+        self.on_event(Progress("build", STAGES.index(stage) + 1, len(STAGES), label, {"step": stage, **extra}))
 
 
 def _empty(step: str, setting: str) -> ClonekitError:

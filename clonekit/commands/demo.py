@@ -64,7 +64,7 @@ def run_headless(ws, steps: int, quiet: bool = False) -> int:
     printer = ProgressPrinter(quiet=quiet)
     try:
         run_dir = train(TrainRequest(data=str(version), base="tiny", preset="tiny-cpu",
-                                     overrides={"max_steps": steps}, out=out), on_event=printer)
+                                     overrides={"max_steps": steps, "eval_steps": max(10, steps // 10)}, out=out), on_event=printer)
     finally:
         printer.close()
     print(f"run: {run_dir}")

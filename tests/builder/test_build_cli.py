@@ -169,9 +169,9 @@ def test_cancel_leaves_no_partial_version(exports):
     seen = []
 
     def on_event(ev):
-        if isinstance(ev, Progress):
-            seen.append(ev.stage)
-            if ev.stage == "balance":
+        if isinstance(ev, Progress) and ev.stage == "build":
+            seen.append(ev.extra["step"])
+            if ev.extra["step"] == "balance":
                 token.cancel()
 
     with pytest.raises(Cancelled):
