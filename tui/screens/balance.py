@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Label, Select
 from tui.messages import WorkDone
 from tui.screens.base import Page
 from tui.widgets.share_bars import ShareBars
+from tui.widgets.field import field
 
 
 def balance_rows(app, config) -> tuple[list[dict], dict]:
@@ -28,16 +29,12 @@ class BalancePage(Page):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
-            with Vertical(classes="field"):
-                yield Label("max share each (%)")
-                yield Input(id="max-share", placeholder="e.g. 40", restrict=r"[0-9.]*")
+            yield field("max share each (%)", Input(id="max-share", placeholder="e.g. 40", restrict=r"[0-9.]*"))
             with Vertical(classes="field"):
                 yield Label("share measured by")
                 yield Select([("tokens", "tokens"), ("conversations", "conversations")], id="share-by",
                              allow_blank=False, value="tokens")
-            with Vertical(classes="field"):
-                yield Label("max conversations each")
-                yield Input(id="max-convs", placeholder="no limit", restrict=r"[0-9]*")
+            yield field("max conversations each", Input(id="max-convs", placeholder="no limit", restrict=r"[0-9]*"))
             with Vertical(classes="field"):
                 yield Label("which stay")
                 yield Select([("random (seeded)", "random"), ("most recent", "recent")], id="strategy",

@@ -17,6 +17,7 @@ from builder.errors import ClonekitError
 from builder.events import CancelToken
 from tui.messages import ChatText, WorkDone
 from tui.screens.base import Page
+from tui.widgets.field import field
 
 
 def load_session(run_path: str, contact: str | None):
@@ -58,15 +59,9 @@ class ChatPage(Page):
             with Vertical(classes="field wide"):
                 yield Label("talk as")
                 yield Select([], id="chat-contact", prompt="contact")
-            with Vertical(classes="field"):
-                yield Label("temperature")
-                yield Input(id="chat-temp", restrict=r"[0-9.]*")
-            with Vertical(classes="field"):
-                yield Label("top-p")
-                yield Input(id="chat-top-p", restrict=r"[0-9.]*")
-            with Vertical(classes="field"):
-                yield Label("reply tokens")
-                yield Input(id="chat-max-tokens", restrict=r"[0-9]*")
+            yield field("temperature", Input(id="chat-temp", restrict=r"[0-9.]*"))
+            yield field("top-p", Input(id="chat-top-p", restrict=r"[0-9.]*"))
+            yield field("reply tokens", Input(id="chat-max-tokens", restrict=r"[0-9]*"))
         yield Label("", id="chat-status", classes="status")
         yield VerticalScroll(id="chat-log")
         with Horizontal(classes="row"):

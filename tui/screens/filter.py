@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Static, Switch
 
 from tui.messages import WorkDone
 from tui.screens.base import Page
 from tui.widgets.conversation_view import ConversationView
 from tui.widgets.histogram import Histogram
+from tui.widgets.field import field
 
 
 def run_filter_preview(app, config):
@@ -27,38 +28,18 @@ class FilterPage(Page):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
-            with Vertical(classes="field"):
-                yield Label("drop exact dups")
-                yield Switch(id="dedup")
-            with Vertical(classes="field"):
-                yield Label("drop near dups")
-                yield Switch(id="near-dup")
-            with Vertical(classes="field"):
-                yield Label("similarity ≥")
-                yield Input(id="near-dup-threshold", restrict=r"[0-9.]*")
-            with Vertical(classes="field"):
-                yield Label("min tokens")
-                yield Input(id="min-tokens", restrict=r"[0-9]*")
-            with Vertical(classes="field"):
-                yield Label("max tokens")
-                yield Input(id="max-tokens", placeholder="no limit", restrict=r"[0-9]*")
-            with Vertical(classes="field"):
-                yield Label("redact PII")
-                yield Switch(id="pii")
+            yield field("drop exact dups", Switch(id="dedup"))
+            yield field("drop near dups", Switch(id="near-dup"))
+            yield field("similarity ≥", Input(id="near-dup-threshold", restrict=r"[0-9.]*"))
+            yield field("min tokens", Input(id="min-tokens", restrict=r"[0-9]*"))
+            yield field("max tokens", Input(id="max-tokens", placeholder="no limit", restrict=r"[0-9]*"))
+            yield field("redact PII", Switch(id="pii"))
             yield Button("Apply", id="apply-filter", variant="primary")
         with Horizontal(classes="form-row"):
-            with Vertical(classes="field"):
-                yield Label("merge bursts within (min)")
-                yield Input(id="merge-minutes", restrict=r"[0-9.]*")
-            with Vertical(classes="field"):
-                yield Label("new session after (min)")
-                yield Input(id="gap-minutes", restrict=r"[0-9.]*")
-            with Vertical(classes="field"):
-                yield Label("drop sessions under (tokens)")
-                yield Input(id="session-min-tokens", restrict=r"[0-9]*")
-            with Vertical(classes="field"):
-                yield Label("split over (tokens)")
-                yield Input(id="session-max-tokens", restrict=r"[0-9]*")
+            yield field("merge bursts within (min)", Input(id="merge-minutes", restrict=r"[0-9.]*"))
+            yield field("new session after (min)", Input(id="gap-minutes", restrict=r"[0-9.]*"))
+            yield field("drop sessions under (tokens)", Input(id="session-min-tokens", restrict=r"[0-9]*"))
+            yield field("split over (tokens)", Input(id="session-max-tokens", restrict=r"[0-9]*"))
         yield Label("", id="filter-status", classes="status")
         with Horizontal():
             yield Histogram(id="length-hist")

@@ -17,6 +17,7 @@ from builder.synth.review import write_reviewed
 from tui.messages import CoreEvent, VersionWritten, WorkDone
 from tui.screens.base import Page
 from tui.widgets.conversation_view import ConversationView
+from tui.widgets.field import field
 
 MODES = ["self-instruct", "facts", "conversations"]
 
@@ -44,18 +45,10 @@ class SynthPage(Page):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
-            with Vertical(classes="field"):
-                yield Label("from version")
-                yield Select([], id="synth-version", prompt="none yet (page 7)")
-            with Vertical(classes="field"):
-                yield Label("mode")
-                yield Select([(m, m) for m in MODES], id="synth-mode", allow_blank=False, value=MODES[0])
-            with Vertical(classes="field"):
-                yield Label("records wanted (N)")
-                yield Input("50", id="synth-n", restrict=r"[0-9]*")
-            with Vertical(classes="field"):
-                yield Label("max cost (USD)")
-                yield Input(id="synth-max-cost", placeholder="no cap", restrict=r"[0-9.]*")
+            yield field("from version", Select([], id="synth-version", prompt="none yet (page 7)"))
+            yield field("mode", Select([(m, m) for m in MODES], id="synth-mode", allow_blank=False, value=MODES[0]))
+            yield field("records wanted (N)", Input("50", id="synth-n", restrict=r"[0-9]*"))
+            yield field("max cost (USD)", Input(id="synth-max-cost", placeholder="no cap", restrict=r"[0-9.]*"))
         with Horizontal(classes="form-row"):
             with Vertical(classes="field wide"):
                 yield Label("model")
@@ -63,9 +56,7 @@ class SynthPage(Page):
             with Vertical(classes="field wide"):
                 yield Label("base URL (OpenAI-compatible)")
                 yield Input("https://api.openai.com/v1", id="synth-base-url")
-            with Vertical(classes="field"):
-                yield Label("API key variable")
-                yield Input("OPENAI_API_KEY", id="synth-key-env")
+            yield field("API key variable", Input("OPENAI_API_KEY", id="synth-key-env"))
         with Horizontal(classes="row"):
             yield Button("Estimate cost (e)", id="synth-estimate")
             yield Button("Run", id="synth-run", variant="primary")

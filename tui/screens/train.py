@@ -22,6 +22,7 @@ from builder.errors import ClonekitError
 from tui.messages import TrainEvent, TrainExited, WorkDone
 from tui.screens.base import Page
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.field import field
 
 # form field -> [train] key and `clonekit train` flag
 HYPERPARAMETERS = {"#train-steps": ("max_steps", "--max-steps"), "#train-epochs": ("epochs", "--epochs"),
@@ -87,21 +88,11 @@ class TrainPage(Page):
                 yield Label("base model (HF id, folder, tiny)")
                 yield Input(id="train-base", placeholder="tiny")
         with Horizontal(classes="form-row"):
-            with Vertical(classes="field"):
-                yield Label("max steps")
-                yield Input(id="train-steps", placeholder="all epochs", restrict=r"-?[0-9]*")
-            with Vertical(classes="field"):
-                yield Label("epochs")
-                yield Input(id="train-epochs", placeholder="preset", restrict=r"[0-9.]*")
-            with Vertical(classes="field"):
-                yield Label("learning rate")
-                yield Input(id="train-lr", placeholder="preset", restrict=r"[0-9.eE-]*")
-            with Vertical(classes="field"):
-                yield Label("max length")
-                yield Input(id="train-max-length", placeholder="preset", restrict=r"[0-9]*")
-            with Vertical(classes="field"):
-                yield Label("LoRA rank")
-                yield Input(id="train-lora-r", placeholder="preset", restrict=r"[0-9]*")
+            yield field("max steps", Input(id="train-steps", placeholder="all epochs", restrict=r"-?[0-9]*"))
+            yield field("epochs", Input(id="train-epochs", placeholder="preset", restrict=r"[0-9.]*"))
+            yield field("learning rate", Input(id="train-lr", placeholder="preset", restrict=r"[0-9.eE-]*"))
+            yield field("max length", Input(id="train-max-length", placeholder="preset", restrict=r"[0-9]*"))
+            yield field("LoRA rank", Input(id="train-lora-r", placeholder="preset", restrict=r"[0-9]*"))
         with Horizontal(classes="row"):
             yield Button("Estimate", id="train-estimate")
             yield Button("Start", id="train-start", variant="primary")
