@@ -33,20 +33,33 @@ _DIGITS = str.maketrans(DIGIT_MAP)
 ERA_LETTERS = "MTSHR"  # Japanese eras Meiji, Taisho, Showa, Heisei, Reiwa ("R4" = 2022)
 
 
+# One table for all three (disjoint) replacements: invisible marks dropped, spaces, digits.
+_NORMALIZE = str.maketrans(
+    {"\u200e": None, "\u200f": None, "\ufeff": None, "\x0e": None, "\u061c": None}
+    | {chr(c): None for c in range(0x202A, 0x202F)} | {chr(c): None for c in range(0x2066, 0x206A)}
+    | {"\u00a0": " ", "\u202f": " ", "\u2007": " ", "\u060c": ","} | DIGIT_MAP
+)
+
+
 def normalize(line: str) -> str:
     """The comparison copy of a line used for detection (never for output)."""
-    return _INVISIBLE_RE.sub("", line).translate(_SPACES).translate(_DIGITS)
+    if line.isascii() and "\x0e" not in line:  # most lines: nothing to replace
+        return line
+    return line.translate(_NORMALIZE)
 
 
 _MER_PY = meridiem_regex(" ")
-_WORD_INFIX = rf"(?!{_MER_PY})[^\W\d_]{{1,6}}\.?"  # "klo", "à", "um", "alle" (never AM/PM)
+# Every meridiem word starts with a letter: the cheap "(?=[^\W\d_])" guard spares Python's
+# re trying each alternative of _MER_PY where a digit or punctuation follows (same matches).
+_LETTER = r"(?=[^\W\d_])"
+_WORD_INFIX = rf"{_LETTER}(?!{_MER_PY})[^\W\d_]{{1,6}}\.?"  # "klo", "à", "um", "alle" (never AM/PM)
 _DATE = (
     r"(?P<d1>\d{1,4})(?P<ds>[./\-,])(?P<dsp> ?)(?P<d2>\d{1,4})(?P=ds)(?P=dsp)"
     rf"(?P<d3>[{ERA_LETTERS}]?\d{{1,4}})(?P<era> ?B\.?E\.?)?(?P<ddot>\.)?"
 )
 _TIME = (
-    rf"(?P<mpre>{_MER_PY} ?)?(?P<h>\d{{1,2}})(?P<ts>[:.])(?P<mi>\d{{1,2}})"
-    rf"(?:(?P=ts)(?P<s>\d{{1,2}}))?(?P<tdot>\.)?(?P<mpost> ?{_MER_PY})?"
+    rf"(?P<mpre>{_LETTER}{_MER_PY} ?)?(?P<h>\d{{1,2}})(?P<ts>[:.])(?P<mi>\d{{1,2}})"
+    rf"(?:(?P=ts)(?P<s>\d{{1,2}}))?(?P<tdot>\.)?(?P<mpost> ?{_LETTER}{_MER_PY})?"
 )
 _END = r"(?P<end> ?\] ?| +- | +-$|: |:$|; | )"
 _DATE_FIRST = re.compile(
