@@ -225,6 +225,8 @@ def ours(paths: list[Path], tok_path: Path, root: Path) -> tuple[Path, dict]:
 
     def on_event(ev):
         stage = getattr(ev, "stage", None)
+        if stage == "build":  # one "build" bar across the steps: the step is in extra
+            stage = ev.extra.get("step", stage)
         if stage and stage != last[1]:
             now = time.perf_counter()
             if last[1]:
@@ -250,6 +252,9 @@ def main() -> int:
         tok = train_tokenizer(paths, tmp_p / "tokenizer.json")
         # imports outside the timings on both sides (whatstk pulls in seaborn/scipy: ~3 s)
         import builder.curate.build  # noqa: F401
+        from builder.ingest.detect import parsers
+
+        parsers()  # imports every format's parser module (the sniffers run on each file)
         import pandas  # noqa: F401
         import whatstk  # noqa: F401
         load0 = os.getloadavg()[0]

@@ -76,14 +76,17 @@ def _shingle_arrays(text: pl.DataFrame, n_words: int, seed: int = 0) -> tuple[np
     conversation shorter than n words gets one shingle of all its words."""
     words = (
         text.lazy().sort("conv")
-        .select("conv", h=pl.col("norm").str.split(" ").list.eval(
+        .select(pl.col("conv").cast(pl.Int64), h=pl.col("norm").str.split(" ").list.eval(
             pl.element().filter(pl.element().str.len_bytes() > 0).hash(seed=seed + 7)))
-        .explode("h")
-        .drop_nulls("h")  # a conversation without words
         .collect()
     )
-    conv = words["conv"].cast(pl.Int64).to_numpy()
-    h = words["h"].to_numpy()
+    # The word hashes flat, and each conversation id repeated once per word (numpy: no
+    # exploded id column to build and copy out of Polars). Conversations without words
+    # (empty or null lists) contribute nothing.
+    lists = words.get_column("h")
+    h = lists.explode(empty_as_null=False, keep_nulls=False).to_numpy()
+    conv = np.repeat(words.get_column("conv").to_numpy(), lists.list.len().fill_null(0).to_numpy())
+    del words, lists
     m = len(h)
     if m == 0:
         return conv, h

@@ -93,6 +93,7 @@ def write_version(
     text (str or UTF-8 bytes). Fills version, parent, created, tool_version and the sha256s."""
     base = datasets_root(root) / name
     train_b, val_b = render_jsonl(train), render_jsonl(val)
+    files = _file_entries(train_b, val_b)
     for _attempt in range(100):
         existing = _versions(base)
         number = int(existing[-1][1:]) + 1 if existing else 1
@@ -105,10 +106,7 @@ def write_version(
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "tool_version": __version__,
             **_scrub({k: v for k, v in manifest.items() if k not in ("version", "name", "parent", "created", "tool_version")}),
-            "files": {
-                "train.jsonl": {"sha256": hashlib.sha256(train_b).hexdigest(), "records": train_b.count(b"\n")},
-                "val.jsonl": {"sha256": hashlib.sha256(val_b).hexdigest(), "records": val_b.count(b"\n")},
-            },
+            "files": files,
         }
         try:
             with atomic_dir(target) as tmp:
@@ -121,6 +119,21 @@ def write_version(
             raise
         return target
     raise ClonekitError(f"{base}: could not allocate a new version folder")
+
+
+def _file_entries(train_b: bytes, val_b: bytes) -> dict[str, dict[str, Any]]:
+    """sha256 and record count of each file. hashlib releases the GIL on large buffers, so
+    the train file is hashed in a thread while this one hashes val and counts lines."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        train_sha = pool.submit(lambda: hashlib.sha256(train_b).hexdigest())
+        val_sha = hashlib.sha256(val_b).hexdigest()
+        counts = train_b.count(b"\n"), val_b.count(b"\n")
+        return {
+            "train.jsonl": {"sha256": train_sha.result(), "records": counts[0]},
+            "val.jsonl": {"sha256": val_sha, "records": counts[1]},
+        }
 
 
 def resolve_version(ref: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
