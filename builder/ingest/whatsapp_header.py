@@ -94,29 +94,29 @@ def template_of(line: str) -> Template | None:
         time_first = True
         if m is None:
             return None
-    g = m.groupdict()
-    end = g["end"]
-    if g["open"] and "]" not in end:
+    opener, end, mpre, mpost, ds, dsp, era, ddot, join, ts, sec, d3, tdot = m.group(
+        "open", "end", "mpre", "mpost", "ds", "dsp", "era", "ddot", "join", "ts", "s", "d3", "tdot")
+    if opener and "]" not in end:
         return None
-    if not g["open"] and "]" in end:
+    if not opener and "]" in end:
         return None
-    if (g["mpre"] or g["mpost"]) and not _is_meridiem(g["mpre"] or g["mpost"]):
+    if (mpre or mpost) and not _is_meridiem(mpre or mpost):
         return None
-    return Template(
-        bracket=bool(g["open"]),
-        time_first=time_first,
-        date_sep=g["ds"],
-        date_space=bool(g["dsp"]),
-        era=bool(g["era"]),
-        date_dot=bool(g["ddot"]),
-        join=g["join"],
-        time_sep=g["ts"],
-        seconds=g["s"] is not None,
-        meridiem="pre" if g["mpre"] else "post" if g["mpost"] else "",
-        era_letter=g["d3"][:1].isalpha(),
-        time_dot=bool(g["tdot"]),
-        end=end.strip() or " ",
-    )
+    fields = (
+        bool(opener), time_first, ds, bool(dsp), bool(era), bool(ddot), join, ts, sec is not None,
+        "pre" if mpre else "post" if mpost else "", d3[:1].isalpha(), bool(tdot), end.strip() or " ",
+    )  # Template's fields, in order
+    # Most lines of a file share one template: building the (frozen) dataclass is the
+    # costly part, so each distinct template is built once.
+    t = _TEMPLATES.get(fields)
+    if t is None:
+        t = Template(*fields)
+        if len(_TEMPLATES) < 4096:
+            _TEMPLATES[fields] = t
+    return t
+
+
+_TEMPLATES: dict[tuple, Template] = {}
 
 
 _MERIDIEM_KEYS = frozenset(meridiem_key(w) for w in AM_WORDS + PM_WORDS)
