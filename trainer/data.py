@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.curate.store import read_records, resolve_version
 from builder.errors import ClonekitError
 from trainer.templates import render, to_model_messages
 
@@ -44,31 +45,11 @@ class DatasetInput:
         return (self.manifest.get("config") or {}).get("persona") or {}
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ClonekitError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("messages"), list):
-                raise ClonekitError(f"{path}:{lineno}: a record needs a 'messages' list")
-            records.append(rec)
-    return records
-
-
 def load_dataset_version(ref: str | Path) -> DatasetInput:
     """A dataset version folder (datasets/NAME/vNNNN) or a store reference (NAME/vNNNN, NAME)."""
     path = Path(ref)
     if not (path / "manifest.json").is_file():
-        try:
-            from builder.curate.store import resolve_version
-        except ImportError:
-            resolve_version = None
-        if resolve_version is not None and not path.is_dir():
+        if not path.is_dir():
             path = Path(resolve_version(str(ref)))
         if not (path / "manifest.json").is_file():
             raise ClonekitError(f"--data {ref}: no manifest.json there (expected a dataset version folder like datasets/NAME/v0001)")
@@ -79,8 +60,8 @@ def load_dataset_version(ref: str | Path) -> DatasetInput:
         raise ClonekitError(f"{path / 'manifest.json'}: not valid JSON ({err.msg})") from None
     if not (path / "train.jsonl").is_file():
         raise ClonekitError(f"{path / 'train.jsonl'}: missing")
-    train = _read_jsonl(path / "train.jsonl")
-    val = _read_jsonl(path / "val.jsonl") if (path / "val.jsonl").is_file() else []
+    train = read_records(path / "train.jsonl")
+    val = read_records(path / "val.jsonl") if (path / "val.jsonl").is_file() else []
     if not train:
         raise ClonekitError(f"{path / 'train.jsonl'}: no training records; rebuild the dataset (clonekit build) with looser filters")
     name = str(manifest.get("name") or path.parent.name)

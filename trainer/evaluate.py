@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.atomic import atomic_write_text
+from builder.curate.store import read_records
 from builder.errors import ClonekitError
 from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, Progress, ignore_event
 from trainer.generate import SamplingSettings, generate_reply
@@ -40,14 +41,7 @@ def read_val(run) -> list[dict]:
     if not dataset or not val.is_file():
         raise ClonekitError(f"{val}: the run's validation set is gone; eval needs the dataset version "
                             f"{run.info.get('dataset_version')!r} it was trained on")
-    records = []
-    with open(val, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ClonekitError(f"{val}:{n}: not valid JSON ({err.msg})") from None
+    records = read_records(val)
     if not records:
         raise ClonekitError(f"{val}: no validation records; rebuild the dataset with a val split")
     return records

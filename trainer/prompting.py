@@ -6,11 +6,12 @@ system message always stays."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from builder.curate.store import read_records
 
 DEFAULT_CONTACT = "someone"
 
@@ -77,11 +78,9 @@ def contact_roles(dataset_dir: str | Path | None) -> Counter:
     train = Path(dataset_dir) / "train.jsonl"
     if not train.is_file():
         return counts
-    with open(train, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                meta = json.loads(line).get("meta") or {}
-                counts[(str(meta.get("contact") or ""), str(meta.get("role_tag") or ""))] += 1
+    for record in read_records(train):
+        meta = record.get("meta") or {}
+        counts[(str(meta.get("contact") or ""), str(meta.get("role_tag") or ""))] += 1
     return counts
 
 

@@ -154,15 +154,21 @@ def resolve_version(ref: str | os.PathLike, root: str | os.PathLike | None = Non
     raise ClonekitError(f"dataset version '{ref}' not found under {base} (see `clonekit datasets list`)")
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_records(path: str | os.PathLike) -> list[dict]:
+    """Dataset records from a train/val JSONL file; a bad line is a one-line error naming it."""
+    path = Path(path)
     out = []
     with open(path, encoding="utf-8") as fh:
         for i, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ClonekitError(f"{path}:{i}: not valid JSON ({err.msg})") from None
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ClonekitError(f"{path}:{i}: not valid JSON ({err.msg})") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("messages"), list):
+                raise ClonekitError(f"{path}:{i}: a record needs a 'messages' list")
+            out.append(rec)
     return out
 
 
@@ -174,8 +180,8 @@ def load_version(ref: str | os.PathLike, root: str | os.PathLike | None = None, 
         raise ClonekitError(f"{path / 'manifest.json'}: not valid JSON ({err.msg})") from None
     dv = DatasetVersion(path=path, name=path.parent.name, version=path.name, manifest=manifest)
     if records:
-        dv.train = _read_jsonl(path / "train.jsonl")
-        dv.val = _read_jsonl(path / "val.jsonl")
+        dv.train = read_records(path / "train.jsonl")
+        dv.val = read_records(path / "val.jsonl")
     return dv
 
 
