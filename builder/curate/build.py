@@ -107,7 +107,7 @@ def chat_conversations(
     chats = identity.chat_table(msgs, me, c)
     selected = sessions.select_messages(msgs, chats, c, s, groups=b.groups).collect()
     step("sessions")
-    turns = sessions.merge_turns(selected, s.merge_minutes, s.gap_minutes).collect()
+    turns = sessions.merge_turns(selected, s.merge_minutes, s.gap_minutes)
     stats["messages_used"] = selected.height
     del selected
     stats["turns"] = turns.height

@@ -45,7 +45,7 @@ def select_messages(
             text=pl.when(pl.col("kind") == "media").then(pl.lit(sessions.media_tag)).otherwise(pl.col("text"))
         )
         .filter(pl.col("text").str.contains(r"\S"))  # not blank; no stripped copy of every text
-        .join(chats, on="chat", how="inner")
+        .join(chats, on="chat", how="inner", maintain_order="left")  # keeps rows in order: no re-sort later
     )
     if not groups:
         lf = lf.filter(~pl.col("is_group"))
@@ -60,14 +60,11 @@ def select_messages(
     return lf
 
 
-def merge_turns(lf: pl.LazyFrame | pl.DataFrame, merge_minutes: float, gap_minutes: float) -> pl.LazyFrame:
+def merge_turns(lf: pl.LazyFrame | pl.DataFrame, merge_minutes: float, gap_minutes: float) -> pl.DataFrame:
     """Messages (chat, order, timestamp, sender, text, ...) -> one row per turn with
     session (global id), sender, text, start, end and the chat's columns. A DataFrame
     already in (chat, order) order is not sorted again."""
-    if isinstance(lf, pl.DataFrame):
-        lf = sort_by(lf, "chat", "order").lazy()
-    else:
-        lf = lf.sort(["chat", "order"])
+    df = sort_by(lf, "chat", "order") if isinstance(lf, pl.DataFrame) else lf.sort(["chat", "order"]).collect()
     merge = pl.duration(microseconds=int(merge_minutes * 60e6))
     gap_limit = pl.duration(microseconds=int(gap_minutes * 60e6))
     # Exports can hold slightly out-of-order times (edits, clock changes); a negative gap
@@ -76,13 +73,16 @@ def merge_turns(lf: pl.LazyFrame | pl.DataFrame, merge_minutes: float, gap_minut
     new_chat = pl.col("chat") != pl.col("chat").shift(1)
     new_session = new_chat.fill_null(True) | (gap >= gap_limit).fill_null(True)
     new_turn = new_session | (pl.col("sender") != pl.col("sender").shift(1)).fill_null(True) | (gap > merge).fill_null(True)
+    # Collected once: both branches below read it (a lazy plan computed it twice).
     marked = (
-        lf.with_columns(new_session.alias("_ns"), new_turn.alias("_nt"))
+        df.lazy()
+        .with_columns(new_session.alias("_ns"), new_turn.alias("_nt"))
         .with_columns(
             session=pl.col("_ns").cum_sum().cast(pl.Int64),
             turn=pl.col("_nt").cum_sum().cast(pl.Int64),
             _last=pl.col("_nt").shift(-1).fill_null(True),  # last message of its turn
         )
+        .collect()
         # a cumulative sum of booleans never decreases: flagged, the group_by and the join
         # below take Polars' sorted-key paths (about 1.6x faster each)
         .set_sorted("turn")
@@ -97,21 +97,20 @@ def merge_turns(lf: pl.LazyFrame | pl.DataFrame, merge_minutes: float, gap_minut
         marked.filter(~(pl.col("_nt") & pl.col("_last")))
         .group_by("turn", maintain_order=True)
         .agg(
-            pl.col("text").str.join("\n").alias("_joined"),
+            pl.col("text").alias("_joined"),  # list.join afterwards: 2x faster than str.join in agg
             pl.col("timestamp").min().alias("_min"),
             pl.col("timestamp").max().alias("_max"),
         )
+        .with_columns(pl.col("_joined").list.join("\n"))
         .set_sorted("turn")
     )
-    return (
-        firsts.join(joined, on="turn", how="left", maintain_order="left")
-        .select(
-            "turn", "session", "chat", "contact", "role_tag", "is_group", "source", "sender",
-            text=pl.when(pl.col("_single")).then(pl.col("text")).otherwise(pl.col("_joined")),
-            # exports can hold slightly out-of-order times: min/max, not first/last
-            start=pl.when(pl.col("_single")).then(pl.col("start")).otherwise(pl.col("_min")),
-            end=pl.when(pl.col("_single")).then(pl.col("start")).otherwise(pl.col("_max")),
-        )
+    del marked
+    return firsts.join(joined, on="turn", how="left", maintain_order="left").select(
+        "turn", "session", "chat", "contact", "role_tag", "is_group", "source", "sender",
+        text=pl.when(pl.col("_single")).then(pl.col("text")).otherwise(pl.col("_joined")),
+        # exports can hold slightly out-of-order times: min/max, not first/last
+        start=pl.when(pl.col("_single")).then(pl.col("start")).otherwise(pl.col("_min")),
+        end=pl.when(pl.col("_single")).then(pl.col("start")).otherwise(pl.col("_max")),
     )
 
 

@@ -34,7 +34,7 @@ def run(rows, me=("Sam",), **sess):
     msgs = frame(rows)
     chats = identity.chat_table(msgs, list(me), ContactsSection())
     sel = sessions.select_messages(msgs.lazy(), chats, ContactsSection(), s)
-    turns = sessions.count_turn_tokens(sessions.merge_turns(sel, s.merge_minutes, s.gap_minutes).collect(), WordCounter())
+    turns = sessions.count_turn_tokens(sessions.merge_turns(sel, s.merge_minutes, s.gap_minutes), WordCounter())
     return sessions.conversations(turns, list(me), s.max_tokens, s.min_tokens)
 
 
