@@ -18,7 +18,7 @@ from builder.curate import balance as bal
 from builder.curate import clean, identity, persona, pii, sessions
 from builder.curate.config import BuildConfig, config_to_dict
 from builder.curate.instructions import instruction_turns
-from builder.curate.records import jsonl_bytes, render_lines
+from builder.curate.records import render_lines, write_jsonl
 from builder.curate.sources import Inputs, read_sources
 from builder.curate.split import split
 from builder.curate.store import datasets_root, write_version
@@ -58,7 +58,6 @@ class MeNotSet(ClonekitError):
 class Curated:
     lines: pl.DataFrame  # conv, split, line (rendered records)
     convs: pl.DataFrame  # final conversations with split
-    turns: pl.DataFrame
     report: pl.DataFrame  # balance before/after per contact
     stats: dict[str, Any] = field(default_factory=dict)
 
@@ -200,7 +199,8 @@ def curate(
         text = text.filter(~pl.col("conv").is_in(dup.implode()))
         dropped["exact_duplicates"] = dup.len()
     if cl.near_dup and convs.height > 1:
-        near = clean.near_duplicates(None, cl.near_dup_threshold, cl.num_perm, cl.shingle_words, config.build.seed, text=text)
+        words = clean.conversation_words(text, config.build.seed)
+        near = clean.near_duplicates(None, cl.near_dup_threshold, cl.num_perm, cl.shingle_words, config.build.seed, words=words)
         convs = convs.filter(~pl.col("conv").is_in(near.implode()))
         dropped["near_duplicates"] = near.len()
     n = convs.height
@@ -224,13 +224,12 @@ def curate(
 
     step("split")
     convs = split(convs, sp.val_fraction, sp.by, config.build.seed)
-    turns = turns.join(convs.select("conv"), on="conv", how="semi")
     lines = render_lines(turns, convs)
     stats["tokens"] = {"train": _token_stats(convs.filter(pl.col("split") == "train")),
                        "val": _token_stats(convs.filter(pl.col("split") == "val"))}
     stats["oversized_conversations"] = int(convs["oversized"].sum())
     stats["synthetic_share"] = 0.0
-    return Curated(lines=lines, convs=convs, turns=turns, report=report, stats=stats)
+    return Curated(lines=lines, convs=convs, report=report, stats=stats)
 
 
 def manifest_for(curated: Curated, config: BuildConfig, inputs: Inputs, counter: TokenCounter) -> dict[str, Any]:
@@ -267,8 +266,8 @@ def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelT
     manifest = manifest_for(curated, config, inputs, counter)
     path = write_version(
         config.build.name,
-        jsonl_bytes(curated.lines, "train"),
-        jsonl_bytes(curated.lines, "val"),
+        lambda path: write_jsonl(curated.lines, "train", path),
+        lambda path: write_jsonl(curated.lines, "val", path),
         manifest,
         root=datasets_root(config.build.root),
     )

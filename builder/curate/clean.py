@@ -4,6 +4,9 @@ character cap for pasted logs."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
@@ -30,17 +33,51 @@ def drop_long_messages(messages: pl.LazyFrame, max_chars: int | None) -> pl.Lazy
 
 def conversation_text(turns: pl.DataFrame) -> pl.DataFrame:
     """conv -> normalised text of its dialogue turns (system prompts excluded)."""
-    # Each turn is normalised as a flat column, then joined per conversation; the
-    # streaming engine runs the regex over morsels on every core (the in-memory engine
-    # runs it on one thread per chunk: 1.7x slower here). Row order is kept by both steps.
-    return (
+    # Each turn is normalised as a flat column on the streaming engine (the regex over
+    # morsels on every core: 1.7x faster than the in-memory engine here), then joined per
+    # conversation (a list, then list.join: 2x faster than str.join inside the agg). Row
+    # order is kept by both steps.
+    lines = (
         sort_by(turns.filter(pl.col("role") != "system"), "conv", "pos")
         .lazy()
         .select("conv", line=pl.concat_str(pl.col("role"), pl.lit(":"), normalized(pl.col("content"))))
-        .group_by("conv", maintain_order=True)
-        .agg(pl.col("line").str.join("\n").alias("norm"))
         .collect(engine="streaming")
     )
+    return lines.group_by("conv", maintain_order=True).agg("line").select("conv", norm=pl.col("line").list.join("\n"))
+
+
+@dataclass(frozen=True)
+class Words:
+    """The words of every conversation's normalised text as hashes: ``w[i]`` is a word of
+    conversation ``conv[i]``; each conversation is one contiguous run, in conv order."""
+
+    conv: np.ndarray  # int64
+    w: np.ndarray  # uint64
+
+    def only(self, convs: np.ndarray) -> Words:
+        keep = np.isin(self.conv, convs)
+        return Words(self.conv[keep], self.w[keep])
+
+
+def conversation_words(text: pl.DataFrame, seed: int = 0) -> Words:
+    """``Words`` of a ``conversation_text`` frame. The split into words is most of the cost
+    (a view per word) and single-threaded in Polars (GIL released), so large inputs are
+    split as two halves of the conversations on two threads."""
+    text = text.filter(pl.col("norm") != "").sort("conv")  # "": no turns, no words
+
+    def one(part: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        # normalised text has single spaces and none at either end: no empty words
+        words = part.get_column("norm").str.split(" ")
+        conv = np.repeat(part.get_column("conv").cast(pl.Int64).to_numpy(), words.list.len().to_numpy())
+        return conv, words.explode().hash(seed=seed + 7).to_numpy()
+
+    if text.height < 2 or text.get_column("norm").str.len_bytes().sum() < _PARALLEL_BYTES:
+        parts = [one(text)]
+    else:
+        half = text.height // 2
+        with ThreadPoolExecutor(2) as pool:
+            parts = list(pool.map(one, [text.slice(0, half), text.slice(half)]))
+    return Words(np.concatenate([c for c, _ in parts]), np.concatenate([h for _, h in parts]).astype(np.uint64, copy=False))
 
 
 def exact_duplicates(turns: pl.DataFrame | None = None, text: pl.DataFrame | None = None) -> pl.Series:
@@ -50,7 +87,8 @@ def exact_duplicates(turns: pl.DataFrame | None = None, text: pl.DataFrame | Non
     return text.filter(pl.col("norm").is_duplicated() & ~pl.col("norm").is_first_distinct())["conv"]
 
 
-_MINHASH_BLOCK = 1 << 17  # shingles (uint64): 1 MiB, fits in L2 with its buffer
+_MINHASH_BLOCK = 1 << 17  # words (uint64): 1 MiB, fits in L2 with its buffers
+_PARALLEL_BYTES = 4 << 20  # text; below this a second thread costs more than it saves
 
 
 def lsh_params(num_perm: int, threshold: float) -> tuple[int, int]:
@@ -69,24 +107,12 @@ def lsh_params(num_perm: int, threshold: float) -> tuple[int, int]:
     return best[1], best[2]
 
 
-def _shingle_arrays(text: pl.DataFrame, n_words: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _shingle_arrays(words: Words, n_words: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(conv, h) for every word n-gram of every conversation, in conv order (contiguous
-    runs per conv, duplicates kept). Words are hashed once in Polars; an n-gram's hash is
-    a wrapping polynomial of its words' hashes, so no n-gram string is ever built. A
-    conversation shorter than n words gets one shingle of all its words."""
-    words = (
-        text.lazy().sort("conv")
-        .select(pl.col("conv").cast(pl.Int64), h=pl.col("norm").str.split(" ").list.eval(
-            pl.element().filter(pl.element().str.len_bytes() > 0).hash(seed=seed + 7)))
-        .collect()
-    )
-    # The word hashes flat, and each conversation id repeated once per word (numpy: no
-    # exploded id column to build and copy out of Polars). Conversations without words
-    # (empty or null lists) contribute nothing.
-    lists = words.get_column("h")
-    h = lists.explode(empty_as_null=False, keep_nulls=False).to_numpy()
-    conv = np.repeat(words.get_column("conv").to_numpy(), lists.list.len().fill_null(0).to_numpy())
-    del words, lists
+    runs per conv, duplicates kept). An n-gram's hash is a wrapping polynomial of its
+    words' hashes, so no n-gram string is ever built. A conversation shorter than n words
+    gets one shingle of all its words."""
+    conv, h = words.conv, words.w
     m = len(h)
     if m == 0:
         return conv, h
@@ -116,20 +142,21 @@ def _shingle_arrays(text: pl.DataFrame, n_words: int, seed: int = 0) -> tuple[np
     return conv[keep], gram[keep]
 
 
-def shingles(turns: pl.DataFrame, n_words: int, seed: int = 0, text: pl.DataFrame | None = None) -> pl.DataFrame:
+def shingles(turns: pl.DataFrame, n_words: int, seed: int = 0) -> pl.DataFrame:
     """Distinct (conv, h) word n-gram hashes, sorted; see ``_shingle_arrays``."""
-    conv, h = _shingle_arrays(conversation_text(turns) if text is None else text, n_words, seed)
+    conv, h = _shingle_arrays(conversation_words(conversation_text(turns), seed), n_words, seed)
     return pl.DataFrame({"conv": conv, "h": h}).unique().sort(["conv", "h"])
 
 
-def minhash_signatures(conv: np.ndarray, h: np.ndarray, num_perm: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(conv ids, signatures [n_conv, num_perm] uint32) for shingle arrays in contiguous
-    conv runs, with multiply-shift hash permutations: numpy passes over the shingles per
+def minhash_signatures(words: Words, n_words: int, num_perm: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(conv ids, signatures [n_conv, num_perm] uint32) of the word n-gram sets of
+    ``words``, with multiply-shift hash permutations: numpy passes over the shingles per
     permutation, ``np.minimum.reduceat`` over the conversation boundaries.
 
-    The shingles go through in blocks of whole conversations (about ``_MINHASH_BLOCK``
-    shingles, 1 MiB): every permutation of a block runs while the block is in cache, rather
-    than every permutation streaming all shingles through memory (3x faster on 6M)."""
+    The words go through in blocks of whole conversations (about ``_MINHASH_BLOCK`` words,
+    1 MiB): a block's n-grams are formed and every permutation of them runs while they are
+    in cache, rather than each pass streaming all shingles through memory (3x faster on 6M)."""
+    conv, h = words.conv, words.w
     starts = np.flatnonzero(np.r_[True, conv[1:] != conv[:-1]])
     rng = np.random.default_rng(seed + 1)
     mults = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
@@ -146,10 +173,13 @@ def minhash_signatures(conv: np.ndarray, h: np.ndarray, num_perm: int, seed: int
         buf = np.empty(0, dtype=np.uint64)
         for c0, c1 in blocks:
             s0, s1 = starts[c0], ends[c1 - 1]
-            seg = h[s0:s1]
+            # every conversation has a shingle: the runs of the block's shingles are its
+            # conversations c0..c1 in order
+            sh_conv, seg = _shingle_arrays(Words(conv[s0:s1], h[s0:s1]), n_words, seed)
             if len(buf) < len(seg):
                 buf = np.empty(len(seg), dtype=np.uint64)
-            b, local, out = buf[: len(seg)], starts[c0:c1] - s0, sig[c0:c1]
+            b, out = buf[: len(seg)], sig[c0:c1]
+            local = np.flatnonzero(np.r_[True, sh_conv[1:] != sh_conv[:-1]])
             for p in range(num_perm):
                 np.bitwise_xor(seg, xors[p], out=b)
                 np.multiply(b, mults[p], out=b)
@@ -159,8 +189,6 @@ def minhash_signatures(conv: np.ndarray, h: np.ndarray, num_perm: int, seed: int
     blocks = [(int(a), int(b)) for a, b in zip(cut[:-1], cut[1:])]
     # numpy releases the GIL in these loops: two threads halve the wall time on 2 cores
     if len(h) >= 1 << 20 and len(blocks) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
         mid = len(blocks) // 2
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(run, [blocks[:mid], blocks[mid:]]))
@@ -200,21 +228,22 @@ def _candidate_pairs(ids: np.ndarray, sig: np.ndarray, bands: int, rows: int, se
 
 def near_duplicates(
     turns: pl.DataFrame | None, threshold: float, num_perm: int = 32, n_words: int = 3, seed: int = 0,
-    text: pl.DataFrame | None = None,
+    words: Words | None = None,
 ) -> pl.Series:
     """conv ids with Jaccard similarity >= threshold (word n-gram sets) to a conversation
     with a smaller id. LSH proposes candidate pairs; exact Jaccard decides, computed only
-    for candidate pairs whose set sizes allow it (J <= min/max size)."""
+    for candidate pairs whose set sizes allow it (J <= min/max size). ``words``: a ready
+    ``conversation_words`` (else built from ``turns``)."""
     none = pl.Series("conv", [], dtype=pl.Int64)
-    conv, h = _shingle_arrays(conversation_text(turns) if text is None else text, n_words, seed)
-    if len(h) == 0:
+    words = conversation_words(conversation_text(turns), seed) if words is None else words
+    if len(words.w) == 0:
         return none
-    ids, sig = minhash_signatures(conv, h, num_perm, seed)
+    ids, sig = minhash_signatures(words, n_words, num_perm, seed)
     pairs = _candidate_pairs(ids, sig, *lsh_params(num_perm, threshold), seed)
     if pairs.is_empty():
         return none
-    wanted = pl.concat([pairs["a"], pairs["b"]]).unique()
-    sh = pl.DataFrame({"conv": conv, "h": h}).filter(pl.col("conv").is_in(wanted.implode())).unique()
+    conv, h = _shingle_arrays(words.only(pl.concat([pairs["a"], pairs["b"]]).unique().to_numpy()), n_words, seed)
+    sh = pl.DataFrame({"conv": conv, "h": h}).unique()
     sizes = sh.group_by("conv").agg(pl.len().alias("n"))
     pairs = (
         pairs.join(sizes.rename({"conv": "a", "n": "na"}), on="a")

@@ -1,8 +1,7 @@
 """The versioned dataset store: ``<root>/<name>/vNNNN/{train,val}.jsonl + manifest.json``.
 
-A version is written into a temp folder and renamed into place (builder.atomic.atomic_dir),
-so a crash or Ctrl-C never leaves a partial version, and an existing version is never
-overwritten. Root: ``$CLONEKIT_DATASETS`` or ``./datasets``."""
+A version is written into a temp folder and renamed into place, so a crash or Ctrl-C
+never leaves a partial version, and an existing version is never overwritten. Root: ``$CLONEKIT_DATASETS`` or ``./datasets``."""
 
 from __future__ import annotations
 
@@ -11,12 +10,15 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Union
 
 from builder import __version__
-from builder.atomic import atomic_dir
+from builder.atomic import atomic_write_text
 from builder.errors import ClonekitError
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
@@ -72,6 +74,9 @@ def _scrub(obj: Any) -> Any:
     return obj
 
 
+JsonlSource = Union[Iterable[dict], str, bytes, Callable[[Path], None]]
+
+
 def render_jsonl(records: Iterable[dict] | str | bytes) -> bytes:
     if isinstance(records, bytes):
         return records
@@ -80,60 +85,73 @@ def render_jsonl(records: Iterable[dict] | str | bytes) -> bytes:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
 
 
+def _write_jsonl(path: Path, source: JsonlSource) -> None:
+    if callable(source):
+        source(path)  # a writer (build's Polars frames): no bytes object of the whole file
+    else:
+        path.write_bytes(render_jsonl(source))
+
+
 def write_version(
     name: str,
-    train: Iterable[dict] | str | bytes,
-    val: Iterable[dict] | str | bytes,
+    train: JsonlSource,
+    val: JsonlSource,
     manifest: dict[str, Any],
     *,
     root: str | os.PathLike | None = None,
     parent: str | None = None,
 ) -> Path:
-    """Write the next version of ``name``; ``train``/``val`` are records or ready JSONL
-    text (str or UTF-8 bytes). Fills version, parent, created, tool_version and the sha256s."""
+    """Write the next version of ``name``; ``train``/``val`` are records, ready JSONL text
+    (str or UTF-8 bytes) or a function that writes the JSONL file at the path it is given.
+    Fills version, parent, created, tool_version and the sha256s.
+
+    The files are written into a temp folder beside the versions first; the number is
+    taken only when the folder is complete (its manifest names it), by renaming the
+    folder, so a crash or Ctrl-C leaves no partial version and none is overwritten."""
     base = datasets_root(root) / name
-    train_b, val_b = render_jsonl(train), render_jsonl(val)
-    files = _file_entries(train_b, val_b)
-    for _attempt in range(100):
-        existing = _versions(base)
-        number = int(existing[-1][1:]) + 1 if existing else 1
-        version = f"v{number:04d}"
-        target = base / version
-        full = {
-            "version": f"{name}/{version}",
-            "name": name,
-            "parent": parent,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "tool_version": __version__,
-            **_scrub({k: v for k, v in manifest.items() if k not in ("version", "name", "parent", "created", "tool_version")}),
-            "files": files,
-        }
-        try:
-            with atomic_dir(target) as tmp:
-                (tmp / "train.jsonl").write_bytes(train_b)
-                (tmp / "val.jsonl").write_bytes(val_b)
-                (tmp / "manifest.json").write_text(json.dumps(full, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        except OSError:
-            if target.exists():
-                continue  # another build took this number meanwhile: take the next one
-            raise
-        return target
-    raise ClonekitError(f"{base}: could not allocate a new version folder")
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".new.", suffix=".tmp", dir=base))
+    try:
+        # both files at once: the writers and the hashing release the GIL
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda item: _write_jsonl(tmp / item[0], item[1]), [("train.jsonl", train), ("val.jsonl", val)]))
+            files = dict(pool.map(_file_entry, [tmp / "train.jsonl", tmp / "val.jsonl"]))
+        for _attempt in range(100):
+            existing = _versions(base)
+            number = int(existing[-1][1:]) + 1 if existing else 1
+            version = f"v{number:04d}"
+            full = {
+                "version": f"{name}/{version}",
+                "name": name,
+                "parent": parent,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "tool_version": __version__,
+                **_scrub({k: v for k, v in manifest.items() if k not in ("version", "name", "parent", "created", "tool_version")}),
+                "files": files,
+            }
+            atomic_write_text(tmp / "manifest.json", json.dumps(full, indent=2, ensure_ascii=False) + "\n")
+            try:
+                os.rename(tmp, base / version)  # fails if it exists: never overwrite
+            except OSError:
+                if (base / version).exists():
+                    continue  # another build took this number meanwhile: take the next one
+                raise
+            return base / version
+        raise ClonekitError(f"{base}: could not allocate a new version folder")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _file_entries(train_b: bytes, val_b: bytes) -> dict[str, dict[str, Any]]:
-    """sha256 and record count of each file. hashlib releases the GIL on large buffers, so
-    the train file is hashed in a thread while this one hashes val and counts lines."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        train_sha = pool.submit(lambda: hashlib.sha256(train_b).hexdigest())
-        val_sha = hashlib.sha256(val_b).hexdigest()
-        counts = train_b.count(b"\n"), val_b.count(b"\n")
-        return {
-            "train.jsonl": {"sha256": train_sha.result(), "records": counts[0]},
-            "val.jsonl": {"sha256": val_sha, "records": counts[1]},
-        }
+def _file_entry(path: Path) -> tuple[str, dict[str, Any]]:
+    """(file name, sha256 and record count), read back in blocks (hashlib releases the
+    GIL on them, so both files are hashed at once)."""
+    digest, lines = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+            lines += block.count(b"\n")
+    return path.name, {"sha256": digest.hexdigest(), "records": lines}
 
 
 def resolve_version(ref: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
