@@ -184,6 +184,7 @@ def curate(
     if convs.is_empty():
         raise _empty("reading", "instruction records need at least one assistant answer")
 
+    dialogue = turns  # what duplicates are judged on: the turns without persona prompts
     step("persona")
     turns, convs = add_system_prompts(turns, convs, config, counter)
 
@@ -192,7 +193,7 @@ def curate(
     dropped: dict[str, int] = {}
     if cl.dedup or (cl.near_dup and convs.height > 1):
         # normalised text once, shared by exact and near dup
-        text = clean.conversation_text(turns.join(convs.select("conv"), on="conv", how="semi"))
+        text = clean.conversation_text(dialogue)
     if cl.dedup:
         dup = clean.exact_duplicates(text=text)
         convs = convs.filter(~pl.col("conv").is_in(dup.implode()))

@@ -37,8 +37,10 @@ def conversation_text(turns: pl.DataFrame) -> pl.DataFrame:
     # morsels on every core: 1.7x faster than the in-memory engine here), then joined per
     # conversation (a list, then list.join: 2x faster than str.join inside the agg). Row
     # order is kept by both steps.
+    if turns.get_column("role").eq("system").any():  # instruction data may carry system prompts
+        turns = turns.filter(pl.col("role") != "system")
     lines = (
-        sort_by(turns.filter(pl.col("role") != "system"), "conv", "pos")
+        sort_by(turns, "conv", "pos")
         .lazy()
         .select("conv", line=pl.concat_str(pl.col("role"), pl.lit(":"), normalized(pl.col("content"))))
         .collect(engine="streaming")

@@ -143,9 +143,11 @@ def split_by_budget(turns: pl.DataFrame, group: str, max_tokens: int) -> pl.Seri
     if n == 0:
         return pl.Series("chunk", [], dtype=pl.Int32)
     keys = turns[group].to_numpy()
-    order = np.argsort(keys, kind="stable")  # rows of a group contiguous, in row order
-    k = keys[order]
-    tok = turns["n_tokens"].fill_null(0).to_numpy().astype(np.int64)[order]
+    tok = turns["n_tokens"].fill_null(0).to_numpy().astype(np.int64)
+    # rows of a group contiguous, in row order
+    order = None if turns[group].is_sorted() else np.argsort(keys, kind="stable")
+    k = keys if order is None else keys[order]
+    tok = tok if order is None else tok[order]
     cum = np.cumsum(tok)
     before = np.r_[0, cum[:-1]]  # token sum before each row
     g_start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
@@ -161,15 +163,16 @@ def split_by_budget(turns: pl.DataFrame, group: str, max_tokens: int) -> pl.Seri
     group_first = np.repeat(g_start, g_end - g_start)
     cs = np.cumsum(chunk_start)
     chunk_sorted = (cs - cs[group_first]).astype(np.int32)
+    if order is None:
+        return pl.Series("chunk", chunk_sorted, dtype=pl.Int32)
     chunk = np.empty(n, dtype=np.int32)
     chunk[order] = chunk_sorted
     return pl.Series("chunk", chunk, dtype=pl.Int32)
 
 
-def _dense_rank_in_order(*keys: str) -> pl.Expr:
-    """0-based dense rank of ``keys`` for rows already sorted by them."""
-    changed = pl.any_horizontal([(pl.col(k) != pl.col(k).shift(1)).fill_null(True) for k in keys])
-    return changed.cum_sum().cast(pl.Int64) - 1
+def _changed(*keys: str) -> pl.Expr:
+    """True on the first row and wherever any of ``keys`` differs from the row before."""
+    return pl.any_horizontal([(pl.col(k) != pl.col(k).shift(1)).fill_null(True) for k in keys])
 
 
 def conversations(
@@ -183,22 +186,29 @@ def conversations(
     stats["sessions_without_me"] = sess.filter(~pl.col("_has_me")).height
     stats["sessions_too_short"] = sess.filter(pl.col("_has_me") & (pl.col("_st") < min_tokens)).height
     t = t.filter(pl.col("_has_me") & (pl.col("_st") >= min_tokens)).drop("_st", "_has_me")
+    if not t.get_column("session").is_sorted():
+        t = t.sort("session", maintain_order=True)
     t = t.with_columns(chunk=split_by_budget(t, "session", max_tokens))
-    # Rows in session order (as merge_turns gives them; chunks rise within a session):
-    # the dense rank of (session, chunk) is a running count of key changes, no sort
-    in_order = bool(t["session"].is_sorted())
+    # Rows in session order, chunks rising within a session: the dense rank of (session,
+    # chunk) is a running count of key changes, and a row's position is its distance to
+    # the first row of its conversation (no sort, no window over groups).
+    first_row = pl.when(pl.col("_new")).then(pl.int_range(pl.len())).forward_fill()
     t = (
-        t.with_columns(conv=_dense_rank_in_order("session", "chunk") if in_order
-                       else pl.struct("session", "chunk").rank("dense").cast(pl.Int64) - 1)
-        .with_columns(pos=pl.int_range(pl.len()).over("conv").cast(pl.Int32))
+        t.with_columns(_new=_changed("session", "chunk"))
+        .with_columns(conv=pl.col("_new").cum_sum().cast(pl.Int64) - 1, pos=(pl.int_range(pl.len()) - first_row).cast(pl.Int32))
+        .drop("_new")
     )
-    last_me = pl.col("pos").filter(pl.col("is_me")).max().over("conv")
-    t = t.with_columns(_last_me=last_me)
-    stats["chunks_without_me"] = t.filter(pl.col("_last_me").is_null())["conv"].n_unique()
-    stats["trailing_user_turns_dropped"] = t.filter(pl.col("pos") > pl.col("_last_me")).height
-    t = t.filter(pl.col("pos") <= pl.col("_last_me")).drop("_last_me")
+    # A row is kept when a turn by me comes at or after it in its conversation: the
+    # conversation of the next such turn (backward fill) is its own.
+    keep = pl.when(pl.col("is_me")).then(pl.col("conv")).backward_fill() == pl.col("conv")
+    t = t.with_columns(_keep=keep.fill_null(False))
+    has_me = t.group_by("conv").agg(pl.col("is_me").any(), pl.len())
+    no_me = has_me.filter(~pl.col("is_me"))
+    stats["chunks_without_me"] = no_me.height
+    stats["trailing_user_turns_dropped"] = t.height - int(t.get_column("_keep").sum()) - int(no_me.get_column("len").sum())
+    t = t.filter(pl.col("_keep")).drop("_keep")
     # re-number after dropping so conv ids stay dense and ordered
-    t = t.with_columns(conv=_dense_rank_in_order("conv") if in_order else pl.col("conv").rank("dense").cast(pl.Int64) - 1)
+    t = t.with_columns(conv=_changed("conv").cum_sum().cast(pl.Int64) - 1).set_sorted("conv")
     convs = (
         t.group_by("conv", maintain_order=True)
         .agg(
