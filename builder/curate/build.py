@@ -192,15 +192,16 @@ def curate(
     before = convs.height
     dropped: dict[str, int] = {}
     if cl.dedup or (cl.near_dup and convs.height > 1):
-        # normalised text once, shared by exact and near dup
-        text = clean.conversation_text(dialogue)
+        # normalised once, shared by exact and near dup
+        lines = clean.conversation_lines(dialogue)
     if cl.dedup:
-        dup = clean.exact_duplicates(text=text)
+        dup = clean.exact_duplicates(text=clean.conversation_text(lines=lines))
         convs = convs.filter(~pl.col("conv").is_in(dup.implode()))
-        text = text.filter(~pl.col("conv").is_in(dup.implode()))
+        if dup.len():
+            lines = lines.filter(~pl.col("conv").is_in(dup.implode()))
         dropped["exact_duplicates"] = dup.len()
     if cl.near_dup and convs.height > 1:
-        words = clean.conversation_words(text, config.build.seed)
+        words = clean.conversation_words(lines, config.build.seed)
         near = clean.near_duplicates(None, cl.near_dup_threshold, cl.num_perm, cl.shingle_words, config.build.seed, words=words)
         convs = convs.filter(~pl.col("conv").is_in(near.implode()))
         dropped["near_duplicates"] = near.len()
