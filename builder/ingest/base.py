@@ -18,13 +18,49 @@ detect.py; parsers only ever see decoded text."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable  # noqa: F401  (used in the docstring contract)
 
 
-@dataclass(frozen=True)
 class Document:
-    name: str  # display path, e.g. "exports/chat.zip!/_chat.txt"
-    text: str  # decoded text: BOM stripped, UTF-16 / latin-1 already handled
-    chat_hint: str | None = None  # chat title from the file or zip name, when the format has none inside
-    folder: str = ""  # display path of the containing folder or zip: groups multi-file chats
+    """One export file. ``text`` is its decoded text: BOM stripped, UTF-16 / latin-1
+    already handled.
+
+    A file whose start reads as plain UTF-8 (``sources.load_document``) keeps its bytes
+    (``raw``) and is decoded only when ``text`` is first read: the WhatsApp parser hands
+    the bytes straight to Polars and never builds a str of the whole file. ``raw`` is
+    only a claim: a parser that finds invalid UTF-8 in it reads ``text`` instead."""
+
+    __slots__ = ("name", "chat_hint", "folder", "_text", "raw")
+
+    def __init__(self, name: str, text: str | None = None, chat_hint: str | None = None, folder: str = "",
+                 *, raw: bytes | None = None) -> None:
+        if text is None and raw is None:
+            raise ValueError("a Document needs its text or its raw UTF-8 bytes")
+        self.name = name  # display path, e.g. "exports/chat.zip!/_chat.txt"
+        self.chat_hint = chat_hint  # chat title from the file or zip name, when the format has none inside
+        self.folder = folder  # display path of the containing folder or zip: groups multi-file chats
+        self._text = text
+        self.raw = raw
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            from builder.ingest.sources import decode  # sources builds Documents
+
+            self._text = decode(self.raw, self.name)
+        return self._text
+
+    def head(self, chars: int) -> str:
+        """The first ``chars`` characters of ``text``, without decoding the whole file."""
+        if self._text is None:
+            cut = min(len(self.raw), chars * 4)
+            while cut < len(self.raw) and (self.raw[cut] & 0xC0) == 0x80:  # inside a character
+                cut -= 1
+            try:
+                return self.raw[:cut].decode("utf-8")[:chars]
+            except UnicodeDecodeError:
+                pass  # not UTF-8 after all: decode it all (legacy code pages)
+        return self.text[:chars]
+
+    def __repr__(self) -> str:
+        return f"Document({self.name!r})"

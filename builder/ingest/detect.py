@@ -67,7 +67,7 @@ def get_parser(fmt: str) -> Parser:
 
 
 def score(parser: Parser, doc: Document) -> int:
-    return int(parser.sniff(doc.name, doc.text[:SNIFF_CHARS]))
+    return int(parser.sniff(doc.name, doc.head(SNIFF_CHARS)))
 
 
 def detect(doc: Document, named: bool) -> Parser | None:

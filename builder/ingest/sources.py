@@ -264,8 +264,37 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def load_document(entry: Entry) -> Document:
-    return Document(name=entry.name, text=decode(entry.read(), entry.name),
-                    chat_hint=entry.chat_hint, folder=entry.folder)
+    """The entry as a Document. A file that starts as plain UTF-8 (no BOM, not UTF-16,
+    valid in its first bytes) is checked on its head and kept as bytes, decoded only
+    when a parser asks for its text; anything else is decoded now."""
+    data = entry.read()
+    head = _utf8_head(data)
+    if head is None:
+        return Document(entry.name, decode(data, entry.name), chat_hint=entry.chat_hint, folder=entry.folder)
+    if head.isspace() and (len(head.encode("utf-8")) == len(data) or data.decode("utf-8", "replace").isspace()):
+        raise ParseError(entry.name, "file is empty", "export the chat again or pick another file")
+    _check_not_binary(head, entry.name)
+    return Document(entry.name, chat_hint=entry.chat_hint, folder=entry.folder, raw=data)
+
+
+def _utf8_head(data: bytes) -> str | None:
+    """The first HEAD_BYTES * 4 bytes decoded, when the file looks like plain UTF-8."""
+    if not data or data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return None
+    if _utf16_without_bom(data[:HEAD_BYTES]):
+        return None
+    cut = min(len(data), HEAD_BYTES * 4)
+    while cut < len(data) and (data[cut] & 0xC0) == 0x80:  # inside a character
+        cut -= 1
+    try:
+        return data[:cut].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _check_not_binary(sample: str, name: str) -> None:
+    if "\x00" in sample or len(_CONTROL.findall(sample)) > max(2, len(sample) // 50):
+        raise ParseError(name, "binary file, not a chat export", "pick the exported .txt, .json or .zip")
 
 
 def decode(data: bytes, name: str) -> str:
@@ -279,9 +308,7 @@ def decode(data: bytes, name: str) -> str:
         text = text[1:]
     if not text or text.isspace():
         raise ParseError(name, "file is empty", "export the chat again or pick another file")
-    sample = text[:HEAD_BYTES * 4]
-    if "\x00" in sample or len(_CONTROL.findall(sample)) > max(2, len(sample) // 50):
-        raise ParseError(name, "binary file, not a chat export", "pick the exported .txt, .json or .zip")
+    _check_not_binary(text[:HEAD_BYTES * 4], name)
     return text
 
 

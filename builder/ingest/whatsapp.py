@@ -196,18 +196,31 @@ def chat_name_from_hint(hint: str | None) -> tuple[str | None, bool]:
     return cleaned, False
 
 
+def _read_lines(data: bytes) -> pl.DataFrame:
+    # Polars' line reader ends lines at "\n" or "\r\n"; the file's final newline ends the
+    # last line (it does not start an empty one). One chunk (the reader makes many): later
+    # steps would otherwise re-chunk on every mix.
+    return pl.read_lines(data, name="raw", row_index_name="line", row_index_offset=1).rechunk()
+
+
+def _lines_and_sample(doc: Document) -> tuple[pl.DataFrame, list[str]]:
+    """The file's lines, and a sample of them for header detection. A file kept as bytes
+    goes to Polars as it is (no str of the whole file is built); if it is not UTF-8 after
+    all, its decoded text is read instead."""
+    if doc.raw is not None:
+        try:
+            return _read_lines(doc.raw), sample_lines(doc.raw)
+        except pl.exceptions.ComputeError:  # invalid UTF-8: a legacy code page, decoded by doc.text
+            pass
+    return _read_lines(doc.text.encode("utf-8")), sample_lines(doc.text)
+
+
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
-    text = doc.text
-    sample = sample_lines(text)
+    frame, sample = _lines_and_sample(doc)
     template, _ = detect_template(sample)
     if template is None:
         raise ParseError(doc.name, "no WhatsApp message headers found", hint=_NO_HEADER_HINT)
     header_re = compile_template(template)
-
-    # Polars' line reader ends lines at "\n" or "\r\n"; the file's final newline ends the
-    # last line (it does not start an empty one).
-    # One chunk (the reader makes many): later steps would otherwise re-chunk on every mix.
-    frame = pl.read_lines(text.encode("utf-8"), name="raw", row_index_name="line", row_index_offset=1).rechunk()
     frame = frame.with_columns(pl.col("raw").str.contains(header_re).alias("candidate"))
 
     candidates = frame.filter(pl.col("candidate")).select("line", "raw")

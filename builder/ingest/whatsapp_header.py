@@ -126,16 +126,24 @@ def _is_meridiem(word: str) -> bool:
     return meridiem_key(word) in _MERIDIEM_KEYS
 
 
-def sample_lines(text: str, head_chars: int = 65_536, slices: int = 16, slice_chars: int = 4_096) -> list[str]:
+def sample_lines(text: str | bytes, head_chars: int = 65_536, slices: int = 16, slice_chars: int = 4_096) -> list[str]:
     """The file's first ``head_chars`` plus ``slices`` windows spread through the rest,
-    split into whole lines (the partial first line of each window is dropped)."""
-    lines = text[:head_chars].split("\n")
+    split into whole lines (the partial first line of each window is dropped). For UTF-8
+    bytes the sizes count bytes; a character cut at a window's edge is in a dropped line."""
+    if isinstance(text, bytes):
+        return [line.decode("utf-8", "replace") for line in _sample(text, head_chars, slices, slice_chars)]
+    return _sample(text, head_chars, slices, slice_chars)
+
+
+def _sample(text, head_chars: int, slices: int, slice_chars: int) -> list:
+    sep = "\n" if isinstance(text, str) else b"\n"
+    lines = text[:head_chars].split(sep)
     if len(text) > head_chars:
         lines = lines[:-1]
         step = (len(text) - head_chars) // slices
         for i in range(slices):
             start = head_chars + i * step
-            window = text[start : start + slice_chars].split("\n")
+            window = text[start : start + slice_chars].split(sep)
             lines.extend(window[1:-1])
     return lines
 

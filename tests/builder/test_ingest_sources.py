@@ -282,3 +282,41 @@ def test_zip_without_whatsapp_names_gives_every_text_member(tmp_path):
     z = make_zip(tmp_path / "telegram.zip", {"ChatExport/result.json": b"{}", "ChatExport/messages.html": b"<p>",
                                              "ChatExport/notes.txt": b"x"})
     assert names(z) == [f"{z}!/ChatExport/result.json", f"{z}!/ChatExport/notes.txt"]
+
+
+def _load(path: Path):
+    (entry,) = expand(path)
+    return load_document(entry)
+
+
+def test_utf8_file_is_kept_as_bytes_until_its_text_is_read(tmp_path):
+    text = "12/03/2024, 09:15 - Zoë: Ça va? 😀\n" * 3000
+    (tmp_path / "chat.txt").write_bytes(text.encode("utf-8"))
+    doc = _load(tmp_path / "chat.txt")
+    assert doc.raw == text.encode("utf-8")
+    assert doc.head(40) == text[:40]  # decoded from the first bytes only
+    assert doc.text == text
+
+
+@pytest.mark.parametrize("data", [b"   \n\r\n\t", b"\n" * 70_000])
+def test_empty_files_kept_as_bytes_are_still_refused(tmp_path, data):
+    (tmp_path / "chat.txt").write_bytes(data)
+    with pytest.raises(ParseError, match=r"chat\.txt: file is empty \("):
+        _load(tmp_path / "chat.txt")
+
+
+def test_binary_files_are_refused_before_any_parser(tmp_path):
+    (tmp_path / "chat.txt").write_bytes(b"\x01\x02\x03\x04 header" * 500)
+    with pytest.raises(ParseError, match=r"chat\.txt: binary file"):
+        _load(tmp_path / "chat.txt")
+
+
+def test_whatsapp_bytes_that_stop_being_utf8_late_are_read_as_latin1(tmp_path):
+    from builder.ingest import ingest_paths
+
+    head = "12/03/2024, 09:15 - Alex: plain ascii line\n" * 2000  # > the bytes checked up front
+    tail = "12/03/2024, 09:16 - Zoë: Très bien\n"
+    (tmp_path / "chat.txt").write_bytes(head.encode("ascii") + tail.encode("latin-1"))
+    msgs = ingest_paths([tmp_path / "chat.txt"]).messages
+    assert msgs.height == 2001
+    assert msgs.row(-1, named=True)["sender"] == "Zoë" and msgs["text"][-1] == "Très bien"
