@@ -2,7 +2,9 @@
 
 Generates 1M messages of Android exports ("Sam" is me), trains a small byte-level BPE
 tokenizer locally, then times end to end (read/parse, sessions, tokens, persona, dedup,
-balance, split, write) in one process, imports done beforehand on both sides:
+balance, split, write). Every timed run is a fresh Python process that does its imports
+first and then starts the clock; the two sides alternate, --repeats times (3), and the
+medians are compared:
 
   (a) clonekit:   builder.curate.build.build(config)  (Polars)
   (b) reference:  a straightforward pandas + Python-loop version of the same steps, the way
@@ -13,8 +15,9 @@ balance, split, write) in one process, imports done beforehand on both sides:
                   (pip install whatstk: only for this benchmark)
 
 Both must produce about the same number of conversations (asserted, within 10%). Prints
-wall and CPU time of each side (CPU includes Polars' threads), the speed-up in both, and
-the load average (the machine is shared: compare ratios from the same run only).
+every run's wall time, the median wall and CPU time of each side (CPU includes Polars'
+threads), the speed-up of the medians in both, and the load average (the machine is
+shared: compare ratios from the same invocation only).
 
 Shapes (--shape): ``long`` (default) is bench/ingest.py's generator, five 7-person chats of
 one endless session each (~2.4k long conversations); ``short`` is bench/_gen_chat.py's
@@ -238,44 +241,90 @@ def ours(paths: list[Path], tok_path: Path, root: Path) -> tuple[Path, dict]:
     return path, stages
 
 
+def _worker(side: str, inputs: Path, out: Path) -> int:
+    """One timed build in this (fresh) process: imports first, then the clock. Prints one
+    JSON line: wall, cpu, conversations (and clonekit's stages)."""
+    paths = [Path(p) for p in json.loads((inputs / "paths.json").read_text())]
+    tok = inputs / "tokenizer.json"
+    if side == "ours":
+        import builder.curate.build  # noqa: F401
+        from builder.ingest.detect import parsers
+
+        parsers()  # imports every format's parser module (the sniffers run on each file)
+    else:
+        import pandas  # noqa: F401
+        import whatstk  # noqa: F401  (pulls in seaborn/scipy: ~3 s)
+        from tokenizers import Tokenizer  # noqa: F401
+    t0, c0 = time.perf_counter(), time.process_time()
+    if side == "ours":
+        path, stages = ours(paths, tok, out)
+        n = json.loads((path / "manifest.json").read_text())["counts"]["conversations"]
+    else:
+        n, stages = ref_build(paths, tok, out), {}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(json.dumps({"wall": wall, "cpu": cpu, "conversations": n, "stages": stages}))
+    return 0
+
+
+def _run(side: str, inputs: Path, out: Path) -> dict:
+    import subprocess
+
+    proc = subprocess.run([sys.executable, __file__, "--worker", side, "--inputs", str(inputs), "--out", str(out)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{side} run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _median(xs: list[float]) -> float:
+    return sorted(xs)[len(xs) // 2]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=1_000_000)
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--shape", choices=["long", "short"], default="long",
                     help="long: bench/ingest.py's endless sessions; short: real-chat shape (bench/_gen_chat.py)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of each side (median reported)")
+    ap.add_argument("--worker", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    ap.add_argument("--inputs", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return _worker(args.worker, args.inputs, args.out)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_p = Path(tmp)
         (tmp_p / "exports").mkdir()
         paths = make_inputs(tmp_p / "exports", args.messages, args.shape)
-        tok = train_tokenizer(paths, tmp_p / "tokenizer.json")
-        # imports outside the timings on both sides (whatstk pulls in seaborn/scipy: ~3 s)
-        import builder.curate.build  # noqa: F401
-        from builder.ingest.detect import parsers
-
-        parsers()  # imports every format's parser module (the sniffers run on each file)
-        import pandas  # noqa: F401
-        import whatstk  # noqa: F401
+        (tmp_p / "paths.json").write_text(json.dumps([str(p) for p in paths]))
+        train_tokenizer(paths, tmp_p / "tokenizer.json")
         load0 = os.getloadavg()[0]
-        t0, c0 = time.perf_counter(), time.process_time()
-        path, stages = ours(paths, tok, tmp_p / "datasets")
-        t_ours, c_ours = time.perf_counter() - t0, time.process_time() - c0
-        m = json.loads((path / "manifest.json").read_text())
-        n_ours = m["counts"]["conversations"]
-        print(f"clonekit: {t_ours:.2f} s wall, {c_ours:.2f} s CPU  ({n_ours} conversations)")
-        print("  stages: " + ", ".join(f"{k} {v:.2f}s" for k, v in stages.items()))
+        sides = ["ours"] + ([] if args.skip_reference else ["reference"])
+        runs: dict[str, list[dict]] = {side: [] for side in sides}
+        # each run in a fresh process, the sides alternating, so both see the same machine
+        for r in range(args.repeats):
+            for side in sides:
+                runs[side].append(_run(side, tmp_p, tmp_p / f"{side}-{r}"))
+        ours_, wall = runs["ours"], [x["wall"] for x in runs["ours"]]
+        mid = sorted(ours_, key=lambda x: x["wall"])[len(ours_) // 2]
+        print(f"clonekit: median {_median(wall):.2f} s wall, {_median([x['cpu'] for x in ours_]):.2f} s CPU "
+              f"({mid['conversations']} conversations); runs {', '.join(f'{w:.2f}' for w in wall)} s")
+        print("  stages (median run): " + ", ".join(f"{k} {v:.2f}s" for k, v in mid["stages"].items()))
         if args.skip_reference:
             print(f"load average: {load0:.1f} -> {os.getloadavg()[0]:.1f}")
             return 0
-        t0, c0 = time.perf_counter(), time.process_time()
-        n_ref = ref_build(paths, tok, tmp_p / "ref")
-        t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
-        print(f"reference (whatstk + pandas + loops): {t_ref:.2f} s wall, {c_ref:.2f} s CPU  ({n_ref} conversations)")
-        print(f"speed-up: {t_ref / t_ours:.1f}x wall, {c_ref / c_ours:.1f}x CPU  messages: {args.messages} ({args.shape})  "
-              f"load average {load0:.1f} -> {os.getloadavg()[0]:.1f} (2 cores)  "
-              f"python {platform.python_version()}  {platform.machine()}")
+        ref = runs["reference"]
+        ref_wall, ref_cpu = _median([x["wall"] for x in ref]), _median([x["cpu"] for x in ref])
+        ref_runs = ", ".join(f"{x['wall']:.2f}" for x in ref)
+        print(f"reference (whatstk + pandas + loops): median {ref_wall:.2f} s wall, {ref_cpu:.2f} s CPU "
+              f"({ref[0]['conversations']} conversations); runs {ref_runs} s")
+        ours_cpu = _median([x["cpu"] for x in ours_])
+        print(f"speed-up (medians): {ref_wall / _median(wall):.1f}x wall, {ref_cpu / ours_cpu:.1f}x CPU  "
+              f"messages: {args.messages} ({args.shape})  load average {load0:.1f} -> {os.getloadavg()[0]:.1f} "
+              f"(2 cores)  python {platform.python_version()}  {platform.machine()}")
         # same steps and settings: the two must agree on the size of the result
+        n_ours, n_ref = mid["conversations"], ref[0]["conversations"]
         assert abs(n_ours - n_ref) <= 0.1 * max(n_ours, n_ref), (n_ours, n_ref)
     return 0
 
