@@ -141,10 +141,9 @@ class HFTokenCounter:
         for tok in self._added:
             whole = whole | pl.col("t").str.contains(tok, literal=True)
         uniq = uniq.with_row_index("u").with_columns(_whole=whole, _runs=pl.col("t").str.contains(r"\s\s"))
-        todo = uniq.filter(~pl.col("_whole"))
-        counted_runs, bad_runs = self._pretoken_counts(todo.filter(pl.col("_runs")).select("u", "t"))
+        counted_runs, bad_runs = self._pretoken_counts(uniq.filter(~pl.col("_whole") & pl.col("_runs")).select("u", "t"))
 
-        plain = todo.filter(~pl.col("_runs"))
+        plain = uniq.filter(~pl.col("_whole") & ~pl.col("_runs"))
         parts = plain["t"].str.split(" ")
         sizes = parts.list.len().to_numpy()  # >= 1: "" splits into [""]
         cats = pl.Categories.random()  # a fresh mapping: chunk numbers 0..k-1

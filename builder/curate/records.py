@@ -25,20 +25,25 @@ def render_lines(turns: pl.DataFrame, convs: pl.DataFrame) -> pl.DataFrame:
     """(conv, split, line) for every conversation in ``convs``, sorted by conv; turns of
     other conversations are left out."""
     ts = "%Y-%m-%dT%H:%M:%S"
-    meta = convs.lazy().with_columns(
+    meta = convs.sort("conv").with_columns(
         pl.col("start").dt.strftime(ts), pl.col("end").dt.strftime(ts), synthetic=pl.lit(False),
     ).select("conv", "split", meta=pl.struct(META_FIELDS))
-    # Messages as structs gathered into a list per conversation (views, no text copied),
-    # then each record encoded in one pass on the streaming engine (every core).
+    # Messages as structs gathered into a list per conversation, put side by side with the
+    # meta (both in conv order; a join would copy every list), then each record encoded
+    # in one pass on the streaming engine.
     messages = (
-        sort_by(turns, "conv", "pos").lazy()
+        sort_by(turns, "conv", "pos")
         .group_by("conv", maintain_order=True)
         .agg(pl.struct("role", "content", "name").alias("messages"))
     )
+    if not messages.get_column("conv").equals(meta.get_column("conv")):
+        messages = messages.filter(pl.col("conv").is_in(meta.get_column("conv").implode()))
+        if not messages.get_column("conv").equals(meta.get_column("conv")):
+            raise ValueError("render_lines: a conversation has no turns")
     line = pl.struct("messages", "meta").struct.json_encode().str.replace_all(_NULL_NAME, "", literal=True)
     return (
-        meta.join(messages, on="conv", how="inner")
-        .sort("conv")
+        pl.concat([meta, messages.select("messages")], how="horizontal")
+        .lazy()
         .select("conv", "split", line=line)
         .collect(engine="streaming")
     )
