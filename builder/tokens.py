@@ -11,6 +11,7 @@ Specs accepted by ``load_counter``:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -71,9 +72,6 @@ def pretoken_fast_path_ok(tokenizer) -> bool:
     )
 
 
-_PARALLEL_MIN = 100_000  # texts; below this a second thread costs more than it saves
-
-
 class HFTokenCounter:
     """A ``tokenizers.Tokenizer``; counts without special tokens (templates add their own).
 
@@ -102,77 +100,73 @@ class HFTokenCounter:
 
         return self.count_series(pl.Series("t", list(texts), dtype=pl.String)).to_list()
 
-    def count_series(self, texts):
-        """Token counts (Int64) for a String Series (null counts as empty), in order."""
+    def count_series(self, texts, chunks=None):
+        """Token counts (Int64) for a String Series (null counts as empty), in order.
+        ``chunks``: the texts already cut at spaces (``builder.chunks.cut``), when the
+        caller shares the cut with duplicate detection."""
         import polars as pl
 
         texts = texts.fill_null("").rename("t")
         if self.fast:
-            # no dedupe: splitting a text costs about what hashing it would. Most of the
-            # fast path is single-threaded Polars work on one chunk (GIL released), so
-            # large inputs are counted as two halves in two threads; counts are per text,
-            # so the halves are independent and the result is the same.
-            if texts.len() < _PARALLEL_MIN:
-                return self._fast_table(pl.DataFrame({"t": texts})).sort("u")["n"]
-            from concurrent.futures import ThreadPoolExecutor
+            from builder.chunks import cut
 
-            half = texts.len() // 2
-            with ThreadPoolExecutor(2) as pool:
-                parts = list(pool.map(lambda s: self._fast_table(pl.DataFrame({"t": s})).sort("u")["n"],
-                                      [texts.slice(0, half).rechunk(), texts.slice(half).rechunk()]))
-            return pl.concat(parts)
+            return self._fast_counts(texts, cut(texts) if chunks is None else chunks)
         uniq = pl.DataFrame({"t": texts.unique()})
         table = uniq.with_columns(n=pl.Series(self._encode_counts(uniq["t"].to_list()), dtype=pl.Int64))
         return pl.DataFrame({"t": texts}).join(table, on="t", how="left", maintain_order="left")["n"]
 
-    def _fast_table(self, uniq):
-        """(u, n): the token count of each row of ``uniq`` (column t), u its row number.
+    def _fast_counts(self, texts, chunks):
+        """Counts by pieces: no dedupe of whole texts (cutting a text costs about what
+        hashing it would).
 
-        Texts without whitespace runs are first cut at single spaces: a GPT-2 pre-token
-        never spans a space except as its first character, so a text's count is the sum
-        of the counts of its first chunk and of " " + each later chunk. Chat text repeats
-        its words, so only a few thousand distinct chunks go through the pre-token regex:
-        the chunks are numbered by a cast to a fresh Categorical (exact string matching,
-        one hash pass), and each chunk's count is looked up by its number in numpy."""
+        A text without whitespace runs counts as the sum of its first chunk and of " " +
+        each later chunk: a GPT-2 pre-token never spans a space except as its first
+        character. Chat text repeats its words, so only a few thousand distinct chunk
+        forms go through the pre-token regex, and each chunk's count is looked up by its
+        number in numpy. Texts with whitespace runs are counted per pre-token; texts the
+        pieces might get wrong (a space before an apostrophe, added tokens such as
+        ``<|im_end|>``) are encoded whole."""
         import numpy as np
         import polars as pl
 
+        n = np.zeros(texts.len(), dtype=np.int64)
+        if texts.len() == 0:
+            return pl.Series("n", n)
         whole = pl.col("t").str.contains(_WHOLE_PATTERN)
         for tok in self._added:
             whole = whole | pl.col("t").str.contains(tok, literal=True)
-        uniq = uniq.with_row_index("u").with_columns(_whole=whole, _runs=pl.col("t").str.contains(r"\s\s"))
-        counted_runs, bad_runs = self._pretoken_counts(uniq.filter(~pl.col("_whole") & pl.col("_runs")).select("u", "t"))
+        # the two regexes over every text on the streaming engine (both cores)
+        flags = pl.DataFrame({"t": texts}).lazy().select(w=whole, r=pl.col("t").str.contains(r"\s\s")).collect(engine="streaming")
+        is_whole, has_runs = flags.get_column("w").to_numpy(), flags.get_column("r").to_numpy()
+        runs = np.flatnonzero(has_runs & ~is_whole)
+        # texts with runs are counted on a thread meanwhile (Polars work: the GIL is free)
+        pool = ThreadPoolExecutor(1)
+        runs_done = pool.submit(self._pretoken_counts, pl.DataFrame({"u": runs, "t": texts.gather(runs)}))
 
-        plain = uniq.filter(~pl.col("_whole") & ~pl.col("_runs"))
-        parts = plain["t"].str.split(" ")
-        sizes = parts.list.len().to_numpy()  # >= 1: "" splits into [""]
-        cats = pl.Categories.random()  # a fresh mapping: chunk numbers 0..k-1
-        chunks = parts.explode().cast(pl.Categorical(cats))
-        codes = chunks.to_physical().to_numpy()  # uint32
-        vocab = cats.to_series()
-        del parts
-        starts = np.r_[0, np.cumsum(sizes[:-1])].astype(np.int64) if len(sizes) else np.zeros(0, dtype=np.int64)
         # form 2*code: the chunk as it is (first of its text); 2*code+1: " " + chunk
-        key = codes * np.uint32(2) + np.uint32(1)
+        starts = chunks.offsets[:-1]
+        key = chunks.codes * np.uint32(2) + np.uint32(1)
         key[starts] -= 1
-        used = np.flatnonzero(np.bincount(key, minlength=2 * len(vocab)))
-        words = vocab.gather(pl.Series(used // 2))
+        plain = ~is_whole & ~has_runs
+        in_plain = key if plain.all() else key[np.repeat(plain, np.diff(chunks.offsets))]
+        used = np.flatnonzero(np.bincount(in_plain, minlength=2 * len(chunks.vocab)))
+        words = chunks.vocab.gather(pl.Series(used // 2))
         forms = pl.DataFrame({"u": used, "t": pl.Series(np.where(used % 2 == 1, " ", ""), dtype=pl.String) + words})
         form_n, _bad_forms = self._pretoken_counts(forms)
-        table = np.full(2 * len(vocab), -1, dtype=np.int64)  # -1: not countable by pieces
+        table = np.full(2 * len(chunks.vocab), -1, dtype=np.int64)  # -1: not countable by pieces
         table[form_n["u"].to_numpy()] = form_n["n"].to_numpy()
         per_chunk = table[key]
-        if len(per_chunk):
-            n = np.add.reduceat(per_chunk, starts)
-            bad_text = np.minimum.reduceat(per_chunk, starts) < 0
-        else:
-            n, bad_text = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-        u = plain["u"]
-        counted_plain = pl.DataFrame({"u": u.filter(pl.Series(~bad_text)), "n": pl.Series(n[~bad_text], dtype=pl.Int64)})
-        bad = pl.concat([uniq.filter(pl.col("_whole"))["u"], bad_runs, u.filter(pl.Series(bad_text))])
-        rest = uniq.filter(pl.col("u").is_in(bad.implode())).select("u", "t")
-        exact = rest.select("u", n=pl.Series(self._encode_counts(rest["t"].to_list()), dtype=pl.Int64))
-        return pl.concat([counted_runs, counted_plain, exact])
+        n[plain] = np.add.reduceat(per_chunk, starts)[plain]
+        encode_whole = is_whole.copy()
+        if (table[used] < 0).any():
+            encode_whole |= plain & (np.minimum.reduceat(per_chunk, starts) < 0)
+        counted_runs, bad_runs = runs_done.result()
+        pool.shutdown()
+        n[counted_runs["u"].to_numpy()] = counted_runs["n"].to_numpy()
+
+        rest = np.union1d(np.flatnonzero(encode_whole), bad_runs.to_numpy())
+        n[rest] = self._encode_counts(texts.gather(rest).to_list())
+        return pl.Series("n", n)
 
     def _pretoken_counts(self, frame):
         """((u, n) for rows of ``frame`` (u, t) counted per GPT-2 pre-token, u of rows whose

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from builder.curate import balance as bal
+from builder.chunks import Chunks, cut
 from builder.curate import clean, identity, persona, pii, sessions
 from builder.curate.config import BuildConfig, config_to_dict
 from builder.curate.instructions import instruction_turns
@@ -88,7 +89,9 @@ def _token_stats(convs: pl.DataFrame) -> dict[str, Any]:
 
 def chat_conversations(
     messages: pl.DataFrame, config: BuildConfig, counter: TokenCounter, step: _Steps, stats: dict
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, Chunks | None]:
+    """(turns, convs, the turn texts cut at spaces): the cut is shared by token counting
+    and duplicate detection (turns' ``turn`` - 1 is a turn's row in it)."""
     b, c, s, cl = config.build, config.contacts, config.sessions, config.clean
     step("identity")
     if not b.me:
@@ -113,14 +116,15 @@ def chat_conversations(
     if turns.is_empty():
         raise _empty("selecting messages", "check [contacts] include/exclude, [build] groups and sessions.keep_media")
     step("tokens", f"{turns.height} turns")
-    turns = sessions.count_turn_tokens(turns, counter)
+    chunks = cut(turns.get_column("text")) if getattr(counter, "fast", False) or cl.dedup or cl.near_dup else None
+    turns = sessions.count_turn_tokens(turns, counter, chunks=chunks)
     step("conversations")
     t, convs, sstats = sessions.conversations(turns, me, s.max_tokens, s.min_tokens)
     stats.update(sstats)
     if convs.is_empty():
         raise _empty("sessions", f"lower sessions.min_tokens (now {s.min_tokens}) or raise sessions.gap_minutes; "
                      "every session was too short or had no message from --me")
-    return t, convs
+    return t, convs, chunks
 
 
 def add_system_prompts(turns: pl.DataFrame, convs: pl.DataFrame, config: BuildConfig, counter: TokenCounter) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -140,7 +144,7 @@ def add_system_prompts(turns: pl.DataFrame, convs: pl.DataFrame, config: BuildCo
         "conv", pos=pl.lit(-1, dtype=pl.Int32), role=pl.lit("system"), name=pl.lit(None, dtype=pl.String),
         content="content", n_tokens="p_tokens",
     )
-    turns = pl.concat([system, turns]).sort(["conv", "pos"])
+    turns = pl.concat([system, turns], how="diagonal").sort(["conv", "pos"])
     convs = convs.join(with_p.select("conv", "p_tokens"), on="conv", how="left").with_columns(
         n_tokens=pl.col("n_tokens") + pl.col("p_tokens").fill_null(0)
     ).drop("p_tokens")
@@ -159,8 +163,9 @@ def curate(
     cl, sp = config.clean, config.split
     stats: dict[str, Any] = {"messages": inputs.messages.height, "instruction_records": inputs.instructions.height}
     parts_t, parts_c = [], []
+    chunks = None
     if inputs.messages.height:
-        t, c = chat_conversations(inputs.messages, config, counter, step, stats)
+        t, c, chunks = chat_conversations(inputs.messages, config, counter, step, stats)
         parts_t.append(t)
         parts_c.append(c)
     if inputs.instructions.height:
@@ -179,7 +184,7 @@ def curate(
         parts_c.append(c)
     if not parts_c:
         raise ClonekitError("the sources hold no messages and no instruction records")
-    turns = pl.concat(parts_t)
+    turns = pl.concat(parts_t, how="diagonal")
     convs = pl.concat(parts_c)
     if convs.is_empty():
         raise _empty("reading", "instruction records need at least one assistant answer")
@@ -192,16 +197,14 @@ def curate(
     before = convs.height
     dropped: dict[str, int] = {}
     if cl.dedup or (cl.near_dup and convs.height > 1):
-        # normalised once, shared by exact and near dup
-        lines = clean.conversation_lines(dialogue)
+        # tokens once, shared by exact and near dup
+        words = clean.conversation_words(dialogue, config.build.seed, chunks)
     if cl.dedup:
-        dup = clean.exact_duplicates(text=clean.conversation_text(lines=lines))
+        dup = clean.exact_duplicates(words=words)
         convs = convs.filter(~pl.col("conv").is_in(dup.implode()))
-        if dup.len():
-            lines = lines.filter(~pl.col("conv").is_in(dup.implode()))
+        words = words.without(dup)
         dropped["exact_duplicates"] = dup.len()
     if cl.near_dup and convs.height > 1:
-        words = clean.conversation_words(lines, config.build.seed)
         near = clean.near_duplicates(None, cl.near_dup_threshold, cl.num_perm, cl.shingle_words, config.build.seed, words=words)
         convs = convs.filter(~pl.col("conv").is_in(near.implode()))
         dropped["near_duplicates"] = near.len()

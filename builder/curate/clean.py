@@ -1,6 +1,6 @@
 """Cleaning at conversation level: exact duplicates on normalised text, near duplicates
-with MinHash + LSH (verified by exact Jaccard), token-length filters, and the per-message
-character cap for pasted logs."""
+with MinHash + LSH over token n-grams (verified by exact Jaccard), token-length filters,
+and the per-message character cap for pasted logs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from builder.chunks import Chunks, cut
 from builder.curate.order import sort_by
 
 
@@ -31,31 +32,12 @@ def drop_long_messages(messages: pl.LazyFrame, max_chars: int | None) -> pl.Lazy
     return messages.filter(pl.col("text").str.len_chars() <= max_chars)
 
 
-def conversation_lines(turns: pl.DataFrame) -> pl.DataFrame:
-    """(conv, line) per dialogue turn (system prompts excluded), in (conv, pos) order:
-    ``role:`` then the normalised content. Normalised on the streaming engine (the regex
-    over morsels on every core: 1.7x faster than the in-memory engine here)."""
-    if turns.get_column("role").eq("system").any():  # instruction data may carry system prompts
-        turns = turns.filter(pl.col("role") != "system")
-    return (
-        sort_by(turns, "conv", "pos")
-        .lazy()
-        .select("conv", line=pl.concat_str(pl.col("role"), pl.lit(":"), normalized(pl.col("content"))))
-        .collect(engine="streaming")
-    )
-
-
-def conversation_text(turns: pl.DataFrame | None = None, lines: pl.DataFrame | None = None) -> pl.DataFrame:
-    """conv -> normalised text of its dialogue: its ``conversation_lines`` joined by
-    newlines (a list, then list.join: 2x faster than str.join inside the agg)."""
-    lines = conversation_lines(turns) if lines is None else lines
-    return lines.group_by("conv", maintain_order=True).agg("line").select("conv", norm=pl.col("line").list.join("\n"))
-
-
 @dataclass(frozen=True)
 class Words:
-    """The words of every conversation's normalised lines as hashes: ``w[i]`` is a word of
-    conversation ``conv[i]``; each conversation is one contiguous run, in conv order."""
+    """Every conversation's dialogue as token hashes, in conv order (each conversation one
+    contiguous run): ``w[i]`` is a token of conversation ``conv[i]``. A token is one
+    space-separated piece of a turn, normalised (``normalized``; pieces that normalise to
+    nothing, such as "?" or an emoji, are left out), hashed together with the turn's role."""
 
     conv: np.ndarray  # int64
     w: np.ndarray  # uint64
@@ -64,28 +46,59 @@ class Words:
         keep = np.isin(self.conv, convs)
         return Words(self.conv[keep], self.w[keep])
 
-
-def conversation_words(lines: pl.DataFrame, seed: int = 0) -> Words:
-    """``Words`` of ``conversation_lines``. Lines are split and hashed on the streaming
-    engine: morsels on both cores, with buffers reused from morsel to morsel (a whole-column
-    split builds a view per word at once and was 1.5-2x slower inside a build)."""
-    # normalised text has single spaces and none at either end, and a line starts with
-    # "role:": no empty words
-    words = (
-        lines.lazy()
-        .select("conv", w=pl.col("line").str.split(" "))
-        .explode("w")
-        .select(pl.col("conv").cast(pl.Int64), pl.col("w").hash(seed=seed + 7))
-        .collect(engine="streaming")
-    )
-    return Words(words.get_column("conv").to_numpy(), words.get_column("w").to_numpy())
+    def without(self, convs: pl.Series) -> Words:
+        if convs.is_empty():
+            return self
+        keep = ~np.isin(self.conv, convs.to_numpy())
+        return Words(self.conv[keep], self.w[keep])
 
 
-def exact_duplicates(turns: pl.DataFrame | None = None, text: pl.DataFrame | None = None) -> pl.Series:
-    """conv ids whose normalised text equals an earlier (smaller id) conversation's.
-    ``text``: a ready ``conversation_text`` (built once and shared with near-dup)."""
-    text = conversation_text(turns) if text is None else text
-    return text.filter(pl.col("norm").is_duplicated() & ~pl.col("norm").is_first_distinct())["conv"]
+def conversation_words(turns: pl.DataFrame, seed: int = 0, chunks: Chunks | None = None) -> Words:
+    """``Words`` of the dialogue turns (conv, pos, role, content; system prompts left out).
+
+    The texts are cut at spaces (``builder.chunks``), or the cut made for token counting is
+    reused (``chunks``, when every turn has its ``turn`` id in it); each distinct piece is
+    normalised and hashed once, and the conversations are then put together from integer
+    arrays: no normalised copy of the text is built."""
+    if turns.get_column("role").eq("system").any():  # persona prompts, or instruction data's own
+        turns = turns.filter(pl.col("role") != "system")
+    t = sort_by(turns, "conv", "pos")
+    if t.is_empty():
+        return Words(np.zeros(0, np.int64), np.zeros(0, np.uint64))
+    shared = chunks is not None and "turn" in t.columns and t.get_column("turn").null_count() == 0
+    ch = chunks.take(t.get_column("turn").to_numpy() - 1) if shared else cut(t.get_column("content"))
+    piece = pl.DataFrame({"p": ch.vocab}).select(n=normalized(pl.col("p"))).select(
+        h=pl.col("n").hash(seed=seed + 7), keep=pl.col("n") != "")
+    h, keep = piece.get_column("h").to_numpy(), piece.get_column("keep").to_numpy()
+    # the role goes into every token's hash: the same words said by the other side differ
+    roles = t.select(pl.col("role").hash(seed=seed + 11)).to_series().to_numpy()
+    sizes = np.diff(ch.offsets)
+    w = h[ch.codes] ^ np.repeat(roles, sizes)
+    conv = np.repeat(t.get_column("conv").cast(pl.Int64).to_numpy(), sizes)
+    kept = keep[ch.codes]
+    return Words(conv[kept], w[kept])
+
+
+def _runs(conv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, size) of each conversation's run."""
+    starts = np.flatnonzero(np.r_[True, conv[1:] != conv[:-1]])
+    return starts, np.diff(np.r_[starts, len(conv)])
+
+
+def exact_duplicates(turns: pl.DataFrame | None = None, words: Words | None = None) -> pl.Series:
+    """conv ids whose dialogue has the same tokens (``Words``: normalised text, role by
+    role) as an earlier (smaller id) conversation's. Each token sequence is keyed by a
+    position-weighted sum of its hashes (64 bits: a false match needs a collision, about
+    n^2 / 2^64 for n conversations)."""
+    words = conversation_words(turns) if words is None else words
+    if len(words.w) == 0:
+        return pl.Series("conv", [], dtype=pl.Int64)
+    starts, sizes = _runs(words.conv)
+    pos = np.arange(len(words.w), dtype=np.int64) - np.repeat(starts, sizes)
+    weights = np.random.default_rng(5).integers(1, 2**63, size=int(sizes.max()), dtype=np.uint64) | np.uint64(1)
+    key = np.add.reduceat(words.w * weights[pos], starts)
+    keyed = pl.DataFrame({"conv": words.conv[starts], "key": key})
+    return keyed.filter(pl.col("key").is_duplicated() & ~pl.col("key").is_first_distinct())["conv"]
 
 
 _MINHASH_BLOCK = 1 << 17  # words (uint64): 1 MiB, fits in L2 with its buffers
@@ -128,8 +141,7 @@ def _shingle_arrays(words: Words, n_words: int, seed: int = 0) -> tuple[np.ndarr
     if m >= n_words:
         keep[: m - n_words + 1] = conv[n_words - 1:] == conv[: m - n_words + 1]
     # conversations shorter than n words: one shingle of their words, at their first row
-    starts = np.flatnonzero(np.r_[True, conv[1:] != conv[:-1]])
-    sizes = np.diff(np.r_[starts, m])
+    starts, sizes = _runs(conv)
     short = starts[sizes < n_words]
     if len(short):
         k = sizes[sizes < n_words]
@@ -144,7 +156,7 @@ def _shingle_arrays(words: Words, n_words: int, seed: int = 0) -> tuple[np.ndarr
 
 def shingles(turns: pl.DataFrame, n_words: int, seed: int = 0) -> pl.DataFrame:
     """Distinct (conv, h) word n-gram hashes, sorted; see ``_shingle_arrays``."""
-    conv, h = _shingle_arrays(conversation_words(conversation_lines(turns), seed), n_words, seed)
+    conv, h = _shingle_arrays(conversation_words(turns, seed), n_words, seed)
     return pl.DataFrame({"conv": conv, "h": h}).unique().sort(["conv", "h"])
 
 
@@ -157,7 +169,7 @@ def minhash_signatures(words: Words, n_words: int, num_perm: int, seed: int = 0)
     1 MiB): a block's n-grams are formed and every permutation of them runs while they are
     in cache, rather than each pass streaming all shingles through memory (3x faster on 6M)."""
     conv, h = words.conv, words.w
-    starts = np.flatnonzero(np.r_[True, conv[1:] != conv[:-1]])
+    starts, _ = _runs(conv)
     rng = np.random.default_rng(seed + 1)
     mults = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     xors = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
@@ -235,7 +247,7 @@ def near_duplicates(
     for candidate pairs whose set sizes allow it (J <= min/max size). ``words``: a ready
     ``conversation_words`` (else built from ``turns``)."""
     none = pl.Series("conv", [], dtype=pl.Int64)
-    words = conversation_words(conversation_lines(turns), seed) if words is None else words
+    words = conversation_words(turns, seed) if words is None else words
     if len(words.w) == 0:
         return none
     ids, sig = minhash_signatures(words, n_words, num_perm, seed)

@@ -13,7 +13,8 @@
    loss is on "me" turns) and chunks without a turn by me.
 
 Output of step 4 is the shape every later step uses:
-  turns: conv, pos, role, name, content, n_tokens
+  turns: conv, pos, role, name, content, n_tokens, turn (the turn's id from step 2: its
+         row is turn - 1, which indexes the chunks step 3 cut; null for other rows)
   convs: conv, kind, chat, contact, role_tag, is_group, source, start, end, n_tokens, n_turns, oversized
 """
 
@@ -26,6 +27,7 @@ import polars as pl
 from builder.curate.order import sort_by
 
 if TYPE_CHECKING:
+    from builder.chunks import Chunks
     from builder.curate.config import ContactsSection, SessionsSection
     from builder.tokens import TokenCounter
 
@@ -114,20 +116,23 @@ def merge_turns(lf: pl.LazyFrame | pl.DataFrame, merge_minutes: float, gap_minut
     )
 
 
-def count_tokens(texts: pl.Series, counter: "TokenCounter") -> pl.Series:
+def count_tokens(texts: pl.Series, counter: "TokenCounter", chunks: "Chunks | None" = None) -> pl.Series:
     """Token counts for a text column: the counter's own Polars path when it has one
-    (byte-level BPE: per distinct pre-token), else one batched call over the distinct texts
-    (chats repeat "ok", "haha", "<media>" a lot), joined back."""
+    (byte-level BPE: per distinct pre-token; ``chunks``: the texts already cut at spaces),
+    else one batched call over the distinct texts (chats repeat "ok", "haha", "<media>" a
+    lot), joined back."""
     by_series = getattr(counter, "count_series", None)
     if by_series is not None:
-        return by_series(texts).cast(pl.Int64).rename("n")
+        counts = by_series(texts) if chunks is None else by_series(texts, chunks)
+        return counts.cast(pl.Int64).rename("n")
     uniq = texts.unique(maintain_order=True)
     table = pl.DataFrame({"t": uniq, "n": pl.Series(counter.count(uniq.to_list()), dtype=pl.Int64)})
     return pl.DataFrame({"t": texts}).join(table, on="t", how="left", maintain_order="left")["n"]
 
 
-def count_turn_tokens(turns: pl.DataFrame, counter: "TokenCounter", column: str = "text") -> pl.DataFrame:
-    return turns.with_columns(n_tokens=count_tokens(turns[column], counter))
+def count_turn_tokens(turns: pl.DataFrame, counter: "TokenCounter", column: str = "text",
+                      chunks: "Chunks | None" = None) -> pl.DataFrame:
+    return turns.with_columns(n_tokens=count_tokens(turns[column], counter, chunks))
 
 
 def split_by_budget(turns: pl.DataFrame, group: str, max_tokens: int) -> pl.Series:
@@ -236,6 +241,7 @@ def conversations(
         name=pl.when(pl.col("is_me")).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col("sender")),
         content=pl.col("text"),
         n_tokens=pl.col("n_tokens"),
+        turn=pl.col("turn").cast(pl.Int64) if "turn" in t.columns else pl.lit(None, dtype=pl.Int64),
     )
     convs = convs.select(CONV_COLUMNS)
     return out_turns, convs, stats

@@ -1,0 +1,63 @@
+"""Texts cut at single spaces into numbered chunks, once per build: the shared first step
+of token counting (``builder.tokens``: each distinct chunk is encoded once) and of
+duplicate detection (``builder.curate.clean``: each distinct chunk is normalised once).
+Chat repeats its words, so a million turns hold a few thousand to a few hundred thousand
+distinct chunks, and the per-text work after the cut is integer arrays."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+_PARALLEL_MIN = 100_000  # texts; below this a second thread costs more than it saves
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """Text i is ``vocab[codes[offsets[i]:offsets[i + 1]]]`` joined with " "; every text
+    has at least one chunk ("" is one empty chunk)."""
+
+    codes: np.ndarray  # uint32
+    offsets: np.ndarray  # int64, one more than there are texts
+    vocab: pl.Series  # String: the chunk with code k at index k
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def take(self, rows: np.ndarray) -> Chunks:
+        """The chunks of texts ``rows``, in that order (same vocab)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        first = self.offsets[rows]
+        sizes = self.offsets[rows + 1] - first
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        idx = np.repeat(first - offsets[:-1], sizes) + np.arange(offsets[-1], dtype=np.int64)
+        return Chunks(self.codes[idx], offsets, self.vocab)
+
+
+def cut(texts: pl.Series) -> Chunks:
+    """Split every text (null as "") at single spaces and number the distinct chunks: one
+    hash pass, a cast to a fresh Categorical (exact string matching). Large inputs are cut
+    as two halves on two threads sharing the mapping (Polars releases the GIL)."""
+    texts = texts.fill_null("")
+    cats = pl.Categories.random()  # fresh: codes 0..k-1 for exactly these chunks
+
+    def one(part: pl.Series) -> tuple[np.ndarray, pl.Series]:
+        pieces = part.str.split(" ")
+        return pieces.list.len().to_numpy(), pieces.explode().cast(pl.Categorical(cats))
+
+    if texts.len() < _PARALLEL_MIN:
+        parts = [one(texts.rechunk())]
+    else:
+        half = texts.len() // 2
+        with ThreadPoolExecutor(2) as pool:
+            parts = list(pool.map(one, [texts.slice(0, half).rechunk(), texts.slice(half).rechunk()]))
+    # the mapping lives as long as a column uses it: read it before the columns go
+    vocab = cats.to_series()
+    codes = np.concatenate([c.to_physical().to_numpy() for _, c in parts]).astype(np.uint32, copy=False)
+    offsets = np.zeros(texts.len() + 1, dtype=np.int64)
+    np.cumsum(np.concatenate([s for s, _ in parts]), out=offsets[1:])
+    return Chunks(codes, offsets, vocab)
