@@ -299,6 +299,7 @@ def main() -> int:
         paths = make_inputs(tmp_p / "exports", args.messages, args.shape)
         (tmp_p / "paths.json").write_text(json.dumps([str(p) for p in paths]))
         train_tokenizer(paths, tmp_p / "tokenizer.json")
+        os.sync()  # the generated files on disk before any timing (no writeback during a run)
         load0 = os.getloadavg()[0]
         sides = ["ours"] + ([] if args.skip_reference else ["reference"])
         runs: dict[str, list[dict]] = {side: [] for side in sides}

@@ -144,7 +144,9 @@ def add_system_prompts(turns: pl.DataFrame, convs: pl.DataFrame, config: BuildCo
         "conv", pos=pl.lit(-1, dtype=pl.Int32), role=pl.lit("system"), name=pl.lit(None, dtype=pl.String),
         content="content", n_tokens="p_tokens",
     )
-    turns = pl.concat([system, turns], how="diagonal").sort(["conv", "pos"])
+    if "turn" in turns.columns:  # same columns, same order: a plain (vertical) concat
+        system = system.with_columns(turn=pl.lit(None, dtype=pl.Int64))
+    turns = pl.concat([system, turns.select(system.columns)]).sort(["conv", "pos"])
     convs = convs.join(with_p.select("conv", "p_tokens"), on="conv", how="left").with_columns(
         n_tokens=pl.col("n_tokens") + pl.col("p_tokens").fill_null(0)
     ).drop("p_tokens")
