@@ -93,26 +93,28 @@ def merge_turns(lf: pl.LazyFrame | pl.DataFrame, merge_minutes: float, gap_minut
     # only for the turns of several messages (a group_by over every row costs 3x more).
     firsts = marked.filter(pl.col("_nt")).select(
         "turn", "session", "chat", "contact", "role_tag", "is_group", "source", "sender",
-        "text", pl.col("timestamp").alias("start"), _single=pl.col("_last"),
+        "text", pl.col("timestamp").alias("start"),
     )
     joined = (
         marked.filter(~(pl.col("_nt") & pl.col("_last")))
         .group_by("turn", maintain_order=True)
         .agg(
             pl.col("text").alias("_joined"),  # list.join afterwards: 2x faster than str.join in agg
+            # exports can hold slightly out-of-order times: min/max, not first/last
             pl.col("timestamp").min().alias("_min"),
             pl.col("timestamp").max().alias("_max"),
         )
         .with_columns(pl.col("_joined").list.join("\n"))
-        .set_sorted("turn")
     )
     del marked
-    return firsts.join(joined, on="turn", how="left", maintain_order="left").select(
-        "turn", "session", "chat", "contact", "role_tag", "is_group", "source", "sender",
-        text=pl.when(pl.col("_single")).then(pl.col("text")).otherwise(pl.col("_joined")),
-        # exports can hold slightly out-of-order times: min/max, not first/last
-        start=pl.when(pl.col("_single")).then(pl.col("start")).otherwise(pl.col("_min")),
-        end=pl.when(pl.col("_single")).then(pl.col("start")).otherwise(pl.col("_max")),
+    # turn ids run 1..n over the rows of firsts: the turns of several messages are written
+    # in place by row (a join would gather every column of every turn)
+    rows = joined.get_column("turn") - 1
+    start = firsts.get_column("start")
+    return firsts.with_columns(
+        text=firsts.get_column("text").scatter(rows, joined.get_column("_joined")),
+        start=start.clone().scatter(rows, joined.get_column("_min")),
+        end=start.clone().scatter(rows, joined.get_column("_max")),
     )
 
 
