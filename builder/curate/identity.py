@@ -136,6 +136,8 @@ def chat_table(messages: pl.LazyFrame | pl.DataFrame, me: list[str], contacts: "
 
 def check_contacts(messages: pl.LazyFrame | pl.DataFrame, contacts: "ContactsSection") -> None:
     """Every contact or chat named in the config must exist in the data."""
+    if not (contacts.roles or contacts.include or contacts.exclude or contacts.include_chats or contacts.exclude_chats):
+        return
     known = set(_speakers(messages).select(pl.col("sender").unique()).collect()["sender"].to_list())
     chats = set(messages.lazy().select(pl.col("chat").unique()).collect()["chat"].to_list())
     for key, names, pool in (
