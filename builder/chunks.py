@@ -27,16 +27,6 @@ class Chunks:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def take(self, rows: np.ndarray) -> Chunks:
-        """The chunks of texts ``rows``, in that order (same vocab)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        first = self.offsets[rows]
-        sizes = self.offsets[rows + 1] - first
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        idx = np.repeat(first - offsets[:-1], sizes) + np.arange(offsets[-1], dtype=np.int64)
-        return Chunks(self.codes[idx], offsets, self.vocab)
-
 
 def cut(texts: pl.Series) -> Chunks:
     """Split every text (null as "") at single spaces and number the distinct chunks: one

@@ -49,6 +49,7 @@ _WHOLE_PATTERN = r"\s '"
 # Below this many texts a plain batched encode beats setting up the Polars pipeline
 # (synth counts one reply at a time).
 _SMALL_BATCH = 512
+_SPLIT_FORMS = 50_000  # distinct chunk forms; above this they are counted as two halves
 
 
 def pretoken_fast_path_ok(tokenizer) -> bool:
@@ -140,7 +141,7 @@ class HFTokenCounter:
         is_whole, has_runs = flags.get_column("w").to_numpy(), flags.get_column("r").to_numpy()
         runs = np.flatnonzero(has_runs & ~is_whole)
         # texts with runs are counted on a thread meanwhile (Polars work: the GIL is free)
-        pool = ThreadPoolExecutor(1)
+        pool = ThreadPoolExecutor(2)
         runs_done = pool.submit(self._pretoken_counts, pl.DataFrame({"u": runs, "t": texts.gather(runs)}))
 
         # form 2*code: the chunk as it is (first of its text); 2*code+1: " " + chunk
@@ -152,7 +153,11 @@ class HFTokenCounter:
         used = np.flatnonzero(np.bincount(in_plain, minlength=2 * len(chunks.vocab)))
         words = chunks.vocab.gather(pl.Series(used // 2))
         forms = pl.DataFrame({"u": used, "t": pl.Series(np.where(used % 2 == 1, " ", ""), dtype=pl.String) + words})
-        form_n, _bad_forms = self._pretoken_counts(forms)
+        if forms.height >= _SPLIT_FORMS:  # a large vocabulary: half of the forms on a thread
+            other = pool.submit(self._pretoken_counts, forms.slice(forms.height // 2))
+            form_n = pl.concat([self._pretoken_counts(forms.slice(0, forms.height // 2))[0], other.result()[0]])
+        else:
+            form_n = self._pretoken_counts(forms)[0]
         table = np.full(2 * len(chunks.vocab), -1, dtype=np.int64)  # -1: not countable by pieces
         table[form_n["u"].to_numpy()] = form_n["n"].to_numpy()
         per_chunk = table[key]

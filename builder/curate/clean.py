@@ -53,30 +53,56 @@ class Words:
         return Words(self.conv[keep], self.w[keep])
 
 
+_BLOCK = 1 << 18  # elements a numpy step works on at once: its temporaries stay in cache
+# and are reused from block to block (whole-array temporaries of 10M elements are fresh
+# memory each time: page faults cost more than the arithmetic on this kind of machine)
+
+
+def _groups(sizes: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive runs (of ``sizes`` elements each) grouped into blocks of about _BLOCK
+    elements, as (first run, end run)."""
+    ends = np.cumsum(sizes)
+    cuts = np.searchsorted(ends, np.arange(_BLOCK, int(ends[-1]) if len(ends) else 0, _BLOCK), side="left")
+    cuts = np.unique(np.r_[0, cuts[(cuts > 0) & (cuts < len(sizes))], len(sizes)])
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
 def conversation_words(turns: pl.DataFrame, seed: int = 0, chunks: Chunks | None = None) -> Words:
     """``Words`` of the dialogue turns (conv, pos, role, content; system prompts left out).
 
     The texts are cut at spaces (``builder.chunks``), or the cut made for token counting is
     reused (``chunks``, when every turn has its ``turn`` id in it); each distinct piece is
     normalised and hashed once, and the conversations are then put together from integer
-    arrays: no normalised copy of the text is built."""
+    arrays, a block of turns at a time: no normalised copy of the text is built."""
     if turns.get_column("role").eq("system").any():  # persona prompts, or instruction data's own
         turns = turns.filter(pl.col("role") != "system")
     t = sort_by(turns, "conv", "pos")
     if t.is_empty():
         return Words(np.zeros(0, np.int64), np.zeros(0, np.uint64))
-    shared = chunks is not None and "turn" in t.columns and t.get_column("turn").null_count() == 0
-    ch = chunks.take(t.get_column("turn").to_numpy() - 1) if shared else cut(t.get_column("content"))
-    piece = pl.DataFrame({"p": ch.vocab}).select(n=normalized(pl.col("p"))).select(
+    if chunks is not None and "turn" in t.columns and t.get_column("turn").null_count() == 0:
+        rows = t.get_column("turn").to_numpy() - 1
+    else:
+        chunks, rows = cut(t.get_column("content")), np.arange(t.height)
+    piece = pl.DataFrame({"p": chunks.vocab}).select(n=normalized(pl.col("p"))).select(
         h=pl.col("n").hash(seed=seed + 7), keep=pl.col("n") != "")
     h, keep = piece.get_column("h").to_numpy(), piece.get_column("keep").to_numpy()
     # the role goes into every token's hash: the same words said by the other side differ
     roles = t.select(pl.col("role").hash(seed=seed + 11)).to_series().to_numpy()
-    sizes = np.diff(ch.offsets)
-    w = h[ch.codes] ^ np.repeat(roles, sizes)
-    conv = np.repeat(t.get_column("conv").cast(pl.Int64).to_numpy(), sizes)
-    kept = keep[ch.codes]
-    return Words(conv[kept], w[kept])
+    conv = t.get_column("conv").cast(pl.Int64).to_numpy()
+    first, sizes = chunks.offsets[rows], chunks.offsets[rows + 1] - chunks.offsets[rows]
+    out_w = np.empty(int(sizes.sum()), dtype=np.uint64)  # pages are touched only as written
+    out_c = np.empty(len(out_w), dtype=np.int64)
+    n = 0
+    for a, b in _groups(sizes):
+        sz = sizes[a:b]
+        local = np.repeat(first[a:b] - (np.cumsum(sz) - sz), sz) + np.arange(int(sz.sum()))
+        codes = chunks.codes[local]
+        kept = keep[codes]
+        w = (h[codes] ^ np.repeat(roles[a:b], sz))[kept]
+        out_w[n:n + len(w)] = w
+        out_c[n:n + len(w)] = np.repeat(conv[a:b], sz)[kept]
+        n += len(w)
+    return Words(out_c[:n], out_w[:n])
 
 
 def _runs(conv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -89,14 +115,18 @@ def exact_duplicates(turns: pl.DataFrame | None = None, words: Words | None = No
     """conv ids whose dialogue has the same tokens (``Words``: normalised text, role by
     role) as an earlier (smaller id) conversation's. Each token sequence is keyed by a
     position-weighted sum of its hashes (64 bits: a false match needs a collision, about
-    n^2 / 2^64 for n conversations)."""
+    n^2 / 2^64 for n conversations), a block of conversations at a time."""
     words = conversation_words(turns) if words is None else words
     if len(words.w) == 0:
         return pl.Series("conv", [], dtype=pl.Int64)
     starts, sizes = _runs(words.conv)
-    pos = np.arange(len(words.w), dtype=np.int64) - np.repeat(starts, sizes)
     weights = np.random.default_rng(5).integers(1, 2**63, size=int(sizes.max()), dtype=np.uint64) | np.uint64(1)
-    key = np.add.reduceat(words.w * weights[pos], starts)
+    key = np.empty(len(starts), dtype=np.uint64)
+    for a, b in _groups(sizes):
+        sz, s0 = sizes[a:b], starts[a]
+        local = starts[a:b] - s0
+        pos = np.arange(int(sz.sum())) - np.repeat(local, sz)
+        key[a:b] = np.add.reduceat(words.w[s0:s0 + len(pos)] * weights[pos], local)
     keyed = pl.DataFrame({"conv": words.conv[starts], "key": key})
     return keyed.filter(pl.col("key").is_duplicated() & ~pl.col("key").is_first_distinct())["conv"]
 
