@@ -13,6 +13,9 @@ import numpy as np
 import polars as pl
 
 _PARALLEL_MIN = 100_000  # texts; below this a second thread costs more than it saves
+BLOCK = 1 << 18  # elements a numpy step works on at once: its temporaries stay in cache and
+# are reused from block to block (whole-array temporaries of millions of elements are fresh
+# memory each time: the page faults cost more than the arithmetic on a small VM)
 
 
 @dataclass(frozen=True)
@@ -51,3 +54,12 @@ def cut(texts: pl.Series) -> Chunks:
     offsets = np.zeros(texts.len() + 1, dtype=np.int64)
     np.cumsum(np.concatenate([s for s, _ in parts]), out=offsets[1:])
     return Chunks(codes, offsets, vocab)
+
+
+def blocks(sizes: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive runs of ``sizes`` elements each (the chunks of each text, the words of
+    each conversation) grouped into blocks of about BLOCK elements: (first run, end run)."""
+    ends = np.cumsum(sizes)
+    cuts = np.searchsorted(ends, np.arange(BLOCK, int(ends[-1]) if len(ends) else 0, BLOCK), side="left")
+    cuts = np.unique(np.r_[0, cuts[(cuts > 0) & (cuts < len(sizes))], len(sizes)])
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]

@@ -130,6 +130,8 @@ class HFTokenCounter:
         import numpy as np
         import polars as pl
 
+        from builder.chunks import blocks
+
         n = np.zeros(texts.len(), dtype=np.int64)
         if texts.len() == 0:
             return pl.Series("n", n)
@@ -144,13 +146,23 @@ class HFTokenCounter:
         pool = ThreadPoolExecutor(2)
         runs_done = pool.submit(self._pretoken_counts, pl.DataFrame({"u": runs, "t": texts.gather(runs)}))
 
-        # form 2*code: the chunk as it is (first of its text); 2*code+1: " " + chunk
-        starts = chunks.offsets[:-1]
-        key = chunks.codes * np.uint32(2) + np.uint32(1)
-        key[starts] -= 1
+        # form 2*code: the chunk as it is (first of its text); 2*code+1: " " + chunk. The
+        # keys are made a block of texts at a time (twice: cheaper than keeping them).
+        offsets, starts = chunks.offsets, chunks.offsets[:-1]
+        sizes = np.diff(offsets)
         plain = ~is_whole & ~has_runs
-        in_plain = key if plain.all() else key[np.repeat(plain, np.diff(chunks.offsets))]
-        used = np.flatnonzero(np.bincount(in_plain, minlength=2 * len(chunks.vocab)))
+
+        def keys(a: int, b: int) -> np.ndarray:
+            k = chunks.codes[offsets[a]:offsets[b]] * np.uint32(2) + np.uint32(1)
+            k[starts[a:b] - offsets[a]] -= 1
+            return k
+
+        parts = blocks(sizes)
+        seen = np.zeros(2 * len(chunks.vocab), dtype=bool)
+        for a, b in parts:
+            k = keys(a, b)
+            seen[k if plain[a:b].all() else k[np.repeat(plain[a:b], sizes[a:b])]] = True
+        used = np.flatnonzero(seen)
         words = chunks.vocab.gather(pl.Series(used // 2))
         forms = pl.DataFrame({"u": used, "t": pl.Series(np.where(used % 2 == 1, " ", ""), dtype=pl.String) + words})
         if forms.height >= _SPLIT_FORMS:  # a large vocabulary: half of the forms on a thread
@@ -158,13 +170,19 @@ class HFTokenCounter:
             form_n = pl.concat([self._pretoken_counts(forms.slice(0, forms.height // 2))[0], other.result()[0]])
         else:
             form_n = self._pretoken_counts(forms)[0]
-        table = np.full(2 * len(chunks.vocab), -1, dtype=np.int64)  # -1: not countable by pieces
+        table = np.full(2 * len(chunks.vocab), -1, dtype=np.int32)  # -1: not countable by pieces
         table[form_n["u"].to_numpy()] = form_n["n"].to_numpy()
-        per_chunk = table[key]
-        n[plain] = np.add.reduceat(per_chunk, starts)[plain]
-        encode_whole = is_whole.copy()
-        if (table[used] < 0).any():
-            encode_whole |= plain & (np.minimum.reduceat(per_chunk, starts) < 0)
+        check = bool((table[used] < 0).any())  # a form the pieces got wrong: its texts go whole
+        sums = np.empty(texts.len(), dtype=np.int64)
+        lowest = np.zeros(texts.len(), dtype=np.int32)
+        for a, b in parts:
+            per_chunk = table[keys(a, b)]
+            local = starts[a:b] - offsets[a]
+            sums[a:b] = np.add.reduceat(per_chunk, local, dtype=np.int64)
+            if check:
+                lowest[a:b] = np.minimum.reduceat(per_chunk, local)
+        n[plain] = sums[plain]
+        encode_whole = is_whole | (plain & (lowest < 0))
         counted_runs, bad_runs = runs_done.result()
         pool.shutdown()
         n[counted_runs["u"].to_numpy()] = counted_runs["n"].to_numpy()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from builder.chunks import Chunks, cut
+from builder.chunks import Chunks, blocks, cut
 from builder.curate.order import sort_by
 
 
@@ -53,20 +53,6 @@ class Words:
         return Words(self.conv[keep], self.w[keep])
 
 
-_BLOCK = 1 << 18  # elements a numpy step works on at once: its temporaries stay in cache
-# and are reused from block to block (whole-array temporaries of 10M elements are fresh
-# memory each time: page faults cost more than the arithmetic on this kind of machine)
-
-
-def _groups(sizes: np.ndarray) -> list[tuple[int, int]]:
-    """Consecutive runs (of ``sizes`` elements each) grouped into blocks of about _BLOCK
-    elements, as (first run, end run)."""
-    ends = np.cumsum(sizes)
-    cuts = np.searchsorted(ends, np.arange(_BLOCK, int(ends[-1]) if len(ends) else 0, _BLOCK), side="left")
-    cuts = np.unique(np.r_[0, cuts[(cuts > 0) & (cuts < len(sizes))], len(sizes)])
-    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
-
-
 def conversation_words(turns: pl.DataFrame, seed: int = 0, chunks: Chunks | None = None) -> Words:
     """``Words`` of the dialogue turns (conv, pos, role, content; system prompts left out).
 
@@ -93,7 +79,7 @@ def conversation_words(turns: pl.DataFrame, seed: int = 0, chunks: Chunks | None
     out_w = np.empty(int(sizes.sum()), dtype=np.uint64)  # pages are touched only as written
     out_c = np.empty(len(out_w), dtype=np.int64)
     n = 0
-    for a, b in _groups(sizes):
+    for a, b in blocks(sizes):
         sz = sizes[a:b]
         local = np.repeat(first[a:b] - (np.cumsum(sz) - sz), sz) + np.arange(int(sz.sum()))
         codes = chunks.codes[local]
@@ -122,7 +108,7 @@ def exact_duplicates(turns: pl.DataFrame | None = None, words: Words | None = No
     starts, sizes = _runs(words.conv)
     weights = np.random.default_rng(5).integers(1, 2**63, size=int(sizes.max()), dtype=np.uint64) | np.uint64(1)
     key = np.empty(len(starts), dtype=np.uint64)
-    for a, b in _groups(sizes):
+    for a, b in blocks(sizes):
         sz, s0 = sizes[a:b], starts[a]
         local = starts[a:b] - s0
         pos = np.arange(int(sz.sum())) - np.repeat(local, sz)
