@@ -40,13 +40,13 @@ def select_messages(
     groups: bool = True,
 ) -> pl.LazyFrame:
     kinds = ["text", "media"] if sessions.keep_media else ["text"]
-    lf = (
-        messages.with_row_index("order")
-        .filter(pl.col("sender").is_not_null() & pl.col("kind").is_in(kinds))
-        .with_columns(
+    lf = messages.with_row_index("order").filter(pl.col("sender").is_not_null() & pl.col("kind").is_in(kinds))
+    if sessions.keep_media:
+        lf = lf.with_columns(
             text=pl.when(pl.col("kind") == "media").then(pl.lit(sessions.media_tag)).otherwise(pl.col("text"))
         )
-        .filter(pl.col("text").str.contains(r"\S"))  # not blank; no stripped copy of every text
+    lf = (
+        lf.filter(pl.col("text").str.contains(r"\S"))  # not blank; no stripped copy of every text
         .join(chats, on="chat", how="inner", maintain_order="left")  # keeps rows in order: no re-sort later
     )
     if not groups:
