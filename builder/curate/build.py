@@ -101,8 +101,7 @@ def chat_conversations(
     identity.check_contacts(messages, c)
     step("messages")
     # stays lazy (no copy of every message) unless PII redaction needs a frame
-    msgs = clean.drop_long_messages(messages.lazy(), cl.max_chars_per_message)
-    stats["messages_over_max_chars"] = messages.height - msgs.select(pl.len()).collect().item()
+    msgs, stats["messages_over_max_chars"] = clean.drop_long_messages(messages, cl.max_chars_per_message)
     if cl.pii:
         red, stats["pii"] = pii.redact_column(msgs.collect(), "text", list(cl.pii_types))
         msgs = red.lazy()

@@ -26,10 +26,15 @@ def normalized(expr: pl.Expr) -> pl.Expr:
     )
 
 
-def drop_long_messages(messages: pl.LazyFrame, max_chars: int | None) -> pl.LazyFrame:
-    if max_chars is None:
-        return messages
-    return messages.filter(pl.col("text").str.len_chars() <= max_chars)
+def drop_long_messages(messages: pl.DataFrame, max_chars: int | None) -> tuple[pl.LazyFrame, int]:
+    """Messages whose text has at most ``max_chars`` characters (pasted logs left out), and
+    how many were left out. Byte lengths come free with the strings: characters are
+    counted only when some text is longer than that in bytes (or has no text)."""
+    text = pl.col("text")
+    if max_chars is None or not messages.select(((text.str.len_bytes() > max_chars) | text.is_null()).any()).item():
+        return messages.lazy(), 0
+    kept = messages.lazy().filter(text.str.len_chars() <= max_chars)
+    return kept, messages.height - kept.select(pl.len()).collect().item()
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,11 @@ def test_lsh_params_use_the_permutations():
 def test_length_filter_and_long_messages():
     convs = pl.DataFrame({"conv": [0, 1, 2], "n_tokens": [5, 50, 500]})
     assert clean.length_filter(convs, 10, 100)["conv"].to_list() == [1]
-    msgs = pl.DataFrame({"text": ["short", "x" * 101]}).lazy()
-    assert clean.drop_long_messages(msgs, 100).collect()["text"].to_list() == ["short"]
+    msgs = pl.DataFrame({"text": ["short", "x" * 101, "é" * 100]})
+    kept, dropped = clean.drop_long_messages(msgs, 100)
+    assert kept.collect()["text"].to_list() == ["short", "é" * 100] and dropped == 1  # characters, not bytes
+    kept, dropped = clean.drop_long_messages(msgs.head(1), 100)
+    assert kept.collect()["text"].to_list() == ["short"] and dropped == 0
 
 
 def test_normalized_equals_the_plain_definition():
