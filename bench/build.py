@@ -31,7 +31,6 @@ real-chat shape, 40 chats of many short sessions (~31k conversations, chain mess
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
 import json
 import os

@@ -56,10 +56,11 @@ def cut(texts: pl.Series) -> Chunks:
     return Chunks(codes, offsets, vocab)
 
 
-def blocks(sizes: np.ndarray) -> list[tuple[int, int]]:
+def blocks(sizes: np.ndarray, size: int = BLOCK) -> list[tuple[int, int]]:
     """Consecutive runs of ``sizes`` elements each (the chunks of each text, the words of
-    each conversation) grouped into blocks of about BLOCK elements: (first run, end run)."""
+    each conversation) grouped into blocks of about ``size`` elements: (first run, end run).
+    A run longer than ``size`` is a block of its own."""
     ends = np.cumsum(sizes)
-    cuts = np.searchsorted(ends, np.arange(BLOCK, int(ends[-1]) if len(ends) else 0, BLOCK), side="left")
+    cuts = np.searchsorted(ends, np.arange(size, int(ends[-1]) if len(ends) else 0, size), side="left")
     cuts = np.unique(np.r_[0, cuts[(cuts > 0) & (cuts < len(sizes))], len(sizes)])
     return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]

@@ -190,22 +190,17 @@ def minhash_signatures(words: Words, n_words: int, num_perm: int, seed: int = 0)
     1 MiB): a block's n-grams are formed and every permutation of them runs while they are
     in cache, rather than each pass streaming all shingles through memory (3x faster on 6M)."""
     conv, h = words.conv, words.w
-    starts, _ = _runs(conv)
+    starts, sizes = _runs(conv)
     rng = np.random.default_rng(seed + 1)
     mults = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     xors = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
     sig = np.empty((len(starts), num_perm), dtype=np.uint32)
     shift = np.uint64(32)
-    # block i covers conversations cut[i]:cut[i+1]; a conversation over the block size is
-    # a block of its own
-    cut = np.unique(np.searchsorted(starts, np.arange(0, len(h), _MINHASH_BLOCK)))
-    cut = np.r_[cut[cut < len(starts)], len(starts)]
-    ends = np.r_[starts[1:], len(h)]
 
-    def run(blocks: list[tuple[int, int]]) -> None:
+    def run(groups: list[tuple[int, int]]) -> None:
         buf = np.empty(0, dtype=np.uint64)
-        for c0, c1 in blocks:
-            s0, s1 = starts[c0], ends[c1 - 1]
+        for c0, c1 in groups:  # conversations c0..c1
+            s0, s1 = starts[c0], starts[c1 - 1] + sizes[c1 - 1]
             # every conversation has a shingle: the runs of the block's shingles are its
             # conversations c0..c1 in order
             sh_conv, seg = _shingle_arrays(Words(conv[s0:s1], h[s0:s1]), n_words, seed)
@@ -219,14 +214,14 @@ def minhash_signatures(words: Words, n_words: int, num_perm: int, seed: int = 0)
                 # the shift is monotone, so it commutes with the min: shift the minima only
                 out[:, p] = np.minimum.reduceat(b, local) >> shift
 
-    blocks = [(int(a), int(b)) for a, b in zip(cut[:-1], cut[1:])]
+    groups = blocks(sizes, _MINHASH_BLOCK)
     # numpy releases the GIL in these loops: two threads halve the wall time on 2 cores
-    if len(h) >= 1 << 20 and len(blocks) > 1:
-        mid = len(blocks) // 2
+    if len(h) >= 1 << 20 and len(groups) > 1:
+        mid = len(groups) // 2
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(run, [blocks[:mid], blocks[mid:]]))
+            list(pool.map(run, [groups[:mid], groups[mid:]]))
     else:
-        run(blocks)
+        run(groups)
     return conv[starts], sig
 
 
