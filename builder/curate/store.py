@@ -1,7 +1,8 @@
 """The versioned dataset store: ``<root>/<name>/vNNNN/{train,val}.jsonl + manifest.json``.
 
 A version is written into a temp folder and renamed into place, so a crash or Ctrl-C
-never leaves a partial version, and an existing version is never overwritten. Root: ``$CLONEKIT_DATASETS`` or ``./datasets``."""
+never leaves a partial version, and an existing version is never overwritten. Root:
+``$CLONEKIT_DATASETS`` or ``./datasets``."""
 
 from __future__ import annotations
 
