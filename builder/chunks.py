@@ -34,13 +34,16 @@ class Chunks:
 def cut(texts: pl.Series) -> Chunks:
     """Split every text (null as "") at single spaces and number the distinct chunks: one
     hash pass, a cast to a fresh Categorical (exact string matching). Large inputs are cut
-    as two halves on two threads sharing the mapping (Polars releases the GIL)."""
+    as two halves on two threads (Polars releases the GIL), each with its own numbering
+    (one shared mapping makes the threads wait on each other), merged after."""
     texts = texts.fill_null("")
-    cats = pl.Categories.random()  # fresh: codes 0..k-1 for exactly these chunks
 
-    def one(part: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    def one(part: pl.Series) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+        cats = pl.Categories.random()  # fresh: codes 0..k-1 for exactly these chunks
         pieces = part.str.split(" ")
-        return pieces.list.len().to_numpy(), pieces.explode().cast(pl.Categorical(cats))
+        chunk = pieces.explode().cast(pl.Categorical(cats))
+        # the mapping lives as long as a column uses it: read it while ``chunk`` does
+        return pieces.list.len().to_numpy(), chunk.to_physical().to_numpy(), cats.to_series()
 
     if texts.len() < _PARALLEL_MIN:
         parts = [one(texts.rechunk())]
@@ -48,12 +51,19 @@ def cut(texts: pl.Series) -> Chunks:
         half = texts.len() // 2
         with ThreadPoolExecutor(2) as pool:
             parts = list(pool.map(one, [texts.slice(0, half).rechunk(), texts.slice(half).rechunk()]))
-    # the mapping lives as long as a column uses it: read it before the columns go
-    vocab = cats.to_series()
-    codes = np.concatenate([c.to_physical().to_numpy() for _, c in parts]).astype(np.uint32, copy=False)
+    vocab, codes = parts[0][2], [parts[0][1].astype(np.uint32, copy=False)]
+    for _, part_codes, part_vocab in parts[1:]:
+        # each of this part's chunks: its number in the vocabulary so far, or a new one
+        known = pl.DataFrame({"p": vocab, "i": np.arange(len(vocab), dtype=np.uint32)})
+        at = pl.DataFrame({"p": part_vocab}).join(known, on="p", how="left", maintain_order="left").get_column("i")
+        new = at.is_null().to_numpy()
+        remap = at.fill_null(0).to_numpy().astype(np.uint32)
+        remap[new] = np.arange(len(vocab), len(vocab) + int(new.sum()), dtype=np.uint32)
+        vocab = pl.concat([vocab, part_vocab.filter(pl.Series(new))])
+        codes.append(remap[part_codes])
     offsets = np.zeros(texts.len() + 1, dtype=np.int64)
-    np.cumsum(np.concatenate([s for s, _ in parts]), out=offsets[1:])
-    return Chunks(codes, offsets, vocab)
+    np.cumsum(np.concatenate([sizes for sizes, _, _ in parts]), out=offsets[1:])
+    return Chunks(np.concatenate(codes), offsets, vocab.rename("chunk"))
 
 
 def blocks(sizes: np.ndarray, size: int = BLOCK) -> list[tuple[int, int]]:
