@@ -143,48 +143,47 @@ class HFTokenCounter:
         is_whole, has_runs = flags.get_column("w").to_numpy(), flags.get_column("r").to_numpy()
         runs = np.flatnonzero(has_runs & ~is_whole)
         # texts with runs are counted on a thread meanwhile (Polars work: the GIL is free)
-        pool = ThreadPoolExecutor(2)
-        runs_done = pool.submit(self._pretoken_counts, pl.DataFrame({"u": runs, "t": texts.gather(runs)}))
+        with ThreadPoolExecutor(2) as pool:
+            runs_done = pool.submit(self._pretoken_counts, pl.DataFrame({"u": runs, "t": texts.gather(runs)}))
 
-        # form 2*code: the chunk as it is (first of its text); 2*code+1: " " + chunk. The
-        # keys are made a block of texts at a time (twice: cheaper than keeping them).
-        offsets, starts = chunks.offsets, chunks.offsets[:-1]
-        sizes = np.diff(offsets)
-        plain = ~is_whole & ~has_runs
+            # form 2*code: the chunk as it is (first of its text); 2*code+1: " " + chunk. The
+            # keys are made a block of texts at a time (twice: cheaper than keeping them).
+            offsets, starts = chunks.offsets, chunks.offsets[:-1]
+            sizes = np.diff(offsets)
+            plain = ~is_whole & ~has_runs
 
-        def keys(a: int, b: int) -> np.ndarray:
-            k = chunks.codes[offsets[a]:offsets[b]] * np.uint32(2) + np.uint32(1)
-            k[starts[a:b] - offsets[a]] -= 1
-            return k
+            def keys(a: int, b: int) -> np.ndarray:
+                k = chunks.codes[offsets[a]:offsets[b]] * np.uint32(2) + np.uint32(1)
+                k[starts[a:b] - offsets[a]] -= 1
+                return k
 
-        parts = blocks(sizes)
-        seen = np.zeros(2 * len(chunks.vocab), dtype=bool)
-        for a, b in parts:
-            k = keys(a, b)
-            seen[k if plain[a:b].all() else k[np.repeat(plain[a:b], sizes[a:b])]] = True
-        used = np.flatnonzero(seen)
-        words = chunks.vocab.gather(pl.Series(used // 2))
-        forms = pl.DataFrame({"u": used, "t": pl.Series(np.where(used % 2 == 1, " ", ""), dtype=pl.String) + words})
-        if forms.height >= _SPLIT_FORMS:  # a large vocabulary: half of the forms on a thread
-            other = pool.submit(self._pretoken_counts, forms.slice(forms.height // 2))
-            form_n = pl.concat([self._pretoken_counts(forms.slice(0, forms.height // 2))[0], other.result()[0]])
-        else:
-            form_n = self._pretoken_counts(forms)[0]
-        table = np.full(2 * len(chunks.vocab), -1, dtype=np.int32)  # -1: not countable by pieces
-        table[form_n["u"].to_numpy()] = form_n["n"].to_numpy()
-        check = bool((table[used] < 0).any())  # a form the pieces got wrong: its texts go whole
-        sums = np.empty(texts.len(), dtype=np.int64)
-        lowest = np.zeros(texts.len(), dtype=np.int32)
-        for a, b in parts:
-            per_chunk = table[keys(a, b)]
-            local = starts[a:b] - offsets[a]
-            sums[a:b] = np.add.reduceat(per_chunk, local, dtype=np.int64)
-            if check:
-                lowest[a:b] = np.minimum.reduceat(per_chunk, local)
-        n[plain] = sums[plain]
-        encode_whole = is_whole | (plain & (lowest < 0))
-        counted_runs, bad_runs = runs_done.result()
-        pool.shutdown()
+            parts = blocks(sizes)
+            seen = np.zeros(2 * len(chunks.vocab), dtype=bool)
+            for a, b in parts:
+                k = keys(a, b)
+                seen[k if plain[a:b].all() else k[np.repeat(plain[a:b], sizes[a:b])]] = True
+            used = np.flatnonzero(seen)
+            words = chunks.vocab.gather(pl.Series(used // 2))
+            forms = pl.DataFrame({"u": used, "t": pl.Series(np.where(used % 2 == 1, " ", ""), dtype=pl.String) + words})
+            if forms.height >= _SPLIT_FORMS:  # a large vocabulary: half of the forms on a thread
+                other = pool.submit(self._pretoken_counts, forms.slice(forms.height // 2))
+                form_n = pl.concat([self._pretoken_counts(forms.slice(0, forms.height // 2))[0], other.result()[0]])
+            else:
+                form_n = self._pretoken_counts(forms)[0]
+            table = np.full(2 * len(chunks.vocab), -1, dtype=np.int32)  # -1: not countable by pieces
+            table[form_n["u"].to_numpy()] = form_n["n"].to_numpy()
+            check = bool((table[used] < 0).any())  # a form the pieces got wrong: its texts go whole
+            sums = np.empty(texts.len(), dtype=np.int64)
+            lowest = np.zeros(texts.len(), dtype=np.int32)
+            for a, b in parts:
+                per_chunk = table[keys(a, b)]
+                local = starts[a:b] - offsets[a]
+                sums[a:b] = np.add.reduceat(per_chunk, local, dtype=np.int64)
+                if check:
+                    lowest[a:b] = np.minimum.reduceat(per_chunk, local)
+            n[plain] = sums[plain]
+            encode_whole = is_whole | (plain & (lowest < 0))
+            counted_runs, bad_runs = runs_done.result()
         n[counted_runs["u"].to_numpy()] = counted_runs["n"].to_numpy()
 
         rest = np.union1d(np.flatnonzero(encode_whole), bad_runs.to_numpy())
