@@ -43,6 +43,17 @@ def _records() -> list[dict]:
     return records
 
 
+def load_adapter(run_dir: Path):
+    """(tokenizer, PeftModel) of a finished run, loaded with plain transformers + peft (no
+    clonekit code): the run folder is usable on its own."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(run_dir / "adapter")
+    base = AutoModelForCausalLM.from_pretrained(run_dir / "base")
+    return tok, PeftModel.from_pretrained(base, run_dir / "adapter").eval()
+
+
 def make_tokenizer(save_dir: Path):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

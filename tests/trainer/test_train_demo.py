@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from builder.events import Log
+from tests.trainer.run_fixture import load_adapter
 from trainer.train import TrainRequest, train
 
 STEPS = 30
@@ -100,13 +101,9 @@ def test_demo_labels_cover_exactly_the_persona_turns(demo_run, demo_version):
 @pytest.mark.slow
 def test_demo_adapter_reloads_with_plain_peft_and_generates(demo_run):
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     run_dir, _ = demo_run
-    tok = AutoTokenizer.from_pretrained(run_dir / "adapter")
-    base = AutoModelForCausalLM.from_pretrained(run_dir / "base")
-    model = PeftModel.from_pretrained(base, run_dir / "adapter").eval()
+    tok, model = load_adapter(run_dir)
     prompt = tok.apply_chat_template([{"role": "user", "content": "are you home for dinner tonight?"}],
                                      add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():

@@ -16,6 +16,7 @@ import pytest
 
 from builder.events import Log, Progress
 from tests.trainer.conftest import write_dataset
+from tests.trainer.run_fixture import load_adapter
 from trainer.train import TrainRequest, train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,13 +66,9 @@ def test_qlora_run_learns_and_writes_the_run_folder(finished):
 @pytest.mark.slow
 def test_adapter_reloads_with_plain_peft_and_generates(finished):
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     run_dir, _ = finished
-    tok = AutoTokenizer.from_pretrained(run_dir / "adapter")
-    base = AutoModelForCausalLM.from_pretrained(run_dir / "base")
-    model = PeftModel.from_pretrained(base, run_dir / "adapter").eval()
+    tok, model = load_adapter(run_dir)
     prompt = tok.apply_chat_template([{"role": "user", "content": "hey are you free tonight"}],
                                      add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():
@@ -110,8 +107,6 @@ def test_resume_after_kill_matches_uninterrupted(finished, data, tmp_path):
     assert done.stdout.strip().splitlines()[-1] == str(run_dir)
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "done" and run["final"]["steps"] == 12
-    import torch
-
     a, b = _adapter_tensors(finished[0]), _adapter_tensors(run_dir)
     assert a.keys() == b.keys()
     for k in a:  # same data order and RNG state: equal up to float summation order, which

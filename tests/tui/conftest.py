@@ -33,6 +33,21 @@ def settle():
     return _settle
 
 
+def error_notes(app) -> list[str]:
+    """The messages of every error notification ``app`` shows from now on (the list fills
+    as the test runs): a flow test ends by asserting it is empty."""
+    errors: list[str] = []
+    original_notify = app.notify
+
+    def notify(message, *a, severity="information", **kw):
+        if severity == "error":
+            errors.append(message)
+        return original_notify(message, *a, severity=severity, **kw)
+
+    app.notify = notify
+    return errors
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Async tests run on asyncio through anyio's pytest plugin (anyio comes with openai)."""

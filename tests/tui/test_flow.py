@@ -14,6 +14,7 @@ import pytest
 from builder.curate.build import build
 from builder.curate.config import load_build_config
 from builder.workspace import Workspace
+from tests.tui.conftest import error_notes
 from tui.app import CloneKitApp
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -27,16 +28,8 @@ async def test_sources_to_chat(bare_workspace: Path, settle, monkeypatch: pytest
     monkeypatch.chdir(bare_workspace)
     ws = Workspace.open(bare_workspace)
     app = CloneKitApp(ws, show_path=False)
-    errors: list[str] = []
     async with app.run_test(size=(120, 40)) as pilot:
-        original_notify = app.notify
-
-        def notify(message, *a, severity="information", **kw):
-            if severity == "error":
-                errors.append(message)
-            return original_notify(message, *a, severity=severity, **kw)
-
-        app.notify = notify  # type: ignore[method-assign]
+        errors = error_notes(app)
         await settle(pilot)
 
         # 1 Sources: the path box has focus in an empty workspace; → completes "exp" to "exports/"

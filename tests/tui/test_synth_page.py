@@ -17,6 +17,7 @@ from builder.curate.store import list_versions, load_version
 from builder.demo_workspace import create_demo_workspace
 from builder.workspace import Workspace
 from tests.support.openai_server import FakeOpenAIServer
+from tests.tui.conftest import error_notes
 from tui.app import CloneKitApp
 
 pytestmark = [pytest.mark.anyio]
@@ -52,17 +53,9 @@ def status(app) -> str:
 
 async def test_estimate_run_cancel_review_and_write(demo_ws: Path, settle) -> None:
     app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
-    errors: list[str] = []
     with FakeOpenAIServer(latency=0.25, max_lifetime=180) as server:
         async with app.run_test(size=(120, 40)) as pilot:
-            original_notify = app.notify
-
-            def notify(message, *a, severity="information", **kw):
-                if severity == "error":
-                    errors.append(message)
-                return original_notify(message, *a, severity=severity, **kw)
-
-            app.notify = notify  # type: ignore[method-assign]
+            errors = error_notes(app)
             await settle(pilot)
             await pilot.press("5")
             await settle(pilot)
