@@ -77,9 +77,11 @@ class HFTokenCounter:
     """A ``tokenizers.Tokenizer``; counts without special tokens (templates add their own).
 
     Byte-level BPE tokenizers take a fast exact path (``pretoken_fast_path_ok``): texts are
-    split into GPT-2 pre-tokens in Polars, each distinct pre-token is encoded once, and the
-    counts are summed back per text. Texts the split might get wrong (whitespace runs, added
-    tokens such as ``<|im_end|>`` in the text) are encoded whole, batched."""
+    cut at spaces (``builder.chunks``, a cut the build shares with duplicate detection),
+    each distinct piece is counted once by its GPT-2 pre-tokens, and the counts are summed
+    back per text (``_fast_counts``). Texts with whitespace runs are counted per pre-token;
+    texts the pieces might get wrong (added tokens such as ``<|im_end|>``) are encoded
+    whole, batched."""
 
     def __init__(self, tokenizer, name: str) -> None:
         self.tokenizer = tokenizer

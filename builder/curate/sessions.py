@@ -4,7 +4,8 @@
    as a tag), attach each chat's contact and role tag.
 2. ``merge_turns``: consecutive messages of one sender within the merge window become one
    turn (joined with "\\n"); a gap of ``gap_minutes`` or more starts a new session.
-3. ``count_turn_tokens``: one batched tokenizer call over every turn.
+3. ``count_turn_tokens``: every turn counted in one batch (the cut at spaces it may be
+   given is shared with duplicate detection).
 4. ``conversations``: drop sessions under ``min_tokens`` or without a turn by me, split
    longer sessions at turn boundaries into chunks of at most ``max_tokens`` (never
    truncating: a single turn over the budget becomes its own chunk, flagged ``oversized``;
