@@ -66,10 +66,11 @@ def cut(texts: pl.Series) -> Chunks:
     return Chunks(np.concatenate(codes), offsets, vocab.rename("chunk"))
 
 
-def blocks(sizes: np.ndarray, size: int = BLOCK) -> list[tuple[int, int]]:
+def blocks(sizes: np.ndarray, size: int | None = None) -> list[tuple[int, int]]:
     """Consecutive runs of ``sizes`` elements each (the chunks of each text, the words of
     each conversation) grouped into blocks of about ``size`` elements: (first run, end run).
-    A run longer than ``size`` is a block of its own."""
+    A block with a run longer than ``size`` in it is that much larger; runs are never split."""
+    size = size or BLOCK
     ends = np.cumsum(sizes)
     cuts = np.searchsorted(ends, np.arange(size, int(ends[-1]) if len(ends) else 0, size), side="left")
     cuts = np.unique(np.r_[0, cuts[(cuts > 0) & (cuts < len(sizes))], len(sizes)])
