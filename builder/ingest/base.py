@@ -53,14 +53,23 @@ class Document:
     def head(self, chars: int) -> str:
         """The first ``chars`` characters of ``text``, without decoding the whole file."""
         if self._text is None:
-            cut = min(len(self.raw), chars * 4)
-            while cut < len(self.raw) and (self.raw[cut] & 0xC0) == 0x80:  # inside a character
-                cut -= 1
-            try:
-                return self.raw[:cut].decode("utf-8")[:chars]
-            except UnicodeDecodeError:
-                pass  # not UTF-8 after all: decode it all (legacy code pages)
+            head = utf8_prefix(self.raw, chars * 4)
+            if head is not None:
+                return head[:chars]
+            # not UTF-8 after all: decode it all (legacy code pages)
         return self.text[:chars]
 
     def __repr__(self) -> str:
         return f"Document({self.name!r})"
+
+
+def utf8_prefix(data: bytes, limit: int) -> str | None:
+    """About the first ``limit`` bytes of ``data`` decoded as UTF-8 (cut back to a character
+    boundary), or None when they are not UTF-8."""
+    cut = min(len(data), limit)
+    while cut < len(data) and (data[cut] & 0xC0) == 0x80:  # inside a character
+        cut -= 1
+    try:
+        return data[:cut].decode("utf-8")
+    except UnicodeDecodeError:
+        return None

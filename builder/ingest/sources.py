@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from builder.errors import ParseError
-from builder.ingest.base import Document
+from builder.ingest.base import Document, utf8_prefix
 
 # Members and files we try to read inside folders and zips. A file named directly on the
 # command line is read whatever its extension.
@@ -283,13 +283,7 @@ def _utf8_head(data: bytes) -> str | None:
         return None
     if _utf16_without_bom(data[:HEAD_BYTES]):
         return None
-    cut = min(len(data), HEAD_BYTES * 4)
-    while cut < len(data) and (data[cut] & 0xC0) == 0x80:  # inside a character
-        cut -= 1
-    try:
-        return data[:cut].decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    return utf8_prefix(data, HEAD_BYTES * 4)
 
 
 def _check_not_binary(sample: str, name: str) -> None:
