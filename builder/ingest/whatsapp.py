@@ -212,7 +212,8 @@ def _lines_and_sample(doc: Document) -> tuple[pl.DataFrame, list[str]]:
             return _read_lines(doc.raw), sample_lines(doc.raw)
         except pl.exceptions.ComputeError:  # invalid UTF-8: a legacy code page, decoded by doc.text
             pass
-    return _read_lines(doc.text.encode("utf-8")), sample_lines(doc.text)
+    # "replace": a text handed over as str may hold lone surrogates, which UTF-8 can't encode
+    return _read_lines(doc.text.encode("utf-8", "replace")), sample_lines(doc.text)
 
 
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
