@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
 from builder import __version__
-from builder.errors import ClonekitError
+from builder.atomic import PRIVATE_UMASK
+from builder.errors import Cancelled, ClonekitError
 
 # Order is the order shown in --help.
 COMMANDS = [
     "tui", "demo", "ingest", "build", "datasets", "export", "synth",
-    "train", "chat", "compare", "merge", "serve", "eval",
+    "train", "chat", "compare", "merge", "serve", "eval", "blind",
 ]
 
 
@@ -46,10 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     # user can act on; they would bury our progress output.
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # Datasets, runs, caches and exports all derive from private chats: owner-only.
+    os.umask(PRIVATE_UMASK)
     parser = build_parser()
+    if not argv and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # The TUI needs a terminal; without one (a pipe, a log file, cron) it would hang
+        # writing escape codes.
+        parser.print_help(sys.stderr)
+        print("clonekit: no terminal for the UI; run a COMMAND (e.g. clonekit demo)", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv or ["tui"])
     try:
         return int(args._run(args) or 0)
+    except Cancelled as err:
+        print(f"clonekit: {err}", file=sys.stderr)
+        return err.exit_code
     except ClonekitError as err:
         print(f"clonekit: error: {err}", file=sys.stderr)
         return err.exit_code

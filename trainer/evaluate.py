@@ -159,6 +159,9 @@ def evaluate_run(run_ref: str | os.PathLike, config: EvalConfig | None = None,
         stats["vocab_overlap_with_real"] = vocabulary_overlap(texts, real)
         results["style"][label] = stats
     results["examples"] = [{"real": r, **{k: v[i] for k, v in generated.items()}} for i, r in enumerate(real[:5])]
+    from trainer.fidelity import fidelity_results
+
+    results["fidelity"] = fidelity_results(run.path)  # the blind test's numbers stay beside these
     atomic_write_text(run.path / "eval.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(run.path / "eval.md", to_markdown(results))
     return results
@@ -202,4 +205,8 @@ def to_markdown(r: dict) -> str:
         lines.append(f"{i}. real: {json.dumps(ex['real'], ensure_ascii=False)}")
         for key in ("fine-tuned", "base"):
             lines.append(f"   - {key}: {json.dumps(ex.get(key, ''), ensure_ascii=False)}")
+    if r.get("fidelity"):
+        from trainer.fidelity import fidelity_markdown
+
+        lines += ["", fidelity_markdown(r["fidelity"]).rstrip("\n")]
     return "\n".join(lines) + "\n"

@@ -41,6 +41,42 @@ def plot_loss(metrics_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
+def plot_fool_rates(by_contact: dict[str, dict], out: Path, judge: dict[str, dict] | None = None) -> None:
+    """blind.png: the blind test's fool rate per contact with 95% Wilson intervals (and the
+    automatic judge's beside it, as its own series); the dashed line is 50%, indistinguishable."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(by_contact)
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(names) + 1.6), dpi=100)
+    series = [("people", by_contact, 0.0)] + ([("judge model", judge, 0.25)] if judge else [])
+    for label, rates, offset in series:
+        rows = [(i, rates[c]) for i, c in enumerate(names) if c in rates and rates[c]["n"]]
+        ys = [i + offset for i, _ in rows]
+        xs = [r["rate"] for _, r in rows]
+        err = [[r["rate"] - r["lo"] for _, r in rows], [r["hi"] - r["rate"] for _, r in rows]]
+        ax.errorbar(xs, ys, xerr=err, fmt="o", capsize=4, label=label)
+        for y, (_, r) in zip(ys, rows):
+            ax.annotate(f"n={r['n']}", (1.0, y), xytext=(-4, 0), textcoords="offset points",
+                        ha="right", va="center", fontsize=8, color="0.4")
+    ax.axvline(0.5, ls="--", color="0.5", lw=1)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel("clone picked as the real reply (95% Wilson interval; 50% = indistinguishable)")
+    ax.grid(axis="x", alpha=0.3)
+    if judge:
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Blind test: {sum(r['n'] for r in by_contact.values())} human judgements", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 def write_report(run_dir: Path, run: dict) -> None:
     train, evals = read_metrics(run_dir / "metrics.jsonl")
     plot_loss(run_dir / "metrics.jsonl", run_dir / "loss.png")
