@@ -59,17 +59,8 @@ from builder.ingest.whatsapp_header import (
     sample_lines,
     template_of,
 )
-from builder.ingest.whatsapp_locale import (
-    ATTACHED_WORDS,
-    CHAT_NAME_PREFIXES,
-    DELETED,
-    EDITED,
-    IOS_OMITTED,
-    LOCATION_WORDS,
-    MEDIA_OMITTED,
-    SYSTEM_PREFIXES,
-    alternation,
-)
+from builder.ingest import whatsapp_markers as mk
+from builder.ingest.whatsapp_locale import CHAT_NAME_PREFIXES
 from builder.schema import conform, empty_messages
 
 FORMAT = "whatsapp"
@@ -83,43 +74,10 @@ _NO_HEADER_HINT = (
     "'Export chat' or pick the right --format"
 )
 
-# Body classifiers (Rust regex, case-insensitive), applied to the header line's body with
-# invisible marks removed and surrounding spaces stripped.
-_SP = r"[\s\u00a0\u202f\u200e\u200f]"  # spaces, and the LRMs iOS puts inside markers
-_DELETED_RE = rf"^{alternation(DELETED)}(?:{_SP}.*)?\.?$"
-_MEDIA_RE = "|".join(
-    [
-        rf"^<{_SP}*{alternation(MEDIA_OMITTED)}{_SP}*>$",  # Android "<Media omitted>"
-        rf"(?:^|{_SP}){alternation(IOS_OMITTED)}$",  # iOS "image omitted", "x.pdf document omitted"
-        rf"^<{_SP}*{alternation(ATTACHED_WORDS)}{_SP}*:{_SP}*[^<>]+>$",  # "<attached: 0001-PHOTO.jpg>"
-        rf"^\S.*{_SP}<{_SP}*{alternation(ATTACHED_WORDS)}{_SP}*>$",  # "2015-08-04-PHOTO-1.jpg <attached>"
-        rf"^\S.*{_SP}\({alternation(ATTACHED_WORDS)}\)$",  # "IMG-2021-WA0001.jpg (file attached)"
-        rf"^{alternation(LOCATION_WORDS)}:{_SP}*https?://\S+$",  # "location: https://maps..."
-        r"^(?i:live location shared)$",
-        r"^null$",  # Android view-once media
-    ]
-)
-_SYSTEM_RE = rf"^{alternation(SYSTEM_PREFIXES)}"
-_POLL_WORD = r"(?i:POLL|ENCUESTA|UMFRAGE|SONDAGE|SONDAGGIO|ENQUETE|PEILING|ОПРОС):"
-_POLL_RE = f"^{_POLL_WORD}"
-_EDITED_RE = rf"(?:{_SP}|{INVISIBLE_CLASS})*<{alternation(EDITED)}>$"
-_INVISIBLE_START = f"^{INVISIBLE_CLASS}"
-_INVISIBLE_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\x0e\u061c"
-_STRIP = _INVISIBLE_CHARS + " \t\u00a0\u202f"
-# Cheap pre-filter: bodies that might be deleted / media / event / poll markers (a superset
-# of what the four regexes above match on the stripped body). The detailed regexes run only
-# on the rows it flags. Two regexes, one anchored at each end, fail within a few characters
-# on ordinary text; one alternation of all the markers would scan every body to its end.
-_STRIP_RUN = f"[{_STRIP}]*"
-_MAYBE_SPECIAL_START = (  # also any body that starts with an invisible mark (to strip; iOS events)
-    f"^(?:{INVISIBLE_CLASS}|{_STRIP_RUN}(?:{alternation(DELETED)}|<|{alternation(LOCATION_WORDS)}:"
-    f"|(?i:live location shared)|null|{alternation(SYSTEM_PREFIXES)}|{_POLL_WORD}))"
-)
-_MAYBE_SPECIAL_END = (
-    rf"(?:{alternation(IOS_OMITTED)}|<{_SP}*{alternation(ATTACHED_WORDS)}{_SP}*>"
-    rf"|\({alternation(ATTACHED_WORDS)}\)){_STRIP_RUN}$"
-)
-_INVISIBLES = f"{INVISIBLE_CLASS}+"
+# Body classifiers: whatsapp_markers.py (signals and WhatsApp's own strings, every language).
+_STRIP = mk.STRIP
+_INVISIBLE_CHARS = mk.INVISIBLE_CHARS
+_INVISIBLES = mk.INVISIBLES
 _HEADER_SNIFF_LINES = 60
 
 
@@ -325,6 +283,8 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
     n = records.height
     rest = pl.col("rest")
     lrm_start = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
+    # iOS puts an LRM before the "[" of lines with attached or omitted media.
+    line_lrm = pl.col("raw").str.starts_with("\u200e") if ios else pl.lit(False)
     # One pass over every message for the common "Name: body" line, split at the first
     # ": " by byte offset (binary slices are views: nothing is copied). Two fail-fast
     # regexes flag the bodies that may be special (deleted, media, events, polls) or start
@@ -342,8 +302,10 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
             (
                 colon.is_null()
                 | lrm_start
-                | body.str.contains(_MAYBE_SPECIAL_START)
-                | body.str.contains(_MAYBE_SPECIAL_END)
+                | line_lrm
+                | body.str.contains(mk.MAYBE_SPECIAL_START)
+                | body.str.contains(mk.MAYBE_SPECIAL_END)
+                | body.is_in(mk.EXACT_BODIES)
             ).alias("check"),
         )
         .collect()
@@ -384,15 +346,18 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
             )
         )
         probe = pl.col("_probe")
-        ios_event = (pl.col("body").str.contains(_INVISIBLE_START) & ~pl.col("raw").str.contains(_INVISIBLE_START)
+        ios_event = (pl.col("body").str.contains(mk.INVISIBLE_START) & ~pl.col("raw").str.contains(mk.INVISIBLE_START)
+                     if ios else pl.lit(False))
+        # iOS media signal: an LRM before "[" and one inside the body, whatever the language.
+        ios_media = (pl.col("raw").str.starts_with("\u200e") & pl.col("body").str.contains("\u200e", literal=True)
                      if ios else pl.lit(False))
         fixed = fixed.with_columns(pl.col("body").str.strip_chars(_STRIP).alias("_probe")).select(
             "author",
             pl.col("body").str.strip_chars_start(_INVISIBLE_CHARS).alias("text"),
             pl.when(pl.col("author").is_null()).then(pl.lit("system"))
-            .when(probe.str.contains(_DELETED_RE) | pl.col("placeholder")).then(pl.lit("deleted"))
-            .when(probe.str.contains(_MEDIA_RE)).then(pl.lit("media"))
-            .when((ios_event & ~probe.str.contains(_POLL_RE)) | probe.str.contains(_SYSTEM_RE))
+            .when(probe.str.contains(mk.DELETED_RE) | pl.col("placeholder")).then(pl.lit("deleted"))
+            .when(ios_media | probe.str.contains(mk.MEDIA_RE)).then(pl.lit("media"))
+            .when((ios_event & ~probe.str.contains(mk.POLL_RE)) | probe.str.contains(mk.SYSTEM_RE))
             .then(pl.lit("system"))
             .otherwise(pl.lit("text")).alias("kind"),
             "placeholder",
@@ -425,9 +390,12 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
     if system_rows.len():
         text = text.scatter(system_rows, text.gather(system_rows).str.replace_all(_INVISIBLES, ""))
     # "<This message was edited>" can only end a body that ends with ">": edit those only.
-    edited_rows = text.str.ends_with(">").arg_true()
+    edited_rows = (text.str.ends_with(">") & kind.eq("text")).arg_true()
     if edited_rows.len():
-        text = text.scatter(edited_rows, text.gather(edited_rows).str.replace(_EDITED_RE, ""))
+        edited = text.gather(edited_rows).str.replace(mk.EDITED_RE, "")
+        if ios:  # iOS sets the marker off with an LRM: any language
+            edited = edited.str.replace(mk.IOS_EDITED_RE, "")
+        text = text.scatter(edited_rows, edited)
     return pl.DataFrame({"timestamp": timestamps, "kind": kind, "sender0": sender, "text": text})
 
 

@@ -4,11 +4,15 @@ placeholder bodies that mark media, deleted messages and system events.
 Everything here is data. whatsapp_header.py and whatsapp.py turn it into regexes once per
 process. Matching is case-insensitive and done on a body with invisible marks removed and
 surrounding whitespace stripped, so entries are written in plain lower case without LRMs.
-Sources: CHAT_FORMATS.md §1.5-1.7 and WhatsApp's own localized UI strings."""
+Sources: CHAT_FORMATS.md §1.5-1.7 (hand-kept, below) merged with WhatsApp's own localized
+UI strings for every language the apps ship (whatsapp_locale_data.py, generated; see
+tests/fixtures/SOURCES.md)."""
 
 from __future__ import annotations
 
 import re
+
+from builder.ingest import whatsapp_locale_data as _gen
 
 # Prefixes of exported file / zip names, before the chat title (CHAT_FORMATS.md §1.1).
 # Underscore variants come from tools that replace spaces; NBSP occurs in cs / ru names.
@@ -162,7 +166,6 @@ SYSTEM_PREFIXES: tuple[str, ...] = (
     "messages you send to this group are now secured with end-to-end encryption",
     "messages you send to this chat and calls are now secured with end-to-end encryption",
     "your security code with",
-    "missed voice call", "missed video call", "missed group voice call", "missed group video call",
     "nachrichten und anrufe sind ende-zu-ende-verschlüsselt",
     "los mensajes y las llamadas están cifrados de extremo a extremo",
     "les messages et les appels sont chiffrés de bout en bout",
@@ -184,6 +187,11 @@ SYSTEM_PREFIXES: tuple[str, ...] = (
     "الرسائل والمكالمات مشفرة تمامًا بين الطرفين",
 )
 
+# Complete bodies of call notices (attributed to a person on Android).
+MISSED_CALLS: tuple[str, ...] = (
+    "missed voice call", "missed video call", "missed group voice call", "missed group video call",
+)
+
 # "<This message was edited>" appended to an edited body; removed from the text.
 EDITED: tuple[str, ...] = (
     "this message was edited", "este mensaje fue editado", "diese nachricht wurde bearbeitet",
@@ -198,6 +206,24 @@ LOCATION_WORDS: tuple[str, ...] = (
     "localização", "localizzazione", "posizione", "position", "locatie", "lokalizacja", "konum",
     "lokasi", "vị trí", "位置", "位置情報", "위치", "الموقع",
 )
+
+
+# The generated tables of WhatsApp's own strings, merged in (hand-kept entries first: the
+# English system prefixes lead SYSTEM_PREFIXES, which the prefilter relies on).
+COMMON_SYSTEM_PREFIXES: tuple[str, ...] = SYSTEM_PREFIXES[:6]
+MEDIA_OMITTED = MEDIA_OMITTED + _gen.ANDROID_MEDIA_OMITTED
+IOS_OMITTED = IOS_OMITTED + _gen.IOS_OMITTED
+ATTACHED_WORDS = ATTACHED_WORDS + _gen.ANDROID_ATTACHED
+IOS_ATTACHED_TEMPLATES: tuple[str, ...] = _gen.IOS_ATTACHED_TEMPLATES
+DELETED = DELETED + _gen.DELETED
+DELETED_TEMPLATES: tuple[str, ...] = _gen.DELETED_TEMPLATES
+LOCATION_WORDS = LOCATION_WORDS + _gen.LOCATION_WORDS
+LIVE_LOCATION: tuple[str, ...] = ("live location shared",) + _gen.LIVE_LOCATION
+# Generated event texts: long notices are matched as prefixes, short ones (missed calls)
+# only as whole bodies ("Appel vocal manqué" is an event, "Appel vocal manqué, rappelle" is not).
+SYSTEM_PREFIXES = SYSTEM_PREFIXES + tuple(p for p in _gen.SYSTEM_PREFIXES if len(p) >= 40)
+MISSED_CALLS = MISSED_CALLS + tuple(p for p in _gen.SYSTEM_PREFIXES if len(p) < 40)
+SYSTEM_TEMPLATES: tuple[str, ...] = _gen.SYSTEM_TEMPLATES
 
 
 def alternation(words: tuple[str, ...]) -> str:
