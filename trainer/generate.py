@@ -6,7 +6,8 @@ incrementally). Keeping generation on one thread, with no queue in between, cost
 over a plain ``generate`` call (bench/chat.py measures it) and lets a compiled, static-cache
 model keep its CUDA graphs. With ``SamplingSettings(static_cache=True)`` our own decode
 loop (trainer.static_decode: one CUDA-graph replay per token, compiled on the first call)
-replaces ``model.generate``. Callers that need an iterator (the server) run this on one
+replaces ``model.generate``; the default (None) does so on a GPU as soon as a background
+compile is done, answering on the eager path meanwhile. Callers that need an iterator (the server) run this on one
 worker thread and pass pieces through a queue themselves."""
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class SamplingSettings:
     top_p: float = 0.95
     repetition_penalty: float = 1.1
     max_new_tokens: int = 256
-    static_cache: bool = False  # static KV cache + our decode loop (trainer.static_decode); compiled on CUDA
+    # static KV cache + our decode loop (trainer.static_decode), compiled on CUDA. None = auto:
+    # on a compilable CUDA model compile in the background and use it once warm; else off.
+    static_cache: bool | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.temperature <= 5.0:
@@ -173,7 +176,10 @@ def generate_reply(model, tokenizer, input_ids: list[int], settings: SamplingSet
     if seed is not None:
         torch.manual_seed(seed)
     streamer = _CallbackStreamer(tokenizer, set(stop_ids), on_text, [s for s in stop_strings or [] if s])
-    if settings.static_cache:
+    use_static = settings.static_cache
+    if use_static is None:
+        use_static = _static_ready(model, len(input_ids) + settings.max_new_tokens)
+    if use_static:
         from trainer.static_decode import static_decode
 
         static_decode(model, input_ids, settings.max_new_tokens, settings.temperature, settings.top_p,
@@ -183,12 +189,32 @@ def generate_reply(model, tokenizer, input_ids: list[int], settings: SamplingSet
         return _reply(streamer, cancel, input_ids)
     device = next(model.parameters()).device
     ids = torch.tensor([input_ids], dtype=torch.long, device=device)
-    with torch.inference_mode():
+    with torch.inference_mode(), _gpu_lock(device):
         model.generate(
             input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
             stopping_criteria=_stopping(cancel, streamer),
             **generation_kwargs(settings, stop_ids, tokenizer.pad_token_id))
     return _reply(streamer, cancel, input_ids)
+
+
+def _static_ready(model, needed: int) -> bool:
+    """Auto mode: is the compiled decoder warm (starting its background compile if not)?"""
+    if next(model.parameters()).device.type != "cuda":
+        return False
+    from trainer.static_decode import warm_decoder
+
+    return warm_decoder(model, needed)
+
+
+def _gpu_lock(device):
+    """Eager GPU work holds the lock a background CUDA-graph capture waits for."""
+    import contextlib
+
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    from trainer.static_decode import GPU_LOCK
+
+    return GPU_LOCK
 
 
 def _reply(streamer: _CallbackStreamer, cancel: CancelToken, input_ids: list[int]) -> Reply:

@@ -1,8 +1,8 @@
 """Validation of OpenAI chat-completion requests and the shapes of the responses.
 Pure functions: no HTTP, no torch. Anything a client can get wrong raises
 ``RequestError`` (an HTTP status and a one-line message), never a crash. Fields this
-server does not use (user, stream_options, logit_bias, ...) are accepted and ignored,
-as clients send them routinely."""
+server does not use (user, logit_bias, ...) are accepted and ignored, as clients send
+them routinely; ``stream_options.include_usage`` adds the usage chunk OpenAI sends."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class ChatRequest:
     repetition_penalty: float = 1.1
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    include_usage: bool = False  # stream_options.include_usage: a last chunk with usage, no choices
 
 
 def _number(body: dict, key: str, default: float, lo: float, hi: float, lo_open: bool = False) -> float:
@@ -132,8 +133,19 @@ def parse_chat_request(raw: bytes, max_tokens_limit: int) -> ChatRequest:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise RequestError(400, "'seed' must be an integer", "seed")
 
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise RequestError(400, "'stream_options' must be an object", "stream_options")
+    include_usage = (options or {}).get("include_usage", False)
+    if include_usage is None:
+        include_usage = False
+    if not isinstance(include_usage, bool):
+        raise RequestError(400, "'stream_options.include_usage' must be true or false", "stream_options")
+    if options is not None and not stream:
+        raise RequestError(400, "'stream_options' is only allowed when 'stream' is true", "stream_options")
+
     return ChatRequest(
-        model=model, messages=parsed, stream=stream, max_tokens=max_tokens,
+        include_usage=include_usage, model=model, messages=parsed, stream=stream, max_tokens=max_tokens,
         temperature=_number(body, "temperature", 0.7, 0.0, 2.0),
         top_p=_number(body, "top_p", 1.0, 0.0, 1.0, lo_open=True),
         repetition_penalty=_number(body, "repetition_penalty", 1.1, 0.5, 3.0),
@@ -159,6 +171,14 @@ def chunk_body(cid: str, model: str, created: int, delta: dict[str, str],
                finish_reason: str | None = None) -> dict[str, Any]:
     return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+
+
+def usage_chunk(cid: str, model: str, created: int, prompt_tokens: int,
+                completion_tokens: int) -> dict[str, Any]:
+    """The stream's last chunk under ``stream_options.include_usage``: empty choices, usage."""
+    return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
 
 
 def models_body(model_id: str, created: int) -> dict[str, Any]:

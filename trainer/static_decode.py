@@ -16,17 +16,27 @@ exponential-race form of multinomial sampling (no host sync). Greedy output equa
 On CPU, and for bitsandbytes-quantized models (not compilable), the same loop runs
 eagerly. The first reply for a new cache size compiles (tens of seconds for a 7B model on
 a GPU); cache sizes are rounded up to a multiple of ``CACHE_BUCKET`` tokens so later
-replies reuse the graphs."""
+replies reuse the graphs.
+
+The default (``static_cache=None``, "auto") is the fast path without the wait: on a
+compilable CUDA model, ``warm_decoder`` compiles a decoder in a background thread (on its
+own CUDA stream; CUDA-graph capture waits for ``GPU_LOCK``, which an eager reply holds)
+while replies are answered on the eager path; once warm, replies use it. Inductor's
+on-disk caches make the next process compile faster."""
 
 from __future__ import annotations
 
 import inspect
+import threading
 import weakref
 from typing import Any, Callable
 
 CACHE_BUCKET = 512
 
 _DECODERS: "weakref.WeakKeyDictionary[Any, dict[int, StaticDecoder]]" = weakref.WeakKeyDictionary()
+_WARMING: "weakref.WeakKeyDictionary[Any, dict[int, threading.Thread]]" = weakref.WeakKeyDictionary()
+_WARM_FAILED: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+GPU_LOCK = threading.RLock()  # CUDA-graph capture must not overlap this process's other GPU work
 
 
 def choose_token(logits, seen, temperature, top_p, penalty, sample: bool):
@@ -92,7 +102,10 @@ class StaticDecoder:
         self.cache = StaticCache(config=_full_attention_config(base.config, max_len), max_cache_len=max_len)
         # transformers < 5.2x routes positions through cache_position, later ones through
         # position_ids (and the cache's own counter); pass both where accepted.
-        self.pass_cache_position = "cache_position" in inspect.signature(base.forward).parameters
+        params = inspect.signature(base.forward).parameters
+        self.pass_cache_position = "cache_position" in params
+        self.cache_kwarg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.3x
+        self.warm = not compile_step  # an eager decoder needs no warm-up
         vocab = base.get_output_embeddings().weight.shape[0]
         self.seen = torch.zeros((1, vocab), dtype=torch.bool, device=self.device)
         self.pos = torch.zeros((1,), dtype=torch.long, device=self.device)
@@ -106,8 +119,8 @@ class StaticDecoder:
 
     def _forward(self, ids, positions, **extra):
         kwargs: dict[str, Any] = {"cache_position": positions[0]} if self.pass_cache_position else {}
-        out = self.model(input_ids=ids, position_ids=positions, past_key_values=self.cache,
-                         use_cache=True, **kwargs, **extra)
+        kwargs[self.cache_kwarg] = self.cache
+        out = self.model(input_ids=ids, position_ids=positions, use_cache=True, **kwargs, **extra)
         return out.logits[:, -1, :]
 
     def _choose(self, logits, sample: bool):
@@ -137,12 +150,67 @@ class StaticDecoder:
 
 def decoder_for(model, needed: int) -> StaticDecoder:
     """The model's decoder for a cache of at least ``needed`` positions (bucketed, reused)."""
-    size = -(-needed // CACHE_BUCKET) * CACHE_BUCKET
+    size = _bucket(needed)
     per_model = _DECODERS.setdefault(model, {})
     if size not in per_model:
         device = next(model.parameters()).device
         per_model[size] = StaticDecoder(model, size, _compilable(model, device))
     return per_model[size]
+
+
+def _bucket(needed: int) -> int:
+    return -(-needed // CACHE_BUCKET) * CACHE_BUCKET
+
+
+def compilable(model) -> bool:
+    return _compilable(model, next(model.parameters()).device)
+
+
+def warm_decoder(model, needed: int, on_failure=None) -> bool:
+    """True when a compiled decoder for ``needed`` positions is ready; otherwise start
+    compiling it in the background (once) and return False: answer on the eager path."""
+    size = _bucket(needed)
+    ready = _DECODERS.get(model, {}).get(size)
+    if ready is not None and ready.warm:
+        return True
+    if model in _WARM_FAILED or not compilable(model):
+        return False
+    warming = _WARMING.setdefault(model, {})
+    if size not in warming:
+        thread = threading.Thread(target=_warm_up, args=(model, size, on_failure), daemon=True,
+                                  name=f"clonekit-compile-{size}")
+        warming[size] = thread
+        thread.start()
+    return False
+
+
+def _new_decoder(model, size: int) -> "StaticDecoder":
+    return StaticDecoder(model, size, compile_step=True)
+
+
+def _warm_up(model, size: int, on_failure) -> None:
+    import contextlib
+
+    import torch
+
+    try:
+        decoder = _new_decoder(model, size)
+        stream = torch.cuda.Stream(device=decoder.device) if decoder.device.type == "cuda" else None
+        with torch.inference_mode(), (torch.cuda.stream(stream) if stream else contextlib.nullcontext()):
+            for sample in (False, True):
+                first = decoder.prefill([0] * 8, 1.0, 1.0, 1.0, sample)
+                decoder.step(first, sample)  # compiles and runs once (no capture): no lock needed
+                with GPU_LOCK:  # the next calls record and replay the CUDA graph
+                    for _ in range(2):
+                        decoder.step(first, sample)
+                    if stream is not None:
+                        stream.synchronize()
+        decoder.warm = True
+        _DECODERS.setdefault(model, {})[size] = decoder
+    except Exception as err:  # noqa: BLE001 — the eager path keeps answering; say why once
+        _WARM_FAILED[model] = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if on_failure is not None:
+            on_failure(_WARM_FAILED[model])
 
 
 def static_decode(model, input_ids: list[int], max_new_tokens: int, temperature: float, top_p: float,
@@ -160,7 +228,7 @@ def static_decode(model, input_ids: list[int], max_new_tokens: int, temperature:
     cuda = decoder.device.type == "cuda"
     host = torch.empty((1,), dtype=torch.long, pin_memory=cuda)
     ready = torch.cuda.Event() if cuda else None
-    with torch.inference_mode():
+    with torch.inference_mode(), GPU_LOCK:
         nxt = decoder.prefill(input_ids, temperature, top_p, penalty, sample)
         for i in range(max_new_tokens):
             current = nxt

@@ -98,10 +98,12 @@ def test_static_cache_flag_on_the_cli(command):
 
     extra = ["--prompts", "p.txt"] if command == "compare" else []
     on = build_parser().parse_args([command, "RUN", *extra, "--static-cache"])
-    off = build_parser().parse_args([command, "RUN", *extra])
-    assert on.static_cache is True and off.static_cache is False
+    off = build_parser().parse_args([command, "RUN", *extra, "--no-static-cache"])
+    auto = build_parser().parse_args([command, "RUN", *extra])
+    assert on.static_cache is True and off.static_cache is False and auto.static_cache is None
     if command != "serve":
-        assert sampling_from_args(on).static_cache and not sampling_from_args(off).static_cache
+        assert sampling_from_args(on).static_cache is True and sampling_from_args(off).static_cache is False
+        assert sampling_from_args(auto).static_cache is None  # auto: compiled in the background on a GPU
 
 
 def test_serve_engine_with_static_cache_answers_like_without(loaded):
@@ -117,7 +119,7 @@ def test_serve_engine_with_static_cache_answers_like_without(loaded):
                        "messages": [{"role": "user", "name": "Alex", "content": "hey how are you"}]}).encode()
     answers = []
     for static in (False, True):
-        engine = Engine(model, tok, "m", {"name": "Sam"}, stop, static_cache=static)
+        engine = Engine(model, tok, "m", {"name": "Sam"}, stop, static_cache=static, batching=False)
         job = engine.prepare(parse_chat_request(body, engine.max_tokens_limit))
         assert job.settings.static_cache is static
         engine.submit(job)
@@ -126,3 +128,53 @@ def test_serve_engine_with_static_cache_answers_like_without(loaded):
         engine.close()
         answers.append(item.token_ids)
     assert answers[0] == answers[1] and answers[0]
+
+
+def test_auto_static_cache_on_cpu_stays_eager(loaded):
+    """The default (static_cache=None) never compiles on a CPU: same reply as the plain path,
+    no background compile started."""
+    from trainer import static_decode
+    from trainer.generate import SamplingSettings, generate_reply
+
+    model, tok, _, ids = loaded
+    auto = generate_reply(model, tok, ids, SamplingSettings(temperature=0, max_new_tokens=8), [])
+    plain = generate_reply(model, tok, ids, SamplingSettings(temperature=0, max_new_tokens=8,
+                                                             static_cache=False), [])
+    assert auto.token_ids == plain.token_ids
+    assert not static_decode.compilable(model) and model not in static_decode._WARMING
+
+
+def test_background_warm_up_hands_over_to_the_static_loop(loaded, monkeypatch):
+    """The auto path's switch-over, with the compile replaced by the eager step (no CUDA
+    here): the first reply starts the background warm-up and is answered eagerly; once the
+    decoder is warm, replies run on the static loop, with the same greedy tokens."""
+    import weakref
+
+    from trainer import generate, static_decode
+    from trainer.generate import SamplingSettings, generate_reply
+
+    model, tok, _, ids = loaded
+    monkeypatch.setattr(static_decode, "_DECODERS", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(static_decode, "_WARMING", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(static_decode, "compilable", lambda m: True)
+
+    def eager_but_cold(m, size):
+        decoder = static_decode.StaticDecoder(m, size, compile_step=False)
+        decoder.warm = False  # as a compiled one is until its warm-up ran
+        return decoder
+    monkeypatch.setattr(static_decode, "_new_decoder", eager_but_cold)
+    monkeypatch.setattr(generate, "_static_ready", lambda m, needed: static_decode.warm_decoder(m, needed))
+    calls = []
+    real_decode = static_decode.static_decode
+    monkeypatch.setattr(static_decode, "static_decode", lambda *a, **k: calls.append(1) or real_decode(*a, **k))
+
+    settings = SamplingSettings(temperature=0, max_new_tokens=8)
+    first = generate_reply(model, tok, ids, settings, [])
+    assert calls == []  # answered on the eager path while the decoder warms up
+    threads = list(static_decode._WARMING[model].values())
+    assert len(threads) == 1
+    threads[0].join(timeout=60)
+    assert model not in static_decode._WARM_FAILED, static_decode._WARM_FAILED.get(model)
+    assert static_decode.warm_decoder(model, len(ids) + 8)
+    second = generate_reply(model, tok, ids, settings, [])
+    assert calls == [1] and second.token_ids == first.token_ids
