@@ -345,23 +345,35 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
                 "placeholder",
             )
         )
-        probe = pl.col("_probe")
+        low = pl.col("_low")
+        key = low.str.strip_chars_end(".。")
         ios_event = (pl.col("body").str.contains(mk.INVISIBLE_START) & ~pl.col("raw").str.contains(mk.INVISIBLE_START)
                      if ios else pl.lit(False))
         # iOS media signal: an LRM before "[" and one inside the body, whatever the language.
         ios_media = (pl.col("raw").str.starts_with("\u200e") & pl.col("body").str.contains("\u200e", literal=True)
                      if ios else pl.lit(False))
-        fixed = fixed.with_columns(pl.col("body").str.strip_chars(_STRIP).alias("_probe")).select(
+        # Lookups first (whole lower-cased bodies): they settle the common markers; the
+        # detailed regexes run only on what is left.
+        fixed = fixed.with_columns(pl.col("body").str.strip_chars(_STRIP).str.to_lowercase().alias("_low")).select(
             "author",
             pl.col("body").str.strip_chars_start(_INVISIBLE_CHARS).alias("text"),
             pl.when(pl.col("author").is_null()).then(pl.lit("system"))
-            .when(probe.str.contains(mk.DELETED_RE) | pl.col("placeholder")).then(pl.lit("deleted"))
-            .when(ios_media | probe.str.contains(mk.MEDIA_RE)).then(pl.lit("media"))
-            .when((ios_event & ~probe.str.contains(mk.POLL_RE)) | probe.str.contains(mk.SYSTEM_RE))
-            .then(pl.lit("system"))
-            .otherwise(pl.lit("text")).alias("kind"),
-            "placeholder",
+            .when(pl.col("placeholder") | key.is_in(mk.EXACT_DELETED)).then(pl.lit("deleted"))
+            .when(ios_media | key.is_in(mk.EXACT_MEDIA)).then(pl.lit("media"))
+            .when(key.is_in(mk.EXACT_SYSTEM)).then(pl.lit("system"))
+            .otherwise(None).alias("kind"),
+            "placeholder", "_low", ios_event.alias("_ios_event"),
         ).collect()
+        open_rows = fixed.get_column("kind").is_null().arg_true()
+        if open_rows.len():
+            decided = fixed[open_rows].select(
+                pl.when(low.str.contains(mk.DELETED_RE)).then(pl.lit("deleted"))
+                .when(low.str.contains(mk.MEDIA_RE)).then(pl.lit("media"))
+                .when((pl.col("_ios_event") & ~low.str.contains(mk.POLL_RE)) | low.str.contains(mk.SYSTEM_RE))
+                .then(pl.lit("system"))
+                .otherwise(pl.lit("text"))
+            ).to_series()
+            fixed = fixed.with_columns(fixed.get_column("kind").scatter(open_rows, decided))
         author = author.scatter(check_rows, fixed.get_column("author"))
         text = text.scatter(check_rows, fixed.get_column("text"))
         kind = kind.scatter(check_rows, fixed.get_column("kind"))

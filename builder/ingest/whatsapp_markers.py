@@ -52,11 +52,18 @@ _STRIP_RUN = f"[{STRIP}]*"
 _END_PUNCT = r"[.。।۔]?"
 
 
+def _alt(words: tuple[str, ...]) -> str:
+    """Alternation of literal lower-case words, longest first (the detailed checks run on a
+    lower-cased body: case-insensitive Unicode alternations of hundreds of phrases make
+    Rust's lazy DFA thrash)."""
+    return "(?:" + "|".join(re.escape(w) for w in sorted({w.lower() for w in words}, key=len, reverse=True)) + ")"
+
+
 def template_alternation(templates: tuple[str, ...]) -> str:
-    """Templates with "%@" (a name, a file) as one case-insensitive alternation; spaces
-    match any space-like run, ":" also the full-width colon."""
+    """Lower-cased templates with "%@" (a name, a file) as one alternation; spaces match any
+    space-like run, ":" also the full-width colon."""
     alts = []
-    for t in sorted(set(templates), key=len, reverse=True):
+    for t in sorted({t.lower() for t in templates}, key=len, reverse=True):
         parts = []
         for piece in re.split(r"(%@| +|[:：])", t):
             if piece == "%@":
@@ -68,35 +75,37 @@ def template_alternation(templates: tuple[str, ...]) -> str:
             elif piece:
                 parts.append(re.escape(piece))
         alts.append("".join(parts))
-    return "(?i:" + "|".join(alts) + ")"
+    return "(?:" + "|".join(alts) + ")"
 
 
-# --- detailed checks, on the stripped body of flagged rows ------------------------------
+# --- detailed checks, on the stripped, lower-cased body of flagged rows ---------------------
 # Two to five words of letters in brackets: "<Médias omis>", "<Медиа отсутствуют>" (one
 # word alone is more often pasted markup such as "<script>").
 _BRACKET_PHRASE = r"^< ?[\p{L}\p{M}][\p{L}\p{M}.'’\-]*(?:[ \u00a0][\p{L}\p{M}.'’\-]+){1,4} ?>$"
 _LOCATION_URL = r"https?://(?:maps\.google\.[a-z.]+/|(?:www\.)?google\.[a-z.]+/maps|foursquare\.com/|maps\.apple\.com/)\S*"
-_WA_FILE = r"(?:IMG|VID|PTT|AUD|STK|DOC|GIF)-\d{8}-WA\d{4,}[^\s()]*"
+_WA_FILE_LOW = r"(?:img|vid|ptt|aud|stk|doc|gif)-\d{8}-wa\d{4,}[^\s()]*"
 
-DELETED_RE = (rf"^(?:{alternation(DELETED)}|{template_alternation(DELETED_TEMPLATES)}){_END_PUNCT}$")
+DELETED_RE = (rf"^(?:{_alt(DELETED)}|{template_alternation(DELETED_TEMPLATES)}){_END_PUNCT}$")
 MEDIA_RE = "|".join([
-    rf"^<{_SP}*{alternation(MEDIA_OMITTED)}{_SP}*>$",  # Android "<Media omitted>" (table)
+    rf"^<{_SP}*{_alt(MEDIA_OMITTED)}{_SP}*>$",  # Android "<Media omitted>" (table)
     _BRACKET_PHRASE,  # Android, any language (signal)
-    rf"(?:^|{_SP}){alternation(IOS_OMITTED)}{_END_PUNCT}$",  # iOS "image omitted", "x.pdf document omitted"
+    rf"(?:^|{_SP}){_alt(IOS_OMITTED)}{_END_PUNCT}$",  # iOS "image omitted", "x.pdf document omitted"
     rf"^{template_alternation(IOS_ATTACHED_TEMPLATES)}$",  # iOS "<attached: 0001-PHOTO.jpg>", localized
-    rf"^<{_SP}*{alternation(ATTACHED_WORDS)}{_SP}*[:：]{_SP}*[^<>]+>$",
-    rf"^\S.*{_SP}<{_SP}*{alternation(ATTACHED_WORDS)}{_SP}*>$",  # "2015-08-04-PHOTO-1.jpg <attached>"
-    rf"^\S.*{_SP}[(（]{alternation(ATTACHED_WORDS)}[)）]$",  # "IMG-2021-WA0001.jpg (file attached)"
-    rf"^{_WA_FILE}{_SP}+[(（][^()（）]{{1,40}}[)）]$",  # the same, any language (signal)
-    rf"^{alternation(LOCATION_WORDS)}{_SP}*[:：]{_SP}*https?://\S+$",  # "location: https://maps..."
+    rf"^<{_SP}*{_alt(ATTACHED_WORDS)}{_SP}*[:：]{_SP}*[^<>]+>$",
+    rf"^\S.*{_SP}<{_SP}*{_alt(ATTACHED_WORDS)}{_SP}*>$",  # "2015-08-04-PHOTO-1.jpg <attached>"
+    rf"^\S.*{_SP}[(（]{_alt(ATTACHED_WORDS)}[)）]$",  # "IMG-2021-WA0001.jpg (file attached)"
+    rf"^{_WA_FILE_LOW}{_SP}+[(（][^()（）]{{1,40}}[)）]$",  # the same, any language (signal)
+    rf"^{_alt(LOCATION_WORDS)}{_SP}*[:：]{_SP}*https?://\S+$",  # "location: https://maps..."
     rf"^[^\n:：]{{1,40}}[:：]{_SP}*{_LOCATION_URL}$",  # any language (signal)
-    rf"^{alternation(LIVE_LOCATION)}{_END_PUNCT}$",
+    rf"^{_alt(LIVE_LOCATION)}{_END_PUNCT}$",
     r"^null$",  # Android view-once media
 ])
-SYSTEM_RE = (rf"^(?:{alternation(SYSTEM_PREFIXES)}|{template_alternation(SYSTEM_TEMPLATES)}"
-             rf"|(?:{alternation(MISSED_CALLS)}){_END_PUNCT}$)")
-POLL_WORD = r"(?i:POLL|ENCUESTA|UMFRAGE|SONDAGE|SONDAGGIO|ENQUETE|PEILING|ОПРОС|ANKETA|ANKIETA|JAJAK PENDAPAT|アンケート|投票|설문)[:：]"
-POLL_RE = f"^{POLL_WORD}"
+SYSTEM_RE = (rf"^(?:{_alt(SYSTEM_PREFIXES)}|{template_alternation(SYSTEM_TEMPLATES)}"
+             rf"|{_alt(MISSED_CALLS)}{_END_PUNCT}$)")
+_POLL_WORDS = ("POLL", "ENCUESTA", "UMFRAGE", "SONDAGE", "SONDAGGIO", "ENQUETE", "PEILING", "ОПРОС", "ANKETA",
+               "ANKIETA", "JAJAK PENDAPAT", "アンケート", "投票", "설문")
+POLL_WORD = rf"(?i:{'|'.join(_POLL_WORDS)})[:：]"
+POLL_RE = rf"^{_alt(_POLL_WORDS)}[:：]"
 # A trailing edit marker: from the table, or on iOS any "<...>" set off by an LRM.
 EDITED_RE = rf"(?:{_SP}|{INVISIBLE_CLASS})*<{alternation(EDITED)}>$"
 IOS_EDITED_RE = rf"{_SP}*\u200e<[^<>\n\u200e]{{3,60}}>$"
@@ -108,7 +117,7 @@ INVISIBLES = f"{INVISIBLE_CLASS}+"
 # long tables (deleted texts, missed calls) are looked up as whole bodies instead (a hash
 # lookup per row, where an alternation of hundreds of phrases would slow every row).
 MAYBE_SPECIAL_START = (  # also any body that starts with an invisible mark (to strip; iOS events)
-    f"^(?:{INVISIBLE_CLASS}|{_STRIP_RUN}(?:<|null$|{_WA_FILE}|{alternation(LOCATION_WORDS)}{_SP}*[:：]"
+    f"^(?:{INVISIBLE_CLASS}|{_STRIP_RUN}(?:<|null$|(?i:{_WA_FILE_LOW})|{alternation(LOCATION_WORDS)}{_SP}*[:：]"
     f"|{alternation(COMMON_SYSTEM_PREFIXES)}|{POLL_WORD}))"
 )
 MAYBE_SPECIAL_END = (
@@ -124,6 +133,13 @@ def _variants(words: tuple[str, ...]) -> set[str]:
             out.update((v, v + ".", v + "。"))
     return out
 
+
+# Whole lower-cased bodies (trailing period dropped) decided by lookup, before any regex:
+# the common markers (deleted, "<Media omitted>", missed calls) never reach the regexes.
+EXACT_DELETED: list[str] = sorted({w.lower() for w in DELETED})
+EXACT_MEDIA: list[str] = sorted({f"<{w.lower()}>" for w in MEDIA_OMITTED} | {w.lower() for w in IOS_OMITTED + LIVE_LOCATION}
+                                | {"null"})
+EXACT_SYSTEM: list[str] = sorted({w.lower() for w in MISSED_CALLS})
 
 # Whole bodies that are (or start) a marker, as WhatsApp writes them (any case variant).
 EXACT_BODIES: list[str] = sorted(
