@@ -10,6 +10,23 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+# Everything clonekit derives from private chats (datasets, runs, caches, exports) is
+# readable by its owner only. The CLI sets PRIVATE_UMASK for the whole process; writers
+# of the most sensitive files also set these modes explicitly (library callers, tests).
+PRIVATE_UMASK = 0o077
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def private_mkdir(path: str | os.PathLike) -> Path:
+    """``mkdir -p`` whose new folders are owner-only (existing ones are left as they are)."""
+    path = Path(path)
+    missing = [p for p in [path, *path.parents] if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for p in missing:
+        os.chmod(p, PRIVATE_DIR_MODE)
+    return path
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:

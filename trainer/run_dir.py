@@ -1,10 +1,17 @@
 """The run folder (docs/CONTRACTS.md "Runs"): runs/<run-id>/run.json and its paths.
-The chat, merge, serve and compare commands load runs through ``load_run`` only."""
+The chat, merge, serve and compare commands load runs through ``load_run`` only.
+
+A run's lifecycle: "running" -> "done" | "failed" | "interrupted" (Ctrl-C, SIGTERM,
+the TUI's Cancel). A process killed without a chance to say so (kill -9, power loss)
+leaves "running" behind; ``effective_status`` turns that into "interrupted" when the
+recorded pid is gone (same host) or the heartbeat file has gone stale."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +34,7 @@ def new_run_id(dataset_version: str) -> str:
 class RunInfo:
     path: Path
     run_id: str
-    status: str
+    status: str  # effective: a dead "running" run reads "interrupted"
     base: str
     base_path: str  # local folder (absolute) or hub id
     method: str
@@ -102,7 +109,8 @@ def load_run(path: str | os.PathLike) -> RunInfo:
         if data.get("base") == "tiny" and (run_dir / "base").is_dir():
             base_path = str((run_dir / "base").resolve())  # survives moving the run folder
         return RunInfo(
-            path=run_dir, run_id=data["run_id"], status=data["status"], base=data["base"], base_path=base_path,
+            path=run_dir, run_id=data["run_id"], status=effective_status(run_dir, data), base=data["base"],
+            base_path=base_path,
             method=data["method"], load_in_4bit=bool(data["load_in_4bit"]), dataset=data["dataset"],
             dataset_version=data["dataset_version"], manifest_sha256=data["manifest_sha256"],
             persona=data.get("persona") or {}, chat_template=data["chat_template"],
@@ -113,14 +121,108 @@ def load_run(path: str | os.PathLike) -> RunInfo:
         raise ClonekitError(f"{run_dir / 'run.json'}: missing key {err.args[0]!r} (the run did not get far; train again)") from None
 
 
-def latest_unfinished_run(root: Path | None = None) -> Path | None:
+HEARTBEAT_FILE = "heartbeat"
+HEARTBEAT_EVERY_S = 10.0
+STALE_AFTER_S = 120.0  # a live run touches its heartbeat every 10 s, from its own thread
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return False
+    return True
+
+
+def effective_status(run_dir: Path, data: dict[str, Any], now: float | None = None) -> str:
+    """run.json's status, except that a "running" run whose process is gone reads
+    "interrupted": its pid is dead on this host, or its heartbeat is older than
+    STALE_AFTER_S (another host, or a recycled pid), or it has neither (a run folder
+    from before heartbeats, or one killed before its first beat)."""
+    status = str(data.get("status") or "failed")
+    if status != "running":
+        return status
+    now = time.time() if now is None else now
+    pid, host = data.get("pid"), data.get("host")
+    if isinstance(pid, int) and host == socket.gethostname() and not _pid_alive(pid):
+        return "interrupted"
+    try:
+        beat = (Path(run_dir) / HEARTBEAT_FILE).stat().st_mtime
+    except OSError:
+        return "interrupted" if pid is None else "running"
+    return "interrupted" if now - beat > STALE_AFTER_S else "running"
+
+
+def resume_command(run_dir: Path | str) -> str:
+    return f"clonekit train --resume --out {run_dir}"
+
+
+def unfinished_hint(run_dir: Path, status: str) -> str:
+    """What to do about a run that is not done, for every message that mentions one."""
+    if status == "running":
+        return f"it is still training (wait for it, or stop it and later resume with `{resume_command(run_dir)}`)"
+    if status == "interrupted":
+        return f"it was stopped before the end; continue it with `{resume_command(run_dir)}`"
+    return f"it failed; see {Path(run_dir) / 'run.json'} ('error') and retry with `{resume_command(run_dir)}`"
+
+
+class Heartbeat:
+    """Touches <run>/heartbeat every HEARTBEAT_EVERY_S from a daemon thread while a run
+    trains, so ``effective_status`` can tell a live run from a dead one."""
+
+    def __init__(self, run_dir: Path, every_s: float = HEARTBEAT_EVERY_S) -> None:
+        self.path = Path(run_dir) / HEARTBEAT_FILE
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="clonekit-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            self.path.touch()
+        except OSError:
+            pass  # the folder is being removed (a refused run); nothing to report
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self._beat()
+
+    def __enter__(self) -> "Heartbeat":
+        self._beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def process_fields() -> dict[str, Any]:
+    """What run.json records about the training process, for dead-run detection."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def list_runs(root: Path | None = None) -> list[tuple[Path, dict[str, Any], str]]:
+    """(folder, run.json, effective status) of every run under root, newest first;
+    folders whose run.json is unreadable are skipped."""
     root = root or runs_root()
-    candidates = []
+    out = []
     for p in root.glob("*/run.json"):
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        if data.get("status") != "done":
-            candidates.append(p.parent)
+        if isinstance(data, dict):
+            out.append((p.parent, data, effective_status(p.parent, data)))
+    out.sort(key=lambda t: (str(t[1].get("started") or ""), t[0].name), reverse=True)
+    return out
+
+
+def latest_unfinished_run(root: Path | None = None) -> Path | None:
+    """The newest run that stopped before the end (interrupted or failed); a run still
+    training is never picked."""
+    candidates = [d for d, _, status in list_runs(root) if status in ("interrupted", "failed")]
     return max(candidates, key=lambda d: (d / "run.json").stat().st_mtime, default=None)

@@ -18,7 +18,8 @@ from builder.config_base import validate
 from trainer import distributed
 from trainer.config import TrainConfig
 from trainer.presets import DEFAULT_PRESET, resolve_config
-from trainer.run_dir import latest_unfinished_run, new_run_id, read_run_json, runs_root, write_run_json
+from trainer.run_dir import (Heartbeat, effective_status, latest_unfinished_run, new_run_id, process_fields, read_run_json,
+                             resume_command, runs_root, write_run_json)
 
 BIG_FOR_CPU = 1_500_000_000  # parameters; beyond this a CPU run would take days
 
@@ -83,6 +84,8 @@ def _prepare_run(req: TrainRequest) -> tuple[Path, TrainConfig, dict]:
         run = read_run_json(run_dir)
         if run.get("status") == "done":
             raise ClonekitError(f"--resume: {run_dir} already finished; start a new run instead")
+        if effective_status(run_dir, run) == "running":
+            raise ClonekitError(f"--resume: {run_dir} is still training (pid {run.get('pid')}); wait for it or stop it first")
         cfg = validate(TrainConfig, run["config"], where=f"{run_dir / 'run.json'}", prefix="config")
         return run_dir, cfg, run
     if not req.data:
@@ -207,25 +210,46 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
         "dataset_version": ds.version_id, "manifest_sha256": ds.manifest_sha256, "persona": ds.persona,
         "chat_template": None, "stop_token_ids": [], "config": cfg.model_dump(), "preset": previous.get("preset") or req.preset,
         "best_checkpoint": None, "final": {}, "started": previous.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **process_fields(),
     }
     save_run(run_dir, run, r)
     training = [False]  # set once trainer.train starts
     try:
-        return _train_in(run_dir, run, cfg, ds, base, tokenizer, device, req.resume, r, on_event, cancel, training)
+        if not r.main:
+            return _train_in(run_dir, run, cfg, ds, base, tokenizer, device, req.resume, r, on_event, cancel, training)
+        with Heartbeat(run_dir):
+            return _train_in(run_dir, run, cfg, ds, base, tokenizer, device, req.resume, r, on_event, cancel, training)
     except BaseException as err:
-        if created and not training[0] and isinstance(err, ClonekitError):
-            # Refused before any training (round trip, empty data, memory estimate): a new
-            # run folder holds nothing worth keeping, and left behind --resume would pick it.
+        stopped = isinstance(err, (KeyboardInterrupt, Cancelled))
+        if created and not training[0] and isinstance(err, (ClonekitError, KeyboardInterrupt)):
+            # Refused or stopped before any training (round trip, empty data, memory
+            # estimate): a new run folder holds nothing worth keeping, and left behind
+            # --resume would pick it.
             distributed.barrier(r)
             if r.main:
                 import shutil
 
                 shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(err, KeyboardInterrupt):
+                raise Cancelled(f"interrupted before training started; {run_dir} was removed, nothing was kept") from None
             raise
-        run["status"] = "failed"
-        run["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
+        run["status"] = "interrupted" if stopped else "failed"
+        if stopped:
+            run["stopped"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        else:
+            run["error"] = str(err).splitlines()[0] if str(err) else type(err).__name__
         save_run(run_dir, run, r)
+        if stopped:
+            raise Cancelled(stopped_message(run_dir)) from None
         raise
+
+
+def stopped_message(run_dir: Path) -> str:
+    """What an interrupted run kept, and the one command that continues it."""
+    checkpoint, _ = last_complete_checkpoint(Path(run_dir) / "checkpoints")
+    kept = (f"kept {run_dir} with its last checkpoint ({Path(checkpoint).name})" if checkpoint
+            else f"kept {run_dir} (no checkpoint saved yet: resuming starts from step 0)")
+    return f"training interrupted; {kept}; continue with: {resume_command(run_dir)}"
 
 
 def save_run(run_dir: Path, run: dict, r: distributed.Ranks) -> None:
@@ -354,7 +378,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         ) from None
     seconds = time.monotonic() - t0
     if events_cb.cancelled:
-        raise Cancelled(f"training cancelled at step {trainer.state.global_step}; continue with: clonekit train --resume --out {run_dir}")
+        raise Cancelled(f"training cancelled at step {trainer.state.global_step}")  # train() says what was kept
 
     # With load_best_model_at_end this evaluates the best checkpoint's weights.
     events_cb.final_eval = True

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Union
 
 from builder import __version__
-from builder.atomic import atomic_write_text
+from builder.atomic import PRIVATE_FILE_MODE, atomic_write_text, private_mkdir
 from builder.errors import ClonekitError
 
 VERSION_RE = re.compile(r"^v(\d{4,})$")
@@ -91,6 +91,7 @@ def _write_jsonl(path: Path, source: JsonlSource) -> None:
         source(path)  # a writer (build's Polars frames): no bytes object of the whole file
     else:
         path.write_bytes(render_jsonl(source))
+    os.chmod(path, PRIVATE_FILE_MODE)  # private chats: owner only, whatever the umask
 
 
 def write_version(
@@ -109,8 +110,7 @@ def write_version(
     The files are written into a temp folder beside the versions first; the number is
     taken only when the folder is complete (its manifest names it), by renaming the
     folder, so a crash or Ctrl-C leaves no partial version and none is overwritten."""
-    base = datasets_root(root) / name
-    base.mkdir(parents=True, exist_ok=True)
+    base = private_mkdir(datasets_root(root) / name)
     tmp = Path(tempfile.mkdtemp(prefix=".new.", suffix=".tmp", dir=base))
     try:
         # both files at once: the writers and the hashing release the GIL

@@ -52,10 +52,15 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from builder.errors import ClonekitError
+    from trainer.preflight import check_train_args
+
+    if not args.resume:  # cheap checks first: a typo should not wait for torch to import
+        check_train_args(args.data, args.base, args.preset)
+    _sigterm_as_interrupt()
     from trainer.train import TrainRequest, quiet_libraries, train
 
     quiet_libraries()  # before trainer.callbacks imports transformers
-    from builder.errors import ClonekitError
     from clonekit.progress import ProgressPrinter
     from trainer.callbacks import JsonlEvents, tee
 
@@ -75,3 +80,16 @@ def run(args: argparse.Namespace) -> int:
             writer.close()
     print(run_dir)
     return 0
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM (the TUI's Cancel, `kill`, a job scheduler) stops training like Ctrl-C, so
+    run.json says "interrupted" and the message says what was kept."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)

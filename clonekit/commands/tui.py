@@ -19,6 +19,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from builder.errors import ClonekitError
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise ClonekitError("the terminal UI needs a terminal (stdin and stdout are not one); "
+                            "run a command instead (clonekit --help)")
     from tui.app import run_app
 
     return run_app(args.workspace)

@@ -35,7 +35,7 @@ def test_open_run_errors(tmp_path, tiny_run):  # noqa: F811
     unfinished.mkdir()
     info = json.loads((tiny_run / "run.json").read_text())
     (unfinished / "run.json").write_text(json.dumps(dict(info, status="running")))
-    with pytest.raises(ClonekitError, match="not 'done'"):
+    with pytest.raises(ClonekitError, match="not done; it was stopped before the end; continue it with `clonekit train --resume --out "):
         open_run(unfinished)
 
 
