@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import ClonekitError
-from trainer.run_dir import RunInfo, load_run, runs_root
+from trainer.run_dir import RunInfo, load_run, runs_root, unfinished_hint
 
 
 def resolve_run_path(ref: str | os.PathLike) -> Path:
@@ -31,9 +31,7 @@ def open_run(ref: str | os.PathLike, require_done: bool = True) -> RunInfo:
     """Read and check a run folder. Raises ClonekitError naming what is wrong."""
     run = load_run(resolve_run_path(ref))
     if require_done and run.status != "done":
-        raise ClonekitError(
-            f"{run.path}: run status is {run.status!r}, not 'done'; wait for training to finish "
-            "(or resume it with `clonekit train --resume`)")
+        raise ClonekitError(f"{run.path}: run is {run.status}, not done; {unfinished_hint(run.path, run.status)}")
     if require_done and not run.weights_dir.is_dir():
         raise ClonekitError(f"{run.weights_dir}: missing; the run folder is incomplete")
     return run
