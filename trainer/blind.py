@@ -86,7 +86,7 @@ def plan_cuts(records: list[dict], config: BlindConfig) -> list[Cut]:
         key = _record_key(rec)
         contact = str(meta.get("contact") or "")
         for i in sorted(rng.sample(turns, min(len(turns), config.per_conversation))):
-            item = hashlib.sha256(f"{key}:{i}".encode()).hexdigest()[:16]
+            item = hashlib.sha256(f"{r}:{key}:{i}".encode()).hexdigest()[:16]  # val.jsonl never changes
             by_contact.setdefault(contact, []).append(Cut(item, r, i, contact, str(meta.get("role_tag") or "")))
     queues = [rng.sample(cuts, len(cuts)) for _, cuts in sorted(by_contact.items())]
     out: list[Cut] = []
@@ -261,7 +261,7 @@ def rater_key(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
-def _draw(*parts: object) -> int:
+def stable_draw(*parts: object) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
@@ -290,7 +290,7 @@ class BlindSession:
         self.log = AnswerLog(self.folder)
         key = rater_key(rater)
         answered = {a["item"] for a in read_answers(self.folder) if rater_key(a["rater"]) == key}
-        order = sorted(self.items, key=lambda it: _draw("order", key, it["item"]))
+        order = sorted(self.items, key=lambda it: stable_draw("order", key, it["item"]))
         self.queue = [it for it in order if it["item"] not in answered]
         self.answered_before = len(self.items) - len(self.queue)
         self.answered_now: list[dict] = []
@@ -303,7 +303,7 @@ class BlindSession:
         if not self.queue:
             return None
         it = self.queue[0]
-        real_side = 1 + _draw("side", rater_key(self.rater), it["item"]) % 2
+        real_side = 1 + stable_draw("side", rater_key(self.rater), it["item"]) % 2
         pair = (it["real"], it["clone"]) if real_side == 1 else (it["clone"], it["real"])
         return Shown(it, pair, real_side)
 

@@ -31,7 +31,9 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends: no 0.9999999999999999
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,9 @@ def fidelity_results(run_dir: str | Path) -> dict:
     facts_path = folder / "facts.json"
     if facts_path.is_file():
         facts = json.loads(facts_path.read_text(encoding="utf-8"))
-        out["facts"] = {k: facts[k] for k in ("summary", "facts_on_card", "definitions", "contacts")}
+        out["facts"] = {k: facts[k] for k in ("summary", "facts_on_card", "not_probed", "definitions", "contacts")}
+        out["facts"]["questions"] = len({(a["question"], a["kind"]) for a in facts["answers"]})
+        out["facts"]["replies"] = len(facts["answers"])
     return out
 
 
@@ -166,7 +170,9 @@ def fidelity_markdown(fid: dict) -> str:
             f"| on the card | deflects | {fmt_rate(s['known_deflect'])} |",
             f"| not on the card | makes something up instead of deflecting | {fmt_rate(s['unknown_made_up'])} |",
             f"| not on the card | deflects | {fmt_rate(s['unknown_deflect'])} |", "",
-            *[f"- {d}" for d in facts["definitions"]], "",
+            f"This rests on {facts['replies']} replies to {facts['questions']} questions."
+            + (f" Card facts no question was derived from: {'; '.join(facts['not_probed'])}." if facts["not_probed"] else ""),
+            "", *[f"- {d}" for d in facts["definitions"]], "",
         ]
     return "\n".join(lines) + "\n"
 

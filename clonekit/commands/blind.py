@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mode.add_argument("--report", action="store_true", help="only write the scores into eval.md / eval.json")
     mode.add_argument("--facts", action="store_true",
                       help="ask the clone questions the persona card answers, and some it cannot know")
+    mode.add_argument("--facts-questions", metavar="FILE.toml",
+                      help="more questions for --facts: [[known]] question/answer entries, unknown = [...]")
     mode.add_argument("--judge-model", metavar="MODEL",
                       help="ask this OpenAI-compatible model the same forced choice, once per item")
     j = p.add_argument_group("automatic judge (key from the environment only)")
@@ -58,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     tasks = args.prepare or args.report or args.facts or args.judge_model
     if args.prepare or not tasks:
         _prepare(args)
+    if args.facts_questions and not args.facts:
+        raise ClonekitError("--facts-questions: goes with --facts")
     if args.facts:
         _facts(args)
     if args.judge_model:
@@ -104,7 +108,8 @@ def _facts(args) -> None:
 
     quiet_transformers()
     printer = ProgressPrinter()
-    run_facts_check(args.run, FactsConfig(sampling=sampling_from_args(args), seed=args.seed, device=args.device),
+    run_facts_check(args.run, FactsConfig(sampling=sampling_from_args(args), seed=args.seed, device=args.device,
+                                           extra_file=args.facts_questions),
                     on_event=printer)
     printer.close()
 

@@ -1,0 +1,172 @@
+"""The automatic judge: the blind test's forced choice asked of an OpenAI-compatible model
+through the synthesis client (builder/synth/client.py: retries, rate limits, the request
+cache; the key comes from an environment variable and is stored nowhere).
+
+Each item is asked once, the real reply on side 1 or 2 as drawn from the item id (so a
+rerun asks the very same requests and is answered from the cache). The model's answer is
+the first "1" or "2" in its reply; anything else is "invalid" and not scored. A budget
+(requests sent, tokens, USD) stops it early; what was answered is still reported.
+Results: <run>/blind/judge.json (atomic), scored apart from the human answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.atomic import atomic_write_text
+from builder.errors import ClonekitError, ConfigError
+from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, Progress, ignore_event
+from trainer.blind import blind_dir, read_items, stable_draw
+
+SYSTEM = ("You are the judge in a blind test. You see a chat and two candidate next messages. "
+          "One was really written by the named person, the other by an imitation. "
+          "Answer with the single digit 1 or 2 and nothing else.")
+
+
+@dataclass
+class JudgeConfig:
+    model: str
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    max_requests: int | None = 200   # requests actually sent (cache hits are free)
+    max_tokens: int | None = None    # input + output tokens sent
+    max_cost: float | None = None    # USD
+    temperature: float = 0.0
+    max_output_tokens: int = 4
+    concurrency: int = 4
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    cache_dir: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("--judge-model: name the model to ask")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"--judge-base-url: must start with http:// or https:// (got {self.base_url!r})")
+        if not self.api_key_env or not self.api_key_env.replace("_", "").isalnum():
+            raise ConfigError("--judge-api-key-env: the NAME of an environment variable, not a key")
+        for name in ("max_requests", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--judge-{name.replace('_', '-')}: must be at least 1 (got {value})")
+        if self.max_cost is not None and self.max_cost <= 0:
+            raise ConfigError(f"--judge-max-cost: must be above 0 (got {self.max_cost})")
+
+
+def judge_messages(item: dict, persona: str, candidates: tuple[str, str]) -> list[dict]:
+    chat = "\n".join(f"{m['name']}: {m['content']}" for m in item["context"])
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": (
+                f"A chat between {persona} and {item['contact']}:\n\n{chat}\n\n"
+                f"Two candidate next messages from {persona}:\n\n1: {candidates[0]}\n\n2: {candidates[1]}\n\n"
+                f"Which one did {persona} really write? Answer 1 or 2.")}]
+
+
+def parse_choice(content: str) -> int | None:
+    found = re.search(r"(?<![\d.])([12])(?![\d.])", content or "")
+    return int(found.group(1)) if found else None
+
+
+def run_judge(run_dir: str | Path, config: JudgeConfig, on_event: OnEvent = ignore_event,
+              cancel: CancelToken = NEVER_CANCELLED) -> Path:
+    from builder.synth.cache import RequestCache, default_cache_path
+    from builder.synth.plan import price_for
+
+    folder = blind_dir(run_dir)
+    items = read_items(folder)
+    if items is None or not items.get("complete"):
+        raise ClonekitError(f"{folder / 'items.json'}: no blind-test items yet; prepare them first "
+                            "(`clonekit blind RUN --prepare`)")
+    price = price_for(config.model, {})
+    if config.max_cost is not None and price is None:
+        raise ConfigError(f"--judge-max-cost: no price known for model '{config.model}'; "
+                          "use --judge-max-tokens or --judge-max-requests instead")
+    cache = RequestCache(Path(config.cache_dir) / "synth.sqlite" if config.cache_dir else default_cache_path())
+    try:
+        out = asyncio.run(_ask_all(items, config, cache, price, on_event, cancel))
+    finally:
+        cache.close()
+    path = folder / "judge.json"
+    atomic_write_text(path, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+async def _ask_all(items: dict, config: JudgeConfig, cache, price, on_event: OnEvent, cancel: CancelToken) -> dict:
+    from builder.synth.cache import request_key
+    from builder.synth.client import ChatClient, ChatRequest, RetryPolicy, describe_request
+    from builder.synth.plan import cost_of
+    from builder.synth.ratelimit import RateLimiter
+    from builder.synth.synth import resolve_api_key
+
+    client = ChatClient(base_url=config.base_url, model=config.model, api_key=resolve_api_key(config),
+                        api_key_env=config.api_key_env, timeout_s=config.timeout_s, cache=cache,
+                        limiter=RateLimiter(), retry=RetryPolicy(max_retries=config.max_retries),
+                        jitter_seed=config.seed)
+    persona = items.get("persona") or "me"
+    params = {"temperature": config.temperature, "max_tokens": config.max_output_tokens}
+    plan = []
+    for it in items["items"]:
+        real_side = 1 + stable_draw("judge", config.seed, it["item"]) % 2
+        pair = (it["real"], it["clone"]) if real_side == 1 else (it["clone"], it["real"])
+        messages = judge_messages(it, persona, pair)
+        key = request_key(describe_request(client.base_url, config.model, messages, params, None))
+        est = sum(len(m["content"]) for m in messages) // 3 + config.max_output_tokens
+        plan.append((it, real_side, ChatRequest(key, messages, params, None, est)))
+    verdicts: dict[int, dict] = {}
+    usage = {"sent": 0, "cache_hits": 0, "tokens": 0, "cost": 0.0, "reserved_tokens": 0, "reserved_cost": 0.0}
+    state = {"budget_stopped": False}
+    sem = asyncio.Semaphore(config.concurrency)
+
+    def fits(req: ChatRequest) -> bool:
+        if config.max_requests is not None and usage["sent"] >= config.max_requests:
+            return False
+        if config.max_tokens is not None and usage["tokens"] + usage["reserved_tokens"] + req.est_tokens > config.max_tokens:
+            return False
+        worst = cost_of(price, req.est_tokens, config.max_output_tokens) or 0.0
+        return config.max_cost is None or usage["cost"] + usage["reserved_cost"] + worst <= config.max_cost
+
+    async def one(n: int, it: dict, real_side: int, req: ChatRequest) -> None:
+        async with sem:
+            result = client.cached(req)
+            if result is None:
+                if cancel.cancelled or not fits(req):
+                    state["budget_stopped"] = state["budget_stopped"] or not cancel.cancelled
+                    return
+                worst = cost_of(price, req.est_tokens, config.max_output_tokens) or 0.0
+                usage["sent"] += 1
+                usage["reserved_tokens"] += req.est_tokens
+                usage["reserved_cost"] += worst
+                try:
+                    result = await client.complete(req)
+                finally:
+                    usage["reserved_tokens"] -= req.est_tokens
+                    usage["reserved_cost"] -= worst
+                u = result.usage or {}
+                tin = u.get("prompt_tokens") or req.est_tokens - config.max_output_tokens
+                tout = u.get("completion_tokens") or 1
+                usage["tokens"] += tin + tout
+                usage["cost"] += cost_of(price, tin, tout) or 0.0
+            else:
+                usage["cache_hits"] += 1
+            picked = parse_choice(result.content)
+            verdict = "invalid" if picked is None else ("real" if picked == real_side else "clone")
+            verdicts[n] = {"item": it["item"], "contact": it["contact"], "role_tag": it["role_tag"],
+                           "real_side": real_side, "picked": picked, "verdict": verdict,
+                           "answer": result.content[:200]}
+            on_event(Progress("judge", len(verdicts), len(plan)))
+
+    on_event(Log(f"asking {config.model} about {len(plan)} items"))
+    try:
+        await asyncio.gather(*(one(n, *p) for n, p in enumerate(plan)))
+    finally:
+        await client.aclose()
+    if state["budget_stopped"]:
+        on_event(Log(f"judge budget reached: {len(verdicts)} of {len(plan)} items answered", level="warning"))
+    return {"model": config.model, "base_url": client.base_url, "seed": config.seed,
+            "verdicts": [verdicts[n] for n in sorted(verdicts)], "budget_stopped": state["budget_stopped"],
+            "usage": {k: usage[k] for k in ("sent", "cache_hits", "tokens")} | {"cost": round(usage["cost"], 6)},
+            "items": len(plan)}

@@ -1,0 +1,236 @@
+"""Invented facts: does the clone stick to the persona card, or make things up?
+
+The clone is asked, as a contact from its training data and with the exact chat prompt
+(the persona system message carries the card), two kinds of question:
+
+- **on the card**: derived from the card's facts by the patterns below ("lives in Lisbon"
+  -> "where do you live these days?", expected "Lisbon"), plus any you add in a file;
+- **not on the card**: things no card states (a passport number, a dentist's name), left
+  out when the card mentions their topic.
+
+Each reply is classified by plain rules, so the numbers can be checked by hand:
+
+- agree: the card's value is in the reply (a number: the same number; text: one of the
+  value's words of 3+ letters, whole word, case and accents ignored);
+- deflect: a deflection phrase (DEFLECTIONS), a reply that is only a question back, or an
+  empty reply;
+- contradict (on the card): anything else, i.e. an answer without the card's value;
+- made up (not on the card): anything else with some content (2+ words or a number);
+  a bare "lol" counts as deflecting.
+
+Results: <run>/blind/facts.json (atomic)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builder.atomic import atomic_write_text
+from builder.errors import ClonekitError
+from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, Progress, ignore_event
+from trainer.blind import blind_dir
+from trainer.fidelity import Rate
+from trainer.generate import SamplingSettings
+
+# (pattern on one card fact, question asked); the pattern's "v" group is the expected value
+PATTERNS: list[tuple[str, str]] = [
+    (r"\blives? in (?P<v>.+)", "where do you live these days?"),
+    (r"\bworks? as (?:an? )?(?P<v>.+)", "what do you do for work?"),
+    (r"\bworks? (?:at|for) (?P<v>.+)", "where do you work?"),
+    (r"\b(?:is |comes? )?from (?P<v>.+)", "where are you from originally?"),
+    (r"\b(?:partner|wife|husband|girlfriend|boyfriend|fianc[eé]e?)(?:'s name)? is (?:called |named )?(?P<v>.+)",
+     "what's your partner's name again?"),
+    (r"\bmarried to (?P<v>.+)", "who are you married to?"),
+    (r"\bha(?:s|ve) an? (?P<pet>dog|cat|rabbit|parrot|horse|hamster) (?:called|named) (?P<v>.+)",
+     "what's your {pet}'s name?"),
+    (r"\bborn in (?P<v>\d{4})\b", "what year were you born?"),
+    (r"^(?:is |am )?(?P<v>\d{1,3})(?: years old| yo)?$", "how old are you?"),
+    (r"\bstud(?:ied|ies|y) (?P<v>.+?)(?: at .+)?$", "what did you study?"),
+    (r"\bspeaks? (?P<v>.+)", "which languages do you speak?"),
+    (r"\bfavou?rite (?P<what>[\w ]+?) is (?P<v>.+)", "what's your favourite {what}?"),
+    (r"\bdrives? an? (?P<v>.+)", "what car do you drive?"),
+]
+
+# (question, topic word: the question is left out when a card fact mentions it)
+UNKNOWN: list[tuple[str, str]] = [
+    ("what's your passport number?", "passport"),
+    ("what was your first school teacher's name?", "teacher"),
+    ("what did you have for dinner on the 3rd of march 2019?", "dinner"),
+    ("what's your dentist called?", "dentist"),
+    ("what was the number plate of your first car?", "plate"),
+    ("how much did your last haircut cost?", "haircut"),
+    ("what's your neighbour's cat called?", "neighbour"),
+    ("which hotel did you stay at in 2017?", "hotel"),
+]
+
+DEFLECTIONS = [
+    "don't know", "dont know", "do not know", "dunno", "idk", "no idea", "not sure", "no clue",
+    "can't remember", "cant remember", "don't remember", "dont remember", "can't recall", "forgot",
+    "can't say", "cant say", "won't say", "not telling", "rather not", "none of your business",
+    "why do you ask", "why do you want to know", "ask me later", "tell you later", "not gonna",
+]
+
+DEFINITIONS = [
+    "agree: the card's value is in the reply (numbers: the same number; text: one of the value's words "
+    "of 3+ letters, whole word, case and accents ignored)",
+    "deflect: a deflection phrase (\"don't know\", \"no idea\", \"rather not\", ...), a reply that is only a "
+    "question back, or an empty reply",
+    "contradict: a reply to a question on the card that neither agrees nor deflects",
+    "made up: a reply to a question the card cannot answer that does not deflect and has 2+ words or a number",
+]
+
+
+@dataclass(frozen=True)
+class Probe:
+    question: str
+    kind: str  # "known" | "unknown"
+    expected: str = ""
+    fact: str = ""
+
+
+@dataclass
+class FactsConfig:
+    contacts: int = 2  # ask as the N contacts with the most training conversations
+    samples: int = 1   # replies per question and contact
+    extra_file: str | None = None  # TOML: [[known]] question/answer, unknown = ["...", ...]
+    seed: int = 0
+    sampling: SamplingSettings = field(default_factory=lambda: SamplingSettings(max_new_tokens=64))
+    device: str | None = None
+
+
+def fold(text: str) -> str:
+    """Casefolded, accents removed."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def probes_from_card(facts: list[str]) -> tuple[list[Probe], list[str]]:
+    """(questions on the card, facts no pattern understood)."""
+    probes, not_probed, asked = [], [], set()
+    for fact in facts:
+        text = fact.strip().rstrip(".").strip()
+        for pattern, question in PATTERNS:
+            found = re.search(pattern, text, flags=re.IGNORECASE)
+            if found:
+                q = question.format(**{k: v.lower() for k, v in found.groupdict().items() if k != "v"})
+                value = found.group("v").strip().strip("\"'")
+                if q not in asked and value:
+                    asked.add(q)
+                    probes.append(Probe(q, "known", value, fact))
+                break
+        else:
+            not_probed.append(fact)
+    return probes, not_probed
+
+
+def unknown_probes(facts: list[str]) -> list[Probe]:
+    card = fold(" ".join(facts))
+    return [Probe(q, "unknown") for q, topic in UNKNOWN if topic not in card]
+
+
+def extra_probes(path: str) -> list[Probe]:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ClonekitError(f"{path}: cannot read the questions file ({err})") from None
+    out = []
+    for n, row in enumerate(data.get("known", []), 1):
+        if not isinstance(row, dict) or not row.get("question") or not row.get("answer"):
+            raise ClonekitError(f"{path}: [[known]] entry {n} needs question = \"...\" and answer = \"...\"")
+        out.append(Probe(str(row["question"]), "known", str(row["answer"]), "from " + Path(path).name))
+    for q in data.get("unknown", []):
+        out.append(Probe(str(q), "unknown"))
+    return out
+
+
+def _numbers(text: str) -> list[str]:
+    return re.findall(r"\d+(?:[.,]\d+)?", text)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+(?:'[^\W_]+)?", fold(text))
+
+
+def deflects(reply: str) -> bool:
+    text = fold(reply).replace("\u2019", "'").strip()
+    if not text:
+        return True
+    if any(re.search(r"(?<!\w)" + re.escape(p) + r"(?!\w)", text) for p in DEFLECTIONS):
+        return True
+    return text.endswith("?") and not _numbers(text)
+
+
+def classify(probe: Probe, reply: str) -> str:
+    """'agree' | 'contradict' | 'deflect' for questions on the card; 'made_up' | 'deflect' otherwise."""
+    if probe.kind == "known":
+        numbers = _numbers(probe.expected)
+        if numbers:
+            if any(n in _numbers(reply) for n in numbers):
+                return "agree"
+        else:
+            wanted = {w for w in _words(probe.expected) if len(w) >= 3}
+            if wanted & set(_words(reply)):
+                return "agree"
+        return "deflect" if deflects(reply) else "contradict"
+    if deflects(reply):
+        return "deflect"
+    return "made_up" if len(_words(reply)) >= 2 or _numbers(reply) else "deflect"
+
+
+def summarize(answers: list[dict]) -> dict:
+    known = [a["outcome"] for a in answers if a["kind"] == "known"]
+    unknown = [a["outcome"] for a in answers if a["kind"] == "unknown"]
+    return {"known_agree": Rate(known.count("agree"), len(known)).to_dict(),
+            "known_contradict": Rate(known.count("contradict"), len(known)).to_dict(),
+            "known_deflect": Rate(known.count("deflect"), len(known)).to_dict(),
+            "unknown_made_up": Rate(unknown.count("made_up"), len(unknown)).to_dict(),
+            "unknown_deflect": Rate(unknown.count("deflect"), len(unknown)).to_dict()}
+
+
+def run_facts_check(run_ref, config: FactsConfig | None = None, on_event: OnEvent = ignore_event,
+                    cancel: CancelToken = NEVER_CANCELLED) -> Path:
+    from trainer.generate import generate_reply
+    from trainer.inference import load_model, open_run, stop_ids
+    from trainer.prompting import build_prompt, contact_roles, persona_system_prompt, resolve_contact
+
+    config = config or FactsConfig()
+    run = open_run(run_ref)
+    facts = [str(f) for f in (run.persona.get("facts") or [])]
+    probes, not_probed = probes_from_card(facts)
+    if config.extra_file:
+        probes += extra_probes(config.extra_file)
+    probes += unknown_probes(facts)
+    if not any(p.kind == "known" for p in probes):
+        on_event(Log("no question could be derived from the persona card's facts; only questions it cannot "
+                     "know are asked (add [[known]] questions with --facts-questions)", level="warning"))
+    counts = contact_roles(run.info.get("dataset"))
+    people: list[tuple[str, str]] = []
+    for (c, r), _ in counts.most_common():
+        if c and c not in [p for p, _ in people]:
+            people.append((c, r))
+    people = people[: config.contacts] or [resolve_contact(counts, None, None)]
+    model, tokenizer = load_model(run, device=config.device)
+    eot = stop_ids(run, tokenizer)
+    answers = []
+    total = len(probes) * len(people) * config.samples
+    for contact, role in people:
+        system = persona_system_prompt(run.persona, contact, role)
+        for p in probes:
+            for s in range(config.samples):
+                cancel.check()
+                on_event(Progress("facts check", len(answers), total))
+                prompt = build_prompt(tokenizer, system, [{"role": "user", "content": p.question}], contact)
+                reply = generate_reply(model, tokenizer, prompt.input_ids, config.sampling, eot, cancel=cancel,
+                                       seed=config.seed + len(answers)).text.strip()
+                answers.append({"contact": contact, "question": p.question, "kind": p.kind, "expected": p.expected,
+                                "fact": p.fact, "sample": s, "reply": reply, "outcome": classify(p, reply)})
+    on_event(Progress("facts check", total, total))
+    out = {"run_id": run.run_id, "facts_on_card": len(facts), "not_probed": not_probed,
+           "contacts": [c for c, _ in people], "sampling": {k: v for k, v in vars(config.sampling).items()},
+           "definitions": DEFINITIONS, "summary": summarize(answers), "answers": answers}
+    path = blind_dir(run.path) / "facts.json"
+    atomic_write_text(path, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    return path
