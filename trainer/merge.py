@@ -17,12 +17,29 @@ from builder.events import NEVER_CANCELLED, CancelToken, OnEvent, Progress, igno
 DTYPES = ("bf16", "fp16", "fp32")
 
 
-def merge_run(run_ref: str | os.PathLike, output: str | os.PathLike, dtype: str = "bf16",
-              on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED) -> Path:
+def merge_adapter(run, dtype: str = "bf16", on_event: OnEvent = ignore_event,
+                  cancel: CancelToken = NEVER_CANCELLED):
+    """The run's base loaded unquantized on the CPU with its LoRA adapter merged in (a
+    plain transformers model). Also used by ``clonekit gguf``."""
     import torch
     from peft import PeftModel
 
-    from trainer.inference import load_base_model, load_tokenizer, open_run, stop_ids
+    from trainer.inference import load_base_model
+
+    on_event(Progress("merge", 0, 3, "loading base (unquantized)"))
+    base = load_base_model(run.base_path, "cpu", quantize_4bit=False, dtype=dtype)
+    cancel.check()
+    on_event(Progress("merge", 1, 3, "merging adapter"))
+    model = PeftModel.from_pretrained(base, str(run.adapter_dir))
+    with torch.no_grad():
+        merged = model.merge_and_unload(safe_merge=True)
+    cancel.check()
+    return merged
+
+
+def merge_run(run_ref: str | os.PathLike, output: str | os.PathLike, dtype: str = "bf16",
+              on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED) -> Path:
+    from trainer.inference import load_tokenizer, open_run, stop_ids
 
     if dtype not in DTYPES:
         raise ClonekitError(f"--dtype {dtype}: use one of {', '.join(DTYPES)}")
@@ -32,14 +49,7 @@ def merge_run(run_ref: str | os.PathLike, output: str | os.PathLike, dtype: str 
     run = open_run(run_ref)
     if run.method == "full":
         raise ClonekitError(f"{run.path}: a full fine-tune has no adapter; its model/ folder is already a plain model")
-    on_event(Progress("merge", 0, 3, "loading base (unquantized)"))
-    base = load_base_model(run.base_path, "cpu", quantize_4bit=False, dtype=dtype)
-    cancel.check()
-    on_event(Progress("merge", 1, 3, "merging adapter"))
-    model = PeftModel.from_pretrained(base, str(run.adapter_dir))
-    with torch.no_grad():
-        merged = model.merge_and_unload(safe_merge=True)
-    cancel.check()
+    merged = merge_adapter(run, dtype, on_event, cancel)
     tokenizer = load_tokenizer(run.adapter_dir)
     eot = stop_ids(run, tokenizer)
     merged.generation_config.eos_token_id = eot if len(eot) > 1 else eot[0]
