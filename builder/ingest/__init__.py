@@ -84,12 +84,14 @@ def ingest_paths(
     picked: list[tuple[Parser, Document]] = []
     for path, entries in listed:
         try:
-            found, done = _claim(path, entries, forced, on_event, cancel, done, total)
+            found, done, unreadable = _claim(path, entries, forced, on_event, cancel, done, total)
         except ParseError as err:
             fail(err, err.source)
             done += len(entries)
             continue
         picked.extend(found)
+        if not strict:  # listed with their reason (strict runs only log them as skipped)
+            reports.extend(FileReport(err.source, None, 0, str(err)) for err in unreadable)
 
     # 3. parse, one call per (format, folder) so multi-file chats arrive together
     groups: dict[tuple[str, str], tuple[Parser, list[Document]]] = {}
@@ -129,8 +131,9 @@ def _unique(paths: Iterable[str | os.PathLike]) -> list[str | os.PathLike]:
 
 
 def _claim(path: str, entries: list[Entry], forced: Parser | None, on_event: OnEvent,
-           cancel: CancelToken, done: int, total: int) -> tuple[list[tuple[Parser, Document]], int]:
-    """Decode the entries found under one path and choose a parser for each."""
+           cancel: CancelToken, done: int, total: int) -> tuple[list[tuple[Parser, Document]], int, list[ParseError]]:
+    """Decode the entries found under one path and choose a parser for each; also returns
+    the errors of the files found in folders or zips that could not be decoded."""
     docs: list[tuple[Entry, Document]] = []
     unreadable: list[ParseError] = []
     for entry in entries:
@@ -170,7 +173,7 @@ def _claim(path: str, entries: list[Entry], forced: Parser | None, on_event: OnE
         shown = ", ".join(skipped[:SKIPPED_SHOWN]) + (f" and {len(skipped) - SKIPPED_SHOWN} more"
                                                        if len(skipped) > SKIPPED_SHOWN else "")
         on_event(Log(f"skipped {len(skipped)} file(s) that are not chat exports: {shown}", "warning"))
-    return picked, done
+    return picked, done, unreadable
 
 
 def _parse_group(parser: Parser, docs: list[Document], on_event: OnEvent,

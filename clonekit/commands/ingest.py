@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE.jsonl",
                    help="write messages (DESIGN.md's Message contract, one JSON per line) here")
     p.add_argument("--format", choices=FORMATS, default="auto", help="force a format (default: detect per file)")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="read what can be read: files that cannot be read or parsed are skipped and listed "
+                   "(default: the first such file stops the run)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or warning lines on stderr")
     return p
 
@@ -41,9 +44,16 @@ def run(args: argparse.Namespace) -> int:
     # Progress bars only on a terminal; piped stderr gets warnings and the error line only.
     on_event = printer if sys.stderr.isatty() else (lambda ev: printer(ev) if isinstance(ev, Log) else None)
     try:
-        result = ingest_paths(args.paths, fmt=args.format, on_event=on_event)
+        skip = getattr(args, "skip_unreadable", False)
+        result = ingest_paths(args.paths, fmt=args.format, on_event=on_event, strict=not skip)
         printer.close()
+        failed = [f for f in result.files if f.error]
+        if skip and result.messages.is_empty() and result.instructions.is_empty():
+            first = failed[0].error if failed else "no chat exports found"
+            raise ClonekitError(f"nothing could be read ({len(failed)} file(s) skipped; first: {first})")
         print(format_summary(result))
+        if failed:
+            print(f"skipped {len(failed)} unreadable file(s); the rest was read", file=sys.stderr)
         if args.output:
             for path, rows, what in write_ingested(result, args.output):
                 print(f"wrote {path} ({rows} {what})")
