@@ -11,7 +11,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "serve", help="serve a trained clone over an OpenAI-compatible HTTP API",
         description="POST /v1/chat/completions (streaming or not) and GET /v1/models. Binds to "
-        "127.0.0.1 unless --host says otherwise; one reply is generated at a time, others wait.")
+        "127.0.0.1 unless --host says otherwise. Concurrent requests are batched: they share one forward pass "
+        "per token, a new request joins at the next step. The port answers 503 (Retry-After) while the "
+        "model loads.")
     p.add_argument("run", metavar="RUN", help="run folder or run id")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="default 8000")
@@ -20,6 +22,11 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--merged", metavar="DIR", help="serve a merged model folder from `clonekit merge`")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     add_static_cache_arg(p)
+    p.add_argument("--one-at-a-time", action="store_true",
+                   help="generate one reply at a time, others wait (the pre-batching worker; with "
+                   "--static-cache it runs the compiled single-stream loop)")
+    p.add_argument("--max-batch", type=int, default=32, metavar="N",
+                   help="most requests generated together (default 32); more wait for a free row")
     return p
 
 
@@ -34,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise ClonekitError(f"--port {args.port}: must be 0..65535")
+    if args.max_batch < 1:
+        raise ClonekitError(f"--max-batch {args.max_batch}: must be 1 or more")
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
@@ -42,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
         print(f"warning: listening on {args.host} without --api-key-env: anyone who can reach this "
               "address can talk to your clone", file=sys.stderr)
+    if args.static_cache and not args.one_at_a_time:
+        print("note: --static-cache runs the compiled single-stream loop: one reply at a time", file=sys.stderr)
+        args.one_at_a_time = True
     quiet_transformers()
 
     def ready(url: str) -> None:
@@ -49,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         serve_run(args.run, host=args.host, port=args.port, api_key=api_key, merged=args.merged,
-                  device=args.device, static_cache=args.static_cache, on_event=ProgressPrinter(), on_ready=ready)
+                  device=args.device, static_cache=args.static_cache, batching=not args.one_at_a_time,
+                  max_batch=args.max_batch, on_event=ProgressPrinter(), on_ready=ready)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     return 0

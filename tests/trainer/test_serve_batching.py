@@ -1,0 +1,266 @@
+"""Continuous batching (trainer.batching, the default worker of `clonekit serve`): requests
+that arrive together or mid-generation are all answered, greedy replies equal unbatched
+greedy decoding token for token, per-request settings (length, stop strings, penalty,
+sampling, seed) hold inside a batch, and streaming over HTTP stays intact."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from tests.trainer.run_fixture import tiny_run  # noqa: F401  (fixture)
+
+PROMPTS = ["hey how are you", "see you tomorrow at the beach", "ok", "love you, call me. did you eat yet?",
+           "the train is late again", "Coffee later?"]
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_run):  # noqa: F811
+    from trainer.inference import load_model, open_run, stop_ids
+
+    run = open_run(tiny_run)
+    model, tok = load_model(run, device="cpu")
+    prompts = [list(tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                            tokenize=True, return_dict=True)["input_ids"]) for p in PROMPTS]
+    return run, model, tok, stop_ids(run, tok), prompts
+
+
+def _collect(q: "queue.Queue", timeout: float = 60):
+    pieces = []
+    while True:
+        item = q.get(timeout=timeout)
+        if isinstance(item, str):
+            pieces.append(item)
+            continue
+        if isinstance(item, Exception):
+            raise item
+        return item, "".join(pieces)
+
+
+def _run_batch(model, tok, jobs, stagger: float = 0.0, max_batch: int = 32, stop_ids=()):
+    """jobs: (input_ids, settings, stop strings, seed). Returns [(Reply, streamed text)] and the worker."""
+    from trainer.batching import BatchJob, BatchWorker
+
+    worker = BatchWorker(model, tok, list(stop_ids), max_batch=max_batch)
+    outs = []
+    try:
+        for ids, settings, stop, seed in jobs:
+            q: queue.Queue = queue.Queue()
+            outs.append(q)
+            worker.submit(BatchJob(ids, settings, stop, seed, q.put))
+            if stagger:
+                time.sleep(stagger)
+        return [_collect(q) for q in outs], worker
+    finally:
+        worker.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stagger", [0.0, 0.03])
+def test_batched_greedy_equals_unbatched(loaded, stagger):
+    """Six requests of different prompt lengths, budgets and penalties, all at once or
+    joining one by one mid-generation: every reply is exactly the unbatched greedy reply."""
+    from trainer.generate import SamplingSettings, generate_reply
+
+    _, model, tok, _, prompts = loaded
+    settings = [SamplingSettings(temperature=0, repetition_penalty=pen, max_new_tokens=n, static_cache=False)
+                for pen, n in [(1.1, 20), (1.0, 12), (1.3, 30), (1.1, 7), (1.0, 25), (1.2, 16)]]
+    expected = [generate_reply(model, tok, ids, s, []) for ids, s in zip(prompts, settings)]
+    results, worker = _run_batch(model, tok, [(ids, s, [], None) for ids, s in zip(prompts, settings)], stagger)
+    for want, (got, streamed) in zip(expected, results):
+        assert got.token_ids == want.token_ids
+        assert got.text == want.text == streamed
+        assert got.finish_reason == want.finish_reason == "length"
+    assert worker.max_seen_batch > 1  # they really were generated together
+    assert worker.steps < sum(len(r.token_ids) for r, _ in results)  # fewer steps than tokens
+
+
+@pytest.mark.slow
+def test_per_request_settings_hold_in_a_batch(loaded):
+    """Stop ids, stop strings, max tokens and seeded sampling are per request: the same
+    request gives the same reply alone and inside a batch of differently-configured ones."""
+    from trainer.generate import SamplingSettings
+
+    _, model, tok, _, prompts = loaded
+    greedy = SamplingSettings(temperature=0, max_new_tokens=24, static_cache=False)
+    (alone, _), = _run_batch(model, tok, [(prompts[0], greedy, [], None)])[0]
+    stop_text = alone.text[3:6]
+    assert stop_text and alone.text.find(stop_text) == 3
+    hot = SamplingSettings(temperature=1.3, top_p=0.9, max_new_tokens=20, static_cache=False)
+    (seeded_alone, _), = _run_batch(model, tok, [(prompts[1], hot, [], 1234)])[0]
+    jobs = [
+        (prompts[0], greedy, [stop_text], None),  # cut at the stop string
+        (prompts[1], hot, [], 1234),  # seeded: same draw as alone
+        (prompts[2], SamplingSettings(temperature=0, max_new_tokens=3, static_cache=False), [], None),
+        (prompts[3], hot, [], None),  # unseeded sampling beside them
+        (prompts[0], greedy, [], None),  # the same prompt, no stop string
+    ]
+    results, _ = _run_batch(model, tok, jobs)
+    (cut, cut_streamed), (seeded, _), (short, _), (free, _), (full, _) = results
+    assert cut.text == alone.text[:3] == cut_streamed and cut.finish_reason == "stop"
+    assert seeded.token_ids == seeded_alone.token_ids and len(seeded.token_ids) == 20
+    assert len(short.token_ids) == 3 and short.finish_reason == "length"
+    assert free.finish_reason == "length" and len(free.token_ids) == 20
+    assert full.token_ids == alone.token_ids
+    # an end-of-turn id ends only the request that produced it
+    eot = alone.token_ids[5]
+    results, _ = _run_batch(model, tok, [(prompts[0], greedy, [], None), (prompts[2], greedy, [], None)],
+                            stop_ids=[eot])
+    assert results[0][0].token_ids == alone.token_ids[:alone.token_ids.index(eot)]
+    assert results[0][0].finish_reason == "stop"
+
+
+@pytest.mark.slow
+def test_cancelled_request_leaves_the_batch(loaded):
+    from trainer.batching import BatchJob, BatchWorker
+    from trainer.generate import SamplingSettings
+
+    _, model, tok, _, prompts = loaded
+    worker = BatchWorker(model, tok, [])
+    try:
+        long = SamplingSettings(temperature=0, max_new_tokens=40, static_cache=False)
+        doomed: queue.Queue = queue.Queue()
+        job = BatchJob(prompts[0], long, [], None, doomed.put)
+        worker.submit(job)
+        kept: queue.Queue = queue.Queue()
+        worker.submit(BatchJob(prompts[1], long, [], None, kept.put))
+        assert isinstance(doomed.get(timeout=30), str)  # generating
+        job.cancel.cancel()
+        reply, _ = _collect(doomed)
+        assert reply.finish_reason == "cancelled" and len(reply.token_ids) < 40
+        other, _ = _collect(kept)
+        assert len(other.token_ids) == 40
+    finally:
+        worker.close()
+
+
+# -- over HTTP ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server(loaded):
+    from trainer.prompting import contact_roles
+    from trainer.serve import Engine, attach, bind
+
+    run, model, tok, stops, _ = loaded
+    engine = Engine(model, tok, run.run_id, run.persona, stops, contact_roles(run.info["dataset"]))
+    srv = attach(bind("127.0.0.1", 0), engine, api_key=None)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    host, port = srv.server_address[:2]
+    yield f"http://{host}:{port}", run.run_id, engine, srv
+    srv.shutdown()
+    srv.server_close()
+    engine.close()
+
+
+def _sse(url: str, body: dict) -> list[dict | str]:
+    req = urllib.request.Request(url + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        events = [e[6:] for e in resp.read().decode().split("\n\n") if e]
+    return [e if e == "[DONE]" else json.loads(e) for e in events]
+
+
+@pytest.mark.slow
+def test_concurrent_streams_are_batched_and_intact(server):
+    """Eight streaming clients at once: each stream is whole (role first, text, finish,
+    [DONE]) and equals the same request answered alone, non-streamed, at temperature 0."""
+    url, model_id, engine, _ = server
+    bodies = [{"model": model_id, "temperature": 0, "max_tokens": 6 + 3 * (i % 4),
+               "messages": [{"role": "user", "name": "Alex", "content": PROMPTS[i % len(PROMPTS)]}]}
+              for i in range(8)]
+    singles = []
+    for body in bodies:
+        req = urllib.request.Request(url + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            singles.append(json.loads(resp.read()))
+    before = engine.batcher.max_seen_batch
+    streams: dict[int, list] = {}
+    threads = [threading.Thread(target=lambda i=i: streams.__setitem__(i, _sse(url, {**bodies[i], "stream": True})))
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(streams) == list(range(8))
+    for i, events in streams.items():
+        assert events[-1] == "[DONE]" and events[0]["choices"][0]["delta"]["role"] == "assistant"
+        text = "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1])
+        assert text == singles[i]["choices"][0]["message"]["content"]
+        assert events[-2]["choices"][0]["finish_reason"] == singles[i]["choices"][0]["finish_reason"]
+    assert engine.batcher.max_seen_batch > 1 or before > 1
+
+
+@pytest.mark.slow
+def test_stream_include_usage(server):
+    url, model_id, _, _ = server
+    body = {"model": model_id, "max_tokens": 5, "temperature": 0, "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]}
+    plain = _sse(url, body)
+    assert all("usage" not in e for e in plain[:-1])
+    events = _sse(url, {**body, "stream_options": {"include_usage": True}})
+    assert events[-1] == "[DONE]"
+    last = events[-2]
+    assert last["choices"] == [] and last["usage"]["completion_tokens"] == 5
+    assert last["usage"]["total_tokens"] == last["usage"]["prompt_tokens"] + 5
+    assert all(e["usage"] is None for e in events[:-2])  # as OpenAI: null on every other chunk
+    import openai
+
+    client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+    chunks = list(client.chat.completions.create(model=model_id, messages=body["messages"], max_tokens=5,
+                                                 stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage.completion_tokens == 5
+
+
+def test_loading_answers_503_with_retry_after():
+    """Until the model is attached every API call is 503 + Retry-After (no hanging)."""
+    import urllib.error
+
+    from trainer.serve import attach, bind
+
+    srv = attach(bind("127.0.0.1", 0), None, api_key=None)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    url = "http://%s:%d" % srv.server_address[:2]
+    try:
+        for method, path, data in (("POST", "/v1/chat/completions", b"{}"), ("GET", "/v1/models", None),
+                                   ("GET", "/health", None)):
+            req = urllib.request.Request(url + path, data=data, method=method)
+            with pytest.raises(urllib.error.HTTPError) as info:
+                urllib.request.urlopen(req, timeout=10)
+            assert info.value.code == 503 and info.value.headers["Retry-After"].isdigit()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.mark.slow
+def test_client_hanging_up_is_one_log_line(server, capfd):
+    """A streaming client that disconnects mid-reply: no traceback, one log line."""
+    import socket
+
+    url, model_id, _, srv = server
+    logged: list = []
+    host, port = srv.server_address[:2]
+    body = json.dumps({"model": model_id, "stream": True, "max_tokens": 200, "temperature": 0,
+                       "messages": [{"role": "user", "content": "hey"}]}).encode()
+    old, srv.on_event = srv.on_event, logged.append
+    try:
+        with socket.create_connection((host, port)) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            s.recv(200)  # the headers and the first chunk are on their way
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST
+        deadline = time.time() + 30
+        while not logged and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        srv.on_event = old
+    assert len(logged) == 1 and "disconnected" in logged[0].message, logged
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
