@@ -55,6 +55,7 @@ from builder.ingest.whatsapp_header import (
     Template,
     compile_template,
     detect_template,
+    meridiem_optional,
     normalize,
     sample_lines,
     template_of,
@@ -261,6 +262,13 @@ def _header_fields(heads: pl.DataFrame, header_re: str, template: Template, arab
     year = n.get(date_at + 2, null_on_oob=True)
     if template.era_letter:
         year = pl.concat_str([head.str.extract(rf"([MTSHR]){DIGIT_RUN}", 1).fill_null(""), year])
+    if template.meridiem == "pre":
+        mer = head.str.extract(MERIDIEM_IN_HEADER, 1)
+    elif meridiem_optional(template):
+        # only within the header itself: a body may start with "am" or "PM"
+        mer = pl.col("raw").str.extract(f"^({header_re.removeprefix('^')})", 1).str.extract(MERIDIEM_IN_HEADER, 1)
+    else:
+        mer = pl.lit(None, pl.String)
     fields = [
         n.get(date_at, null_on_oob=True).alias("p1"),
         n.get(date_at + 1, null_on_oob=True).alias("p2"),
@@ -270,7 +278,7 @@ def _header_fields(heads: pl.DataFrame, header_re: str, template: Template, arab
         (n.get(time_at + 2, null_on_oob=True) if template.seconds else pl.lit(None, pl.String)).alias("s"),
         (head.str.contains(r"[0-9\u0660-\u0669\u06f0-\u06f9][\s\u00a0\u202f]?B\.?E\.?") if template.era
          else pl.lit(False)).alias("era"),
-        (head.str.extract(MERIDIEM_IN_HEADER, 1) if template.meridiem else pl.lit(None, pl.String)).alias("mer"),
+        mer.alias("mer"),
     ]
     return heads.with_columns(fields).drop("nums")
 

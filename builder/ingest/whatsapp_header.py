@@ -212,7 +212,12 @@ def compile_template(t: Template) -> str:
     if t.meridiem == "pre":
         time = f"(?P<mer>{_MER_RS}){_SP}?" + time
     elif t.meridiem == "post":
-        time = time + f"{_SP}?(?P<mer>{_MER_RS})"
+        time = time + f"(?:{_SP}?(?P<mer>{_MER_RS}))?"
+    elif t.end != " ":
+        # Some exports switch between 12- and 24-hour clocks part-way (the phone's setting
+        # changed): the meridiem is optional either way, so no header is glued onto the
+        # previous message. (Not where a bare space ends the header: "21:25:15 am: hi".)
+        time = time + f"(?:{_SP}?(?P<mer>{_MER_RS}))?"
     join = _literal(t.join) if t.join else _I
     first, second = (time, date) if t.time_first else (date, time)
     opener = rf"\[{_I}" if t.bracket else ""
@@ -224,6 +229,11 @@ def compile_template(t: Template) -> str:
         lead = f"{_SP}+" if t.end == "-" else ""
         end = f"{_I}{lead}{re.escape(t.end)}(?:{_SP}|$)"
     return re.sub(r"\(\?P<\w+>", "(?:", f"^{_I}{opener}{first}{join}{second}{end}")
+
+
+def meridiem_optional(t: Template) -> bool:
+    """Whether compile_template lets a header of this template carry a meridiem or not."""
+    return t.meridiem == "post" or (t.meridiem == "" and t.end != " ")
 
 
 def describe(t: Template) -> str:
