@@ -62,3 +62,6 @@ def test_demo_no_tui_end_to_end(tmp_path: Path) -> None:
     assert "-- talking as Alex (partner)" in out and "-- talking as Helen Marsh (boss)" in out
     replies = [l for l in out.splitlines() if l.startswith("Sam: ")]
     assert len(replies) == 3
+    # the closing lines say what the tiny model is for and the one command for a real clone
+    assert "only proves the pipeline" in out and "babbles by design" in out
+    assert out.rstrip().splitlines()[-1].strip() == f"clonekit train --data {version} --base Qwen/Qwen2.5-7B-Instruct"

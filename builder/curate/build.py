@@ -261,8 +261,11 @@ def manifest_for(curated: Curated, config: BuildConfig, inputs: Inputs, counter:
     }
 
 
-def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED) -> Path:
-    """Read the sources, curate, write a new version; returns its folder."""
+def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED,
+          force: bool = False) -> Path:
+    """Read the sources, curate, write a new version; returns its folder. Raises
+    store.NothingChanged (writing nothing) when the records equal the latest version's,
+    unless ``force``."""
     step = _Steps(on_event, cancel)
     step("read")
     counter = load_counter(config.tokenizer.spec)
@@ -276,6 +279,7 @@ def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelT
         lambda path: write_jsonl(curated.lines, "val", path),
         manifest,
         root=datasets_root(config.build.root),
+        force=force,
     )
     on_event(Log(f"wrote {path}"))
     return path

@@ -94,6 +94,25 @@ def _write_jsonl(path: Path, source: JsonlSource) -> None:
     os.chmod(path, PRIVATE_FILE_MODE)  # private chats: owner only, whatever the umask
 
 
+class NothingChanged(ClonekitError):
+    """The version about to be written has the same train and val records as an existing
+    one (its parent, or the latest of its name): nothing is written. ``path`` is that
+    version; front ends say so and offer ``--force``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ref = f"{path.parent.name}/{path.name}"
+        super().__init__(f"nothing changed since {self.ref} (same train and val records); nothing was written")
+
+
+def _same_records(path: Path, files: dict[str, dict[str, Any]]) -> bool:
+    try:
+        theirs = json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("files") or {}
+    except (OSError, json.JSONDecodeError):
+        return False
+    return all(theirs.get(f, {}).get("sha256") == files[f]["sha256"] for f in ("train.jsonl", "val.jsonl"))
+
+
 def write_version(
     name: str,
     train: JsonlSource,
@@ -102,10 +121,14 @@ def write_version(
     *,
     root: str | os.PathLike | None = None,
     parent: str | None = None,
+    force: bool = False,
 ) -> Path:
     """Write the next version of ``name``; ``train``/``val`` are records, ready JSONL text
     (str or UTF-8 bytes) or a function that writes the JSONL file at the path it is given.
     Fills version, parent, created, tool_version and the sha256s.
+
+    Idempotent: when the records are byte-identical to the parent's (or, without a parent,
+    the latest version's), raises NothingChanged and writes nothing, unless ``force``.
 
     The files are written into a temp folder beside the versions first; the number is
     taken only when the folder is complete (its manifest names it), by renaming the
@@ -117,6 +140,11 @@ def write_version(
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda item: _write_jsonl(tmp / item[0], item[1]), [("train.jsonl", train), ("val.jsonl", val)]))
             files = dict(pool.map(_file_entry, [tmp / "train.jsonl", tmp / "val.jsonl"]))
+        if not force:
+            existing = _versions(base)
+            against = (datasets_root(root) / parent) if parent else (base / existing[-1] if existing else None)
+            if against is not None and _same_records(against, files):
+                raise NothingChanged(against)
         for _attempt in range(100):
             existing = _versions(base)
             number = int(existing[-1][1:]) + 1 if existing else 1

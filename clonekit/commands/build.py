@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--min-tokens", type=int, metavar="N", help="drop sessions shorter than N tokens")
     p.add_argument("--max-tokens", type=int, metavar="N", help="token budget per conversation")
     p.add_argument("--root", metavar="DIR", help="datasets root (default $CLONEKIT_DATASETS or ./datasets)")
+    p.add_argument("--force", action="store_true",
+                   help="write a new version even when its records equal the latest version's")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
 
@@ -79,8 +81,11 @@ def format_report(manifest: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    import sys
+
     from builder.curate.build import build
     from builder.curate.config import load_build_config
+    from builder.curate.store import NothingChanged
     from builder.events import CancelToken
     from clonekit.progress import ProgressPrinter
 
@@ -88,7 +93,13 @@ def run(args: argparse.Namespace) -> int:
     config = load_build_config(config_path, overrides_from_args(args))
     printer = ProgressPrinter(quiet=args.quiet)
     try:
-        path = build(config, on_event=printer, cancel=CancelToken())
+        path = build(config, on_event=printer, cancel=CancelToken(), force=args.force)
+    except NothingChanged as unchanged:
+        # Idempotent: the same inputs and settings give the version that already exists.
+        printer.close()
+        print(f"clonekit: {unchanged}; pass --force to write a new version anyway", file=sys.stderr)
+        print(unchanged.path)
+        return 0
     finally:
         printer.close()
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))

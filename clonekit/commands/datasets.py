@@ -58,12 +58,25 @@ def run(args: argparse.Namespace) -> int:
 
     a, b = load_version(args.a, args.root), load_version(args.b, args.root)
     d = diff_versions(a, b)
-    print(f"{'contact':<20} {'convs ' + a.version:>14} {'convs ' + b.version:>14} {'share ' + a.version:>14} {'share ' + b.version:>14}")
-    for r in d.contacts.iter_rows(named=True):
-        print(f"{r['contact']:<20} {r['conversations_a']:>14} {r['conversations_b']:>14} {r['share_a']:>14.1%} {r['share_b']:>14.1%}")
+    print(format_diff_table(a.ref, b.ref, list(d.contacts.iter_rows(named=True))))
     print(f"conversations: {len(d.added)} added, {len(d.removed)} removed, {d.unchanged} unchanged")
     for h in d.added[:20]:
         print(f"+ {h}")
     for h in d.removed[:20]:
         print(f"- {h}")
     return 0
+
+
+def format_diff_table(ref_a: str, ref_b: str, rows: list[dict]) -> str:
+    """Per-contact conversations and shares of two versions. Columns are labelled A and B
+    with the full refs named above (two datasets can share a version number), and sized
+    to the widest cell so long names stay aligned."""
+    header = ["contact", "convs A", "convs B", "share A", "share B"]
+    body = [[str(r["contact"]), f"{r['conversations_a']:,}", f"{r['conversations_b']:,}",
+             f"{r['share_a']:.1%}", f"{r['share_b']:.1%}"] for r in rows]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join([cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]).rstrip()
+
+    return "\n".join([f"A = {ref_a}", f"B = {ref_b}", line(header), *map(line, body)])

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_headless(ws, steps: int, quiet: bool = False) -> int:
     from builder.curate.build import build
+    from builder.curate.store import NothingChanged
     from clonekit.progress import ProgressPrinter
     from trainer.chat_repl import start_session
     from trainer.generate import SamplingSettings
@@ -57,9 +58,12 @@ def run_headless(ws, steps: int, quiet: bool = False) -> int:
     printer = ProgressPrinter(quiet=quiet)
     try:
         version = build(ws.build_config(), on_event=printer)
+        print(f"dataset version: {version}")
+    except NothingChanged as unchanged:  # a re-run: the version it would write exists
+        version = unchanged.path
+        print(f"dataset version: {version} (nothing changed since the last run; reused)")
     finally:
         printer.close()
-    print(f"dataset version: {version}")
     out = ws.runs_root / new_run_id(f"{version.parent.name}/{version.name}")
     printer = ProgressPrinter(quiet=quiet)
     try:
@@ -81,4 +85,13 @@ def run_headless(ws, steps: int, quiet: bool = False) -> int:
             print(f"{name}: {reply.text.strip() or '(empty reply)'}")
     print(f"\nversion: {version}\nrun: {run_dir}")
     print(f"chat with it: clonekit chat {run_dir}   ·   open the TUI: clonekit tui {ws.root}")
+    print(closing_lines(version))
     return 0
+
+
+def closing_lines(version) -> str:
+    """The demo's model is tiny and trained from scratch in a minute: it proves the
+    pipeline, it is not a clone. Say so, and show the one command for a real one."""
+    return ("\nnote: the tiny offline model only proves the pipeline works end to end; it babbles by design.\n"
+            "for a clone that sounds like you, train a real base on a GPU:\n"
+            f"  clonekit train --data {version} --base Qwen/Qwen2.5-7B-Instruct")

@@ -68,9 +68,15 @@ def run(args: argparse.Namespace) -> int:
         for line in plan.summary_lines():
             print(line)
         return 0
+    from builder.curate.store import NothingChanged
+    from builder.errors import ClonekitError
+
     printer = ProgressPrinter()
     try:
         path = run_synth(cfg, on_event=printer)
+    except NothingChanged as unchanged:
+        raise ClonekitError(f"no synthetic record was kept, so nothing changed since {unchanged.ref}; "
+                            "nothing was written (see the warnings above for why records were dropped)") from None
     finally:
         printer.close()
     print(path)

@@ -94,9 +94,20 @@ def test_build_end_to_end_records_manifest_and_byte_identical_rebuild(exports, c
     assert m["pii"] == {"url": 0, "email": 0, "iban": 0, "card": 0, "phone": 0}
     assert "key" not in json.dumps(m["config"]).lower().replace("keep_media", "")
 
-    rc, out2, _ = cli(capsys, "build", *base_args(exports), "--me", "Sam", "--name", "mine", "--max-share", "0.5", "--pii")
+    # idempotent: the same inputs and settings write nothing and name the version they match
+    rc, out2, err2 = cli(capsys, "build", *base_args(exports), "--me", "Sam", "--name", "mine", "--max-share", "0.5", "--pii")
+    assert rc == 0 and Path(out2.strip().splitlines()[-1]) == path
+    assert err2.strip() == ("clonekit: nothing changed since mine/v0001 (same train and val records); nothing was written; "
+                            "pass --force to write a new version anyway")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["v0001"]
+    rc, out2, _ = cli(capsys, "build", *base_args(exports), "--me", "Sam", "--name", "mine", "--max-share", "0.5", "--pii",
+                      "--force")
     path2 = Path(out2.strip().splitlines()[-1])
     assert path2.name == "v0002"
+    # everything derived from private chats is owner-only, whatever the umask
+    for f in ("train.jsonl", "val.jsonl", "manifest.json"):
+        assert (path2 / f).stat().st_mode & 0o777 == 0o600, f
+    assert path2.stat().st_mode & 0o777 == 0o700 and path2.parent.stat().st_mode & 0o777 == 0o700
     for f in ("train.jsonl", "val.jsonl"):
         assert (path / f).read_bytes() == (path2 / f).read_bytes()
 

@@ -13,6 +13,7 @@ import pytest
 
 from builder.curate.build import build
 from builder.curate.config import load_build_config
+from builder.curate.store import NothingChanged
 from builder.workspace import Workspace
 from tests.tui.conftest import error_notes
 from tui.app import CloneKitApp
@@ -101,7 +102,11 @@ async def test_sources_to_chat(bare_workspace: Path, settle, monkeypatch: pytest
         records = [json.loads(l) for l in train_lines]
         assert any(r["meta"]["contact"] == "Jess" and r["meta"]["role_tag"] == "sister" for r in records)
         # `clonekit build --config clonekit.toml` run in the workspace writes the same data
-        again = build(load_build_config(bare_workspace / "clonekit.toml"))
+        # (same records: idempotent, nothing is written and the version it matches is named)
+        with pytest.raises(NothingChanged) as same:
+            build(load_build_config(bare_workspace / "clonekit.toml"))
+        assert same.value.path == version
+        again = build(load_build_config(bare_workspace / "clonekit.toml"), force=True)
         assert again == version.parent / "v0002"
         for name in ("train.jsonl", "val.jsonl"):
             assert (again / name).read_bytes() == (version / name).read_bytes()

@@ -147,3 +147,13 @@ async def test_estimate_run_cancel_review_and_write(demo_ws: Path, settle) -> No
     again = build(load_build_config(demo_ws / "clonekit.toml"))
     for name in ("train.jsonl", "val.jsonl"):
         assert (again / name).read_bytes() == (demo_ws / "datasets" / "demo" / "v0001" / name).read_bytes()
+
+
+def test_errors_name_the_page_fields_not_cli_flags() -> None:
+    from tui.screens.synth import in_page_words
+
+    assert in_page_words("the budget (--max-cost/--max-tokens) does not cover one request") == (
+        "the budget ('max cost (USD)'/[synth] max_tokens in clonekit.toml) does not cover one request")
+    assert in_page_words("set a valid key in that variable or pass --api-key-env") == (
+        "set a valid key in that variable or pass 'API key variable'")
+    assert in_page_words("lower --n or raise synthetic_share") == "lower 'records wanted (N)' or raise synthetic_share"

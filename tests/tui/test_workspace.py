@@ -66,7 +66,7 @@ def test_build_ignores_the_settings_tables(tmp_path: Path, monkeypatch: pytest.M
     ws.set_section("synth", {"model": "m", "n": 7})
     ws.set_section("train", {"base": "org/model", "epochs": 2.0})
     ws.set_section("chat", {"max_new_tokens": 12})
-    with_settings = build(load_build_config(ws.config_path))
+    with_settings = build(load_build_config(ws.config_path), force=True)  # same records: forced
     for name in ("train.jsonl", "val.jsonl"):
         assert (plain / name).read_bytes() == (with_settings / name).read_bytes()
     config = json.loads((with_settings / "manifest.json").read_text())["config"]

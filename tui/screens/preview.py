@@ -46,17 +46,24 @@ def preview_and_diff(app, config):
     return records, curated.stats, lines
 
 
-def write_version(config, on_event, cancel):
+def write_version(config, on_event, cancel, force: bool = False):
+    """(version folder, written?): with nothing changed since the latest version, nothing
+    is written (unless ``force``) and that version is returned."""
     from builder.curate.build import build
+    from builder.curate.store import NothingChanged
 
-    return build(config, on_event=on_event, cancel=cancel)
+    try:
+        return build(config, on_event=on_event, cancel=cancel, force=force), True
+    except NothingChanged as unchanged:
+        return unchanged.path, False
 
 
 class PreviewPage(Page):
     TITLE = "Preview"
-    KEYS = "↑↓ browse conversations · w write the version · r refresh"
+    KEYS = "↑↓ browse conversations · w write the version (W: even if nothing changed) · r refresh"
     DEFAULT_FOCUS = "#conv-list"
-    BINDINGS = [Binding("w", "write", "Write version"), Binding("r", "refresh_preview", "Refresh")]
+    BINDINGS = [Binding("w", "write", "Write version"), Binding("W", "write(True)", "Write anyway", show=False),
+                Binding("r", "refresh_preview", "Refresh")]
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -95,14 +102,17 @@ class PreviewPage(Page):
         self.refresh_page()
 
     @on(Button.Pressed, "#write-version")
-    def action_write(self) -> None:
+    def _write_pressed(self) -> None:
+        self.action_write()
+
+    def action_write(self, force: bool = False) -> None:
         if not self.ck.ready_for_preview(self.query_one("#preview-status", Label)):
             self.error("cannot write yet: add sources and confirm who is me")
             return
         self.query_one("#preview-status", Label).update("writing the version…")
         self.query_one("#write-version", Button).disabled = True
         self.query_one("#build-progress", ProgressBar).remove_class("hidden")
-        self.run_core("write", write_version, self.workspace.build_config())
+        self.run_core("write", write_version, self.workspace.build_config(), force=force)
 
     def on_core_event(self, message: CoreEvent) -> None:
         if message.job != "write":
@@ -128,7 +138,12 @@ class PreviewPage(Page):
                 status.update(f"[red]{message.error}[/]")
                 self.error(message.error)
                 return
-            path = message.result
+            path, written = message.result
+            if not written:
+                shown = f"{path.parent.name}/{path.name}"
+                status.update(f"[yellow]nothing changed since {shown}[/]: nothing written (W writes a copy anyway)")
+                self.app.notify(f"nothing changed since {shown}; no new version written")
+                return
             self.post_message(VersionWritten(str(path)))
             self.app.notify(f"wrote {self.workspace.display_path(path)}")
             status.update(f"wrote [b]{self.workspace.display_path(path)}[/b]")

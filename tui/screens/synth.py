@@ -5,6 +5,9 @@ without the rejected ones."""
 
 from __future__ import annotations
 
+import re
+
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,11 +32,32 @@ def estimate(config):
 
 
 def synthesize(config, on_event, cancel):
-    from builder.curate.store import load_version
+    from builder.curate.store import NothingChanged, load_version
     from builder.synth.synth import run_synth
 
-    path = run_synth(config, on_event=on_event, cancel=cancel)
+    try:
+        path = run_synth(config, on_event=on_event, cancel=cancel)
+    except NothingChanged as unchanged:
+        raise ClonekitError(f"no synthetic record was kept, so nothing changed since {unchanged.ref}; "
+                            "nothing was written") from None
     return load_version(path)
+
+
+# The synth core names `clonekit synth` flags in its errors; on this page they are fields.
+FIELD_FOR_FLAG = {"--n": "records wanted (N)", "--max-cost": "max cost (USD)", "--model": "model",
+                  "--base-url": "base URL", "--api-key-env": "API key variable", "--mode": "mode"}
+_FLAG = re.compile(r"--[a-z][a-z0-9-]*")
+
+
+def in_page_words(message: str) -> str:
+    """An error as this page's fields say it: a flag with a field becomes the field's
+    label in quotes; any other becomes its [synth] key in clonekit.toml."""
+    def word(m: re.Match) -> str:
+        flag = m.group()
+        if flag in FIELD_FOR_FLAG:
+            return f"'{FIELD_FOR_FLAG[flag]}'"
+        return f"[synth] {flag[2:].replace('-', '_')} in clonekit.toml"
+    return _FLAG.sub(word, message)
 
 
 class SynthPage(Page):
@@ -71,6 +95,9 @@ class SynthPage(Page):
                 yield ConversationView("the generated samples show up here after a run: review each one, "
                                        "reject the bad ones, then write a version without them",
                                        id="synth-view")
+
+    def error(self, message: str) -> None:
+        super().error(in_page_words(message))
 
     def on_mount(self) -> None:
         self.query_one("#synth-samples", DataTable).add_columns("#", "status", "contact", "tokens", "generator")
@@ -188,8 +215,9 @@ class SynthPage(Page):
                             "so Run again picks up where this one stopped")
                 self.app.notify("synthesis cancelled", severity="warning")
             else:
-                plan.update(f"[red]{message.error}[/]")
-                self.error(message.error)
+                text = in_page_words(message.error)
+                plan.update(f"[red]{escape(text)}[/]")
+                self.error(text)
             return
         if message.job == "synth-plan":
             plan.update("\n".join(message.result))
