@@ -15,12 +15,19 @@ warm-up time printed (tens of seconds for 7B) is that one-off cost.
 
     python bench/chat.py                                # CPU
     python bench/chat.py --device cuda --shape 7b --static-cache --new-tokens 128
+    python bench/chat.py --device cuda --shape 7b --auto --static-cache   # + the default path
+
+``--auto`` times the default (``static_cache=None``) from a cold start: replies come from
+the eager path while the static loop compiles in a background thread; it reports how long
+until the switch, how many replies were answered meanwhile, and the tokens/s after.
+With $OUT set, the printed report is also written to $OUT/chat_bench.md.
 
 Imports only torch, transformers, tokenizers and trainer.generate (no polars/openai)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -166,7 +173,10 @@ def main() -> None:
                     help="also time a sampled reply (temperature 0.7, top-p 0.9) on the static-cache loop")
     ap.add_argument("--bandwidth-tbs", type=float, default=4.8, help="HBM bandwidth for the limit (H200: 4.8)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    ap.add_argument("--auto", action="store_true",
+                    help="time the default path first: background compile, eager replies meanwhile")
     args = ap.parse_args()
+    _Tee(os.environ.get("OUT"))
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -187,6 +197,8 @@ def main() -> None:
           f"transformers {transformers.__version__}, prompt {args.prompt_tokens} tok, {n} new tok, "
           f"best of {args.repeats}; setup {setup:.1f}s")
 
+    if args.auto:
+        auto_path(model, tok, ids_list, n, stop, args)
     variants = [False, True] if args.static_cache else [False]
     rows = []
     for static in variants:
@@ -238,6 +250,70 @@ def main() -> None:
             t = time.perf_counter() - t0
             print(f"sampled, static cache, {attempt}: {len(reply.token_ids)} tokens in {t:.2f}s "
                   f"= {len(reply.token_ids) / t:.1f} tok/s")
+
+
+class _Tee:
+    """print() also into $OUT/chat_bench.md when OUT is set."""
+
+    def __init__(self, out: str | None) -> None:
+        self.lines: list[str] = []
+        self.path = Path(out) / "chat_bench.md" if out else None
+        if self.path is not None:
+            import builtins
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            real = builtins.print
+
+            def tee(*a, **k):
+                real(*a, **k)
+                if k.get("file") in (None, sys.stdout):
+                    self.lines.append(" ".join(str(x) for x in a))
+                    self.path.write_text("\n".join(self.lines) + "\n", encoding="utf-8")
+            builtins.print = tee
+
+
+def auto_path(model, tok, ids_list, n: int, stop: int, args) -> None:
+    """The default (static_cache=None) from cold: eager replies while compiling, then the switch."""
+    from trainer import static_decode
+
+    settings = SamplingSettings(temperature=0, repetition_penalty=1.0, max_new_tokens=n, static_cache=None)
+    if not static_decode.compilable(model):
+        print("\n## default path: not compilable here (CPU or quantized): the eager path, as 'dynamic cache'")
+        return
+    needed = len(ids_list) + n
+    t_start = time.perf_counter()
+    meanwhile: list[float] = []
+    while True:
+        sync(args.device)
+        t0 = time.perf_counter()
+        reply = generate_reply(model, tok, ids_list, settings, [stop])
+        sync(args.device)
+        rate = len(reply.token_ids) / (time.perf_counter() - t0)
+        if static_decode.warm_decoder(model, needed):
+            break
+        meanwhile.append(rate)
+        if model in static_decode._WARM_FAILED:
+            print(f"\n## default path: background compile FAILED ({static_decode._WARM_FAILED[model]}); "
+                  f"replies stay on the eager path at {statistics.median(meanwhile):.1f} tok/s")
+            return
+        if time.perf_counter() - t_start > 600:
+            print("\n## default path: compile not done after 600 s")
+            return
+    switched = time.perf_counter() - t_start
+    after = []
+    for _ in range(args.repeats):
+        sync(args.device)
+        t0 = time.perf_counter()
+        reply = generate_reply(model, tok, ids_list, settings, [stop])
+        sync(args.device)
+        after.append(len(reply.token_ids) / (time.perf_counter() - t0))
+    print(f"\n## default path (static_cache auto): compiled in the background in {switched:.1f}s; "
+          f"{len(meanwhile)} replies answered meanwhile on the eager path "
+          f"(median {statistics.median(meanwhile) if meanwhile else float('nan'):.1f} tok/s); "
+          f"after the switch: best {max(after):.1f} tok/s, median {statistics.median(after):.1f}")
+    if args.device.startswith("cuda"):
+        limit = args.bandwidth_tbs * 1e12 / weight_bytes_per_token(model)
+        print(f"default path after the switch: {max(after) / limit:.0%} of the {limit:.0f} tok/s bandwidth limit")
 
 
 def check_greedy(model, tok, ids, ids_list, n: int, stop: int, device: str) -> None:

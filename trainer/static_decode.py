@@ -241,4 +241,5 @@ def static_decode(model, input_ids: list[int], max_new_tokens: int, temperature:
             if ready is not None:
                 ready.synchronize()
             if not on_token(int(host[0])):
-                return
+                break
+    decoder.warm = True  # compiled (or eager) and run: the auto path may use it too
