@@ -1,0 +1,238 @@
+"""clonekit gguf: an independent reader (transformers' own GGUF loader) agrees with the
+export. For tiny random Llama, Mistral (sentencepiece-style vocabulary), Qwen2 (tied
+embeddings, qkv bias) and Qwen3 (q/k norms) runs with a LoRA adapter on every linear
+layer, the GGUF read back gives the merged model's logits within the stated tolerance
+per quant type, and its tokenizer encodes the chat prompt to the same ids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from builder.errors import ClonekitError
+from tests.trainer.run_fixture import _CORPUS, PERSONA, _records
+
+# Two checks per quant type, on logits of the chat prompt and two plain texts:
+# - EXACT: the file read back by transformers vs the merged model with each weight rounded
+#   the way the file stores it (gguf.quants round trip in torch): the file is exactly the
+#   quantized merged model, names, q/k permutation and block layout included.
+# - QUALITY: vs the unquantized merged model, max |logit difference| / max |logit|.
+#   Measured here (tiny random models, hidden 64, whose logits are tiny and hypersensitive:
+#   rounding the weights in torch gives the same numbers): f16 <= 0.005, bf16 <= 0.05,
+#   q8_0 <= 0.15, q4_0/q4_1 <= 1.6. The bounds are about 2x those; a trained model is far
+#   less sensitive (see test_real_training_run_exports).
+EXACT = 2e-4
+QUALITY = {"f32": 1e-6, "f16": 0.01, "bf16": 0.1, "q8_0": 0.3, "q4_1": 3.0, "q4_0": 3.0}
+ARCHS = ("llama", "mistral", "qwen2", "qwen3")
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+TEXTS = [t for t in _CORPUS] + ["Don't you think 123456 is a lot? 🎉🎉", "  two spaces\nnew line\ttab"]
+
+
+def byte_level_tokenizer(split: str | None):
+    """GPT-2 style byte-level BPE (split=None: ByteLevel's own regex), or a Llama 3 / Qwen2
+    style one whose pre-tokenizer is a Split regex followed by ByteLevel."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    if split is None:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(split), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=420, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(TEXTS * 4, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", unk_token=None)
+
+
+def sentencepiece_tokenizer():
+    """Llama 2 / Mistral layout: <unk> <s> </s>, the 256 byte-fallback pieces, then BPE
+    pieces with the ▁ word marker (transformers' LlamaTokenizer, as Mistral ships)."""
+    from tokenizers import SentencePieceBPETokenizer
+    from transformers import LlamaTokenizer
+
+    sp = SentencePieceBPETokenizer()
+    sp.train_from_iterator(TEXTS * 4, vocab_size=300, min_frequency=1, show_progress=False)
+    trained = json.loads(sp.to_str())["model"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, **{f"<0x{b:02X}>": 3 + b for b in range(256)}}
+    for piece in sorted(trained["vocab"], key=trained["vocab"].get):
+        vocab.setdefault(piece, len(vocab))
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in trained["merges"]]
+    return LlamaTokenizer(vocab=vocab, merges=merges)
+
+
+def model_config(arch: str, vocab_size: int, tokenizer):
+    from transformers import LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
+
+    common = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                  max_position_embeddings=1024, eos_token_id=tokenizer.eos_token_id,
+                  bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
+    if arch == "llama":
+        return LlamaConfig(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False, **common)
+    if arch == "mistral":
+        return MistralConfig(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False,
+                             sliding_window=None, **common)
+    if arch == "qwen2":  # small Qwen2.5 checkpoints tie the output head to the embeddings
+        return Qwen2Config(num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True, **common)
+    return Qwen3Config(num_attention_heads=2, num_key_value_heads=1, head_dim=128, tie_word_embeddings=False,
+                       **common)
+
+
+def make_arch_run(root: Path, arch: str, template: str = "chatml") -> Path:
+    """A finished LoRA run (docs/CONTRACTS.md "Runs") of a tiny random ``arch`` model whose
+    tokenizer got its chat template from trainer.templates.prepare_tokenizer, as training does."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from trainer.templates import prepare_tokenizer
+
+    torch.manual_seed(0)
+    run = root / f"{arch}-{template}"
+    base_dir, adapter_dir = run / "base", run / "adapter"
+    if arch == "mistral":
+        tokenizer = sentencepiece_tokenizer()
+    else:
+        split = {"llama": LLAMA3_SPLIT if template == "llama3" else None}.get(arch, QWEN2_SPLIT)
+        tokenizer = byte_level_tokenizer(split)
+    info = prepare_tokenizer(tokenizer, template)
+    model = AutoModelForCausalLM.from_config(model_config(arch, len(tokenizer), tokenizer))
+    with torch.no_grad():  # biases start at zero; make them matter
+        for name, param in model.named_parameters():
+            if name.endswith("bias") or "norm" in name:
+                param.add_(torch.randn_like(param) * 0.1)
+    model.save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    lora = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, task_type="CAUSAL_LM",
+                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    peft_model = get_peft_model(model, lora)
+    with torch.no_grad():  # LoRA B starts at zero; make the adapter change the outputs
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, 0.3)
+    peft_model.save_pretrained(adapter_dir)
+    tokenizer.save_pretrained(adapter_dir)
+    dataset = run / "dataset"
+    dataset.mkdir()
+    (dataset / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records()), encoding="utf-8")
+    (run / "run.json").write_text(json.dumps({
+        "run_id": run.name, "status": "done", "base": f"tiny-{arch}", "base_path": str(base_dir),
+        "method": "lora", "load_in_4bit": False, "dataset": str(dataset), "dataset_version": "fixture/v0001",
+        "manifest_sha256": "0" * 64, "persona": PERSONA, "chat_template": template,
+        "stop_token_ids": info.stop_token_ids, "config": {"max_seq_len": 512}, "final": {},
+    }, indent=2))
+    return run
+
+
+def prompts(tokenizer) -> list[str]:
+    chat = [{"role": "system", "content": "You are Sam talking to Alex."},
+            {"role": "user", "content": "hey how are you 😀"},
+            {"role": "assistant", "content": "all good here, you?"},
+            {"role": "user", "content": "Coffee later?  I'm at work until six"}]
+    return [tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True),
+            "the train is late again", "Don't you think 123456 is a lot? 🎉"]
+
+
+def encode_texts(tokenizer, texts: list[str]):
+    return [tokenizer(t, add_special_tokens=False, return_tensors="pt")["input_ids"] for t in texts]
+
+
+def logits_of(model, batches) -> list:
+    import torch
+
+    with torch.no_grad():
+        return [model(input_ids=ids).logits for ids in batches]
+
+
+def rounded_like_the_file(model, quant: str):
+    """A copy of ``model`` whose weights went through the storage type the export picks
+    for each tensor (gguf.quants quantize + dequantize)."""
+    import copy
+
+    import gguf
+    import numpy as np
+    import torch
+
+    from trainer.gguf.arch import TensorNamer, arch_for
+    from trainer.gguf.quant import tensor_type
+
+    out = copy.deepcopy(model)
+    namer = TensorNamer(out.config, arch_for(out.config))
+    with torch.no_grad():
+        for name, param in out.named_parameters():
+            if namer.skip(name):
+                continue
+            qtype = tensor_type(namer.gguf_name(name), tuple(param.shape), quant)
+            data = param.detach().numpy()
+            if qtype == gguf.GGMLQuantizationType.F16:
+                data = data.astype(np.float16).astype(np.float32)
+            elif qtype != gguf.GGMLQuantizationType.F32:
+                data = gguf.quants.dequantize(gguf.quants.quantize(data, qtype), qtype).reshape(data.shape)
+            param.copy_(torch.from_numpy(np.ascontiguousarray(data)))
+    return out
+
+
+def read_back(path: Path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+    return model, AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+
+
+def worst(got: list, want: list) -> float:
+    return max(float((g - w).abs().max() / w.abs().max()) for g, w in zip(got, want))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gguf-runs")
+
+
+def _tok(run: Path):
+    from trainer.inference import load_tokenizer
+
+    return load_tokenizer(run / "adapter")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_transformers_reads_the_export_back(arch, runs, tmp_path):
+    from trainer.gguf import export_gguf
+    from trainer.inference import open_run
+    from trainer.merge import merge_adapter
+
+    run = make_arch_run(runs, arch)
+    tokenizer = _tok(run)
+    batches = encode_texts(tokenizer, prompts(tokenizer))
+    merged = merge_adapter(open_run(run), "fp32").eval()
+    want = logits_of(merged, batches)
+    quality = {}
+    for quant in QUALITY:
+        result = export_gguf(run, tmp_path / f"clone-{quant}.gguf", quant=quant, merge_dtype="fp32")
+        assert result.path.is_file() and result.size == result.path.stat().st_size
+        model, _ = read_back(result.path)
+        got = logits_of(model, batches)
+        exact = worst(got, logits_of(rounded_like_the_file(merged, quant), batches))
+        assert exact < EXACT, (arch, quant, exact)
+        quality[quant] = worst(got, want)
+        assert quality[quant] < QUALITY[quant], (arch, quant, quality)
+        if quant in ("q8_0", "q4_0", "q4_1"):  # every layer's 7 projections (hidden 64, ffn 128)
+            assert result.tensor_types.get(quant.upper(), 0) >= 14, result.tensor_types
+    print(f"\n{arch}: max |logit diff| / max |logit| vs the merged model: "
+          + ", ".join(f"{q} {e:.2g}" for q, e in quality.items()))
+    assert quality["f32"] < quality["f16"] < quality["q8_0"] < quality["q4_0"]
+
+    _, gguf_tok = read_back(tmp_path / "clone-q8_0.gguf")
+    assert gguf_tok.chat_template == tokenizer.chat_template
+    for text in prompts(tokenizer) + TEXTS:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert gguf_tok(text, add_special_tokens=False)["input_ids"] == ids, text
+        assert gguf_tok(text)["input_ids"] == ids  # add_bos_token=False: as in training
