@@ -1,0 +1,140 @@
+"""`clonekit blind` end to end on the tiny trained run: the clone's candidates are generated
+through the real CLI, then a scripted rater answers in a real pseudo-terminal (pexpect,
+single key presses, no Enter), is killed with SIGKILL mid-session, and comes back: no
+answer is lost, no item is shown twice, and the scores land in eval.md / eval.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.trainer.run_fixture import tiny_run  # noqa: F401  (fixture)
+
+pexpect = pytest.importorskip("pexpect")
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+ENV = dict(os.environ, PYTHONPATH=str(REPO), TERM="dumb", PYTHONUNBUFFERED="1")
+HEADER = re.compile(r"── (\d+) of (\d+) · (\w+)")
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_run, tmp_path_factory):  # noqa: F811
+    """A copy of the tiny run (other tests write eval.md there) with its items generated."""
+    run = tmp_path_factory.mktemp("blind") / "run"
+    shutil.copytree(tiny_run, run)
+    proc = subprocess.run([sys.executable, "-m", "clonekit", "blind", str(run), "--prepare", "--items", "7",
+                           "--device", "cpu", "--max-new-tokens", "8"], env=ENV, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == f"items ready: {run / 'blind' / 'items.json'}"
+    return run
+
+
+def spawn(run: Path, rater: str):
+    return pexpect.spawn(sys.executable, ["-m", "clonekit", "blind", str(run), "--rater", rater],
+                         env=ENV, encoding="utf-8", timeout=60, dimensions=(50, 160))
+
+
+def answer(child, key: str) -> tuple[int, str]:
+    """Wait for an item, press ``key``; returns (item number shown, contact)."""
+    child.expect(HEADER)
+    number, contact = int(child.match.group(1)), child.match.group(3)
+    child.expect_exact("Which one did Sam write?")
+    child.expect_exact("[1] [2] choose · [s] skip · [q] stop > ")
+    child.send(key)  # one key press, no Enter
+    if key != "q":
+        child.expect_exact("saved")
+    return number, contact
+
+
+def answers(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "blind" / "answers.jsonl").read_text().splitlines()]
+
+
+def test_scripted_rater_killed_and_resumed(prepared):
+    items = json.loads((prepared / "blind" / "items.json").read_text())["items"]
+    assert len(items) == 7 and all(it["clone"] is not None for it in items)
+
+    # a session: two answers and a skip, then q
+    child = spawn(prepared, "Jess")
+    child.expect("7 of 7 items to go")
+    shown = [answer(child, k) for k in ("1", "2", "s")]
+    assert [n for n, _ in shown] == [1, 2, 3]
+    child.expect_exact("[1] [2] choose")
+    child.send("x")  # not an answer: asked again, nothing recorded
+    child.expect_exact("[1] [2] choose")
+    child.send("q")
+    child.expect("Jess: 3 answers saved; 4 items left")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    first = answers(prepared)
+    assert [a["verdict"] for a in first][2] == "skip" and len(first) == 3
+
+    # the next session: one answer acknowledged on screen, then SIGKILL while it waits for a key
+    child = spawn(prepared, "jess")
+    child.expect(r"4 of 7 items to go \(3 answered before\)")
+    assert answer(child, "1")[0] == 4
+    child.expect_exact("[1] [2] choose")
+    child.kill(signal.SIGKILL)
+    child.close()
+    assert child.signalstatus == signal.SIGKILL
+    after_kill = answers(prepared)
+    assert len(after_kill) == 4 and after_kill[:3] == first  # the acknowledged answer survived
+    # ... and a kill inside a write leaves a torn line: it must neither count nor break the file
+    with open(prepared / "blind" / "answers.jsonl", "ab") as fh:
+        fh.write(b'{"rater": "Jess", "item": "' + items[0]["item"].encode() + b'", "verdi')
+
+    child = spawn(prepared, "Jess")
+    child.expect(r"3 of 7 items to go \(4 answered before\)")
+    numbers = [answer(child, k)[0] for k in ("2", "1", "2")]
+    assert numbers == [5, 6, 7]
+    child.expect("all items done")
+    child.expect(r"fool rate \(people\): \d+% \(\d+%–\d+%\), \d of 6")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+    final = answers(prepared)
+    assert final[:4] == after_kill  # nothing lost
+    assert len(final) == 7 and sorted(a["item"] for a in final) == sorted(it["item"] for it in items)  # no repeats
+    child = spawn(prepared, "JESS")
+    child.expect("JESS has answered all 7 items already")
+    child.expect(pexpect.EOF)
+
+    data = json.loads((prepared / "eval.json").read_text())["fidelity"]["blind"]
+    assert data["overall"]["n"] == 6 and data["skipped"] == 1
+    assert data["overall"]["k"] == sum(a["verdict"] == "clone" for a in final)
+    assert sum(r["n"] for r in data["by_contact"].values()) == 6
+    md = (prepared / "eval.md").read_text()
+    assert "This rests on 6 human judgements of 6 items by 1 rater(s)" in md
+    assert (prepared / "blind.png").is_file()
+
+
+def test_answers_piped_and_facts_check(prepared):
+    """stdin not a terminal: one answer per line; --facts asks the clone about the card."""
+    proc = subprocess.run([sys.executable, "-m", "clonekit", "blind", str(prepared), "--rater", "Alex"],
+                          input="1\n2\n", env=ENV, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Alex: 2 answers saved; 5 items left" in proc.stdout
+    no_rater = subprocess.run([sys.executable, "-m", "clonekit", "blind", str(prepared)], input="",
+                              env=ENV, capture_output=True, text=True, timeout=120)
+    assert no_rater.returncode == 2 and "--rater" in no_rater.stderr and "Traceback" not in no_rater.stderr
+
+    proc = subprocess.run([sys.executable, "-m", "clonekit", "blind", str(prepared), "--facts", "--device", "cpu",
+                           "--max-new-tokens", "6"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads((prepared / "blind" / "facts.json").read_text())
+    questions = {a["question"] for a in facts["answers"] if a["kind"] == "known"}
+    assert questions == {"where do you live these days?", "what do you do for work?"}  # the fixture's card
+    assert {a["contact"] for a in facts["answers"]} == {"Alex", "Mum"}
+    assert all(a["outcome"] in ("agree", "contradict", "deflect") for a in facts["answers"] if a["kind"] == "known")
+    assert "## Invented facts" in (prepared / "eval.md").read_text()
