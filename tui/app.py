@@ -19,6 +19,7 @@ from textual.widgets import Footer, Header, Label, TabbedContent, TabPane
 from builder.workspace import Workspace
 from tui.messages import ConfigChanged, SourcesLoaded, VersionWritten
 from tui.screens.balance import BalancePage
+from tui.screens.blind import BlindScreen
 from tui.screens.base import Page
 from tui.screens.chat import ChatPage
 from tui.screens.filter import FilterPage
@@ -48,6 +49,8 @@ class GoToCommands(Provider):
         commands += [
             ("Write a dataset version", app.action_write_version, "build with the current clonekit.toml"),
             ("Re-read the sources", app.action_reload_sources, "ingest the exports again"),
+            ("Blind test: who wrote this?", app.action_blind,
+             "people pick your real reply or the clone's; the fool rate goes into eval.md"),
         ]
         for name, action, help_text in commands:
             score = matcher.match(name)
@@ -106,6 +109,9 @@ class CloneKitApp(App):
 
     def action_reload_sources(self) -> None:
         self.query_one(SourcesPage).reload()
+
+    def action_blind(self) -> None:
+        self.push_screen(BlindScreen())
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         page = self.active_page()
