@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("-o", "--output", metavar="FILE.jsonl",
-                   help="write messages (DESIGN.md's Message contract, one JSON per line) here")
+                   help="write the messages here, one JSON object per line "
+                   "(chat, timestamp, sender, text, kind, source; `clonekit build` reads it)")
     p.add_argument("--format", choices=FORMATS, default="auto", help="force a format (default: detect per file)")
     p.add_argument("--skip-unreadable", action="store_true",
                    help="read what can be read: files that cannot be read or parsed are skipped and listed "
