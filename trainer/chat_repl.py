@@ -18,8 +18,10 @@ from typing import Callable, TextIO
 from builder.atomic import atomic_path
 from builder.errors import ClonekitError, ConfigError
 from builder.events import CancelToken
+from builder.wording import plural
 from trainer.generate import Reply, SamplingSettings, generate_reply
 from trainer.prompting import build_prompt, persona_system_prompt, resolve_contact
+from trainer.template_fit import strip_think
 
 HELP = """commands:
   /as NAME     talk as this contact (their role is taken from the training data);
@@ -60,6 +62,7 @@ class ChatSession:
         prompt = build_prompt(self.tokenizer, self.system, turns, self.contact, self.history_tokens)
         reply = generate_reply(self.model, self.tokenizer, prompt.input_ids, self.settings,
                                self.stop_ids, on_text=on_text, cancel=cancel or CancelToken())
+        reply = dataclasses.replace(reply, text=strip_think(reply.text))  # reasoning bases: no think tags shown
         self.history = turns + [{"role": "assistant", "content": reply.text}]
         return reply
 
@@ -103,7 +106,7 @@ class ChatSession:
             if not arg:
                 return "usage: /save FILE.jsonl", False
             try:
-                return f"saved {len(self.transcript())} messages to {self.save(arg)}", False
+                return f"saved {plural(len(self.transcript()), 'message')} to {self.save(arg)}", False
             except OSError as err:
                 return f"/save: cannot write {arg}: {err.strerror}", False
         return f"unknown command /{name}; /help lists them", False

@@ -19,6 +19,7 @@ from typing import Any
 
 from builder.atomic import atomic_write_text
 from builder.errors import ClonekitError
+from builder.json_errors import describe as describe_json_error
 
 
 def runs_root() -> Path:
@@ -96,7 +97,7 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ClonekitError(f"{path}: not found (is {run_dir} a clonekit run folder?)") from None
     except json.JSONDecodeError as err:
-        raise ClonekitError(f"{path}: not valid JSON ({err.msg})") from None
+        raise ClonekitError(f"{path}: {describe_json_error(err)}") from None
 
 
 def load_run(path: str | os.PathLike) -> RunInfo:

@@ -33,25 +33,32 @@ STAGES = ["read", "identity", "messages", "sessions", "tokens", "conversations",
 
 class MeNotSet(ClonekitError):
     """No --me given: carries the suggestion so the TUI can offer it. ``uncovered``: 1:1
-    chats the suggestion is not in, with their senders (the user's other names are there)."""
+    chats the suggestion is not in, with their senders (the user's other names are there).
+    ``has_one_to_one``: False when every chat is a group (the suggestion is then only the
+    sender in the most chats, and the message says so)."""
 
-    def __init__(self, suggestions: list[str], uncovered: list[tuple[str, list[str]]] | None = None):
+    def __init__(self, suggestions: list[str], uncovered: list[tuple[str, list[str]]] | None = None,
+                 has_one_to_one: bool = True):
         self.suggestions = suggestions
         self.uncovered = uncovered or []
         if suggestions:
             s = suggestions[0]
+            shown_names = ", ".join(repr(x) for x in suggestions[:3])
             if self.uncovered:
                 shown = "; ".join(f"{chat!r}: {', '.join(repr(x) for x in names)}" for chat, names in self.uncovered[:6])
                 more = f" (+{len(self.uncovered) - 6} more)" if len(self.uncovered) > 6 else ""
-                msg = (f"who is you? nobody is in every 1:1 chat; suggested: {', '.join(repr(x) for x in suggestions[:3])} "
+                msg = (f"who are you? nobody is in every 1:1 chat; suggested: {shown_names} "
                        f"(in the most 1:1 chats); 1:1 chats without {s!r}: {shown}{more}; "
                        f"pass each of your names, e.g. --me \"{s}\" --me \"{self.uncovered[0][1][0]}\", "
                        f"or list them in [build] me in clonekit.toml")
-            else:
-                msg = (f"who is you? suggested: {', '.join(repr(x) for x in suggestions[:3])} "
+            elif has_one_to_one:
+                msg = (f"who are you? suggested: {shown_names} "
                        f"(the sender in every 1:1 chat); confirm with --me \"{s}\" or [build] me = [\"{s}\"] in clonekit.toml")
+            else:
+                msg = (f"who are you? there is no 1:1 chat to tell from, only group chats; the senders in the most "
+                       f"chats: {shown_names}; pass your name with --me \"NAME\" or [build] me = [\"NAME\"] in clonekit.toml")
         else:
-            msg = "who is you? no sender found to suggest; pass --me NAME or set [build] me in clonekit.toml"
+            msg = "who are you? no sender found to suggest; pass --me NAME or set [build] me in clonekit.toml"
         super().__init__(msg)
 
 
@@ -96,8 +103,11 @@ def chat_conversations(
     step("identity")
     if not b.me:
         suggested = identity.suggest_me(messages)
-        raise MeNotSet(suggested, identity.uncovered_chats(messages, suggested[:1]))
+        raise MeNotSet(suggested, identity.uncovered_chats(messages, suggested[:1]),
+                       has_one_to_one=identity.has_one_to_one(messages))
     me = identity.check_me(messages, b.me)
+    identity.check_aliases(messages, c.aliases)
+    messages = identity.merge_aliases(messages, c.aliases)
     identity.check_contacts(messages, c)
     step("messages")
     # stays lazy (no copy of every message) unless PII redaction needs a frame
@@ -113,6 +123,9 @@ def chat_conversations(
     del selected
     stats["turns"] = turns.height
     if turns.is_empty():
+        if not identity.has_others(msgs, me):
+            raise ClonekitError("the chats hold only your own messages (no one else writes in them): there is nothing "
+                                "to learn replies from; add chats with other people, or check that --me is only you")
         raise _empty("selecting messages", "check [contacts] include/exclude, [build] groups and sessions.keep_media")
     step("tokens", f"{turns.height} turns")
     chunks = cut(turns.get_column("text")) if getattr(counter, "fast", False) or cl.dedup or cl.near_dup else None

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, create_model, field_validator
+from pydantic import Field, ValidationError, create_model, field_validator
 
-from builder.config_base import StrictModel, read_toml, validate
+from builder.config_base import StrictModel, describe_validation_error, read_toml, validate
 from builder.curate.persona import PersonaConfig
 from builder.errors import ConfigError
 from builder.synth.config import SynthConfig
@@ -37,6 +37,8 @@ class BuildSection(StrictModel):
 
 
 class ContactsSection(StrictModel):
+    # one person -> their other sender names (another platform, a nickname): merged into one contact
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
     roles: dict[str, str] = Field(default_factory=dict)  # contact or group chat name -> role tag
     default_role: str = "contact"
     group_role: str = "group"
@@ -44,6 +46,19 @@ class ContactsSection(StrictModel):
     exclude: list[str] = Field(default_factory=list)
     include_chats: list[str] = Field(default_factory=list)
     exclude_chats: list[str] = Field(default_factory=list)
+
+    @field_validator("aliases")
+    @classmethod
+    def _one_person_per_name(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        seen: dict[str, str] = {}
+        for person, names in v.items():
+            for name in names:
+                if name in v and name != person:
+                    raise ValueError(f"{name!r} is a person here and also an alias of {person!r}; list it once")
+                if name in seen and seen[name] != person:
+                    raise ValueError(f"{name!r} is listed for both {seen[name]!r} and {person!r}")
+                seen[name] = person
+        return v
 
 
 class SessionsSection(StrictModel):
@@ -165,9 +180,16 @@ def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
     target[key] = value
 
 
-def load_build_config(path: Path | None, overrides: dict[str, Any] | None = None) -> BuildConfig:
+# What a value means where a user types it as a number: errors about it say so.
+UNITS = {"balance.max_share": "a fraction: 0.4 means 40%", "split.val_fraction": "a fraction: 0.1 means 10%",
+         "clean.near_dup_threshold": "a fraction of shared shingles, 0-1"}
+
+
+def load_build_config(path: Path | None, overrides: dict[str, Any] | None = None,
+                      flags: dict[str, str] | None = None) -> BuildConfig:
     """Read ``path`` (optional), apply ``{"section.key": value}`` overrides (None values
-    are skipped), make sources absolute and validate."""
+    are skipped), make sources absolute and validate. A bad override value is blamed on
+    its flag (``flags``: dotted key -> "--flag"), not on the file it did not come from."""
     data: dict[str, Any] = read_toml(Path(path)) if path is not None else {}
     where = str(path) if path is not None else "config"
     base = Path(path).resolve().parent if path is not None else Path.cwd()
@@ -181,7 +203,20 @@ def load_build_config(path: Path | None, overrides: dict[str, Any] | None = None
         if dotted == "build.sources":
             value = [str(Path(s).expanduser().resolve()) for s in value]
         _apply_override(data, dotted, value)
-    return validate(BuildConfig, data, where)
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"][:2])
+        given = (overrides or {}).get(key)
+        if given is not None:
+            unit = f" ({UNITS[key]})" if key in UNITS else ""
+            flag = (flags or {}).get(key, f"override {key}")
+            shown = " ".join(map(str, given)) if isinstance(given, list) else given
+            msg = first["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{flag} {shown}: {msg[0].lower()}{msg[1:]}{unit}") from None
+        message = describe_validation_error(err, where)
+        raise ConfigError(message + (f" ({UNITS[key]})" if key in UNITS and first["type"] != "extra_forbidden" else "")) from None
 
 
 def config_to_dict(config: BuildConfig) -> dict[str, Any]:

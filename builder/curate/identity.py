@@ -57,6 +57,15 @@ def suggest_me(messages: pl.LazyFrame | pl.DataFrame) -> list[str]:
     return pick.sort(["chats", "messages", "sender"], descending=[True, True, False])["sender"].to_list()
 
 
+def has_one_to_one(messages: pl.LazyFrame | pl.DataFrame) -> bool:
+    return _sender_stats(messages)[1] > 0
+
+
+def has_others(messages: pl.LazyFrame | pl.DataFrame, me: list[str]) -> bool:
+    """Some message is written by someone other than ``me``."""
+    return _speakers(messages).filter(~pl.col("sender").is_in(me)).head(1).collect().height > 0
+
+
 def uncovered_chats(messages: pl.LazyFrame | pl.DataFrame, me: list[str], per_chat: int = 2) -> list[tuple[str, list[str]]]:
     """1:1 chats where none of ``me`` speaks, each with its senders, the name closest to
     ``me`` first (then most messages): the user's other names ("Sam Kellett") are there."""
@@ -87,18 +96,74 @@ def top_senders(messages: pl.LazyFrame | pl.DataFrame, n: int = 5) -> list[str]:
     )
 
 
+def _senders(messages: pl.LazyFrame | pl.DataFrame) -> set[str]:
+    return set(_speakers(messages).select(pl.col("sender").unique()).collect()["sender"].to_list())
+
+
 def check_me(messages: pl.LazyFrame | pl.DataFrame, me: list[str]) -> list[str]:
-    """The aliases that match a sender; ClonekitError when none does."""
-    senders = set(_speakers(messages).select(pl.col("sender").unique()).collect()["sender"].to_list())
-    found = [m for m in me if m in senders]
-    if not found:
-        close = sorted({c for m in me for c in difflib.get_close_matches(m, senders, n=3)})
-        hint = f"close matches: {', '.join(close)}; " if close else ""
+    """``me`` when every alias matches a sender; else a ClonekitError naming the first
+    alias that matches nobody (a typo in one alias would silently drop every chat it
+    was meant to cover), with close matches."""
+    senders = _senders(messages)
+    for m in me:
+        if m in senders:
+            continue
+        close = difflib.get_close_matches(m, sorted(senders), n=3)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        others = " (the other aliases do match)" if len(me) > 1 and any(x in senders for x in me) else ""
         raise ClonekitError(
-            f"--me {', '.join(repr(m) for m in me)} matches no sender; {hint}"
+            f"--me / [build] me: {m!r} matches no sender{others}; {hint}"
             f"top senders: {', '.join(top_senders(messages))} (names must match the export exactly)"
         )
-    return found
+    return list(me)
+
+
+def alias_map(aliases: dict[str, list[str]]) -> dict[str, str]:
+    """[contacts] aliases (person -> other names) as other name -> person."""
+    return {name: person for person, names in aliases.items() for name in names if name != person}
+
+
+def check_aliases(messages: pl.LazyFrame | pl.DataFrame, aliases: dict[str, list[str]]) -> None:
+    """Every name in [contacts] aliases must be a sender in the data."""
+    names = alias_map(aliases)
+    if not names:
+        return
+    senders = _senders(messages)
+    for name, person in names.items():
+        if name not in senders:
+            close = difflib.get_close_matches(name, sorted(senders), n=3)
+            hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "check the spelling against `clonekit ingest`'s summary"
+            raise ClonekitError(f"config key 'contacts.aliases': {name!r} (listed for {person!r}) is not a sender in the data; {hint}")
+
+
+def merge_aliases(messages: pl.LazyFrame | pl.DataFrame, aliases: dict[str, list[str]]) -> pl.LazyFrame | pl.DataFrame:
+    """One person, one name: every sender listed in [contacts] aliases is renamed to its
+    person, so roles, balancing and the contacts table treat them as one contact."""
+    names = alias_map(aliases)
+    if not names:
+        return messages
+    return messages.with_columns(pl.col("sender").replace(names))
+
+
+def suggest_alias_pairs(messages: pl.LazyFrame | pl.DataFrame, me: list[str], limit: int = 10) -> list[tuple[str, str]]:
+    """Likely (name, same person's longer name) pairs among the contacts: the shorter name
+    is the longer one's first words ("Priya" / "Priya Shah", case aside), and the two
+    never write in the same chat (two people in one chat are two people)."""
+    sp = _speakers(messages).filter(~pl.col("sender").is_in(me)).unique()
+    names = sp.select("sender").unique().with_columns(
+        key=pl.col("sender").str.to_lowercase().str.strip_chars(),
+    ).with_columns(first=pl.col("key").str.split(" ").list.first())
+    pairs = (
+        names.join(names, on="first", suffix="_long")
+        .filter(pl.col("sender") != pl.col("sender_long"))
+        .filter((pl.col("key_long").str.starts_with(pl.col("key") + " "))
+                | ((pl.col("key_long") == pl.col("key")) & (pl.col("sender") < pl.col("sender_long"))))
+        .select(short="sender", long="sender_long")
+    )
+    together = (sp.join(sp, on="chat", suffix="_other")
+                .select(short="sender", long="sender_other").unique())
+    found = pairs.join(together, on=["short", "long"], how="anti").sort("long", "short").collect()
+    return list(zip(found["short"].to_list(), found["long"].to_list()))[:limit]
 
 
 def chat_table(messages: pl.LazyFrame | pl.DataFrame, me: list[str], contacts: "ContactsSection") -> pl.LazyFrame:
@@ -137,7 +202,7 @@ def chat_table(messages: pl.LazyFrame | pl.DataFrame, me: list[str], contacts: "
 def check_contacts(messages: pl.LazyFrame | pl.DataFrame, contacts: "ContactsSection") -> None:
     """Every contact or chat named in the config must exist in the data."""
     if not (contacts.roles or contacts.include or contacts.exclude or contacts.include_chats or contacts.exclude_chats):
-        return
+        return  # ([contacts] aliases are checked by check_aliases, before the merge)
     known = set(_speakers(messages).select(pl.col("sender").unique()).collect()["sender"].to_list())
     chats = set(messages.lazy().select(pl.col("chat").unique()).collect()["chat"].to_list())
     for key, names, pool in (

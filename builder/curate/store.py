@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Union
 
-from builder import __version__
+from builder import __version__, json_errors
 from builder.atomic import PRIVATE_FILE_MODE, atomic_write_text, private_mkdir
 from builder.errors import ClonekitError
 
@@ -212,7 +212,7 @@ def read_records(path: str | os.PathLike) -> list[dict]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ClonekitError(f"{path}:{i}: not valid JSON ({err.msg})") from None
+                raise ClonekitError(f"{path}:{i}: {json_errors.describe(err, line)}") from None
             if not isinstance(rec, dict) or not isinstance(rec.get("messages"), list):
                 raise ClonekitError(f"{path}:{i}: a record needs a 'messages' list")
             out.append(rec)
@@ -224,7 +224,7 @@ def load_version(ref: str | os.PathLike, root: str | os.PathLike | None = None, 
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ClonekitError(f"{path / 'manifest.json'}: not valid JSON ({err.msg})") from None
+        raise ClonekitError(f"{path / 'manifest.json'}: {json_errors.describe(err)}") from None
     dv = DatasetVersion(path=path, name=path.parent.name, version=path.name, manifest=manifest)
     if records:
         dv.train = read_records(path / "train.jsonl")

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from builder.errors import ParseError
+from builder.json_errors import is_truncated, plain_reason
 from builder.schema import MESSAGE_SCHEMA
 
 # Invisible direction/formatting marks the Message contract strips from sender names.
@@ -29,11 +30,10 @@ def load_json(doc_name: str, text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
         problem = (
-            f"the JSON breaks off at column {exc.colno} ({exc.msg}): the file looks truncated"
-            if cut
-            else f"invalid JSON at column {exc.colno}: {exc.msg}"
+            "the JSON breaks off before its end: the file looks truncated"
+            if is_truncated(exc, text)
+            else f"invalid JSON at column {exc.colno}: {plain_reason(exc)}"
         )
         raise ParseError(
             doc_name, problem, hint=f"expected a complete {what}: export it again or unzip it completely", line=exc.lineno

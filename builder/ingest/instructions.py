@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 import polars as pl
 
 from builder.errors import ParseError
+from builder.json_errors import is_truncated, plain_reason
 from builder.ingest.base import Document
 from builder.schema import INSTRUCTION_SCHEMA
 
@@ -72,8 +73,8 @@ def _loads(name: str, text: str, line_offset: int) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        cut = err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string")
-        problem = "JSON ends too early (truncated file?)" if cut else f"not valid JSON: {err.msg}"
+        problem = ("JSON ends too early (truncated file?)" if is_truncated(err, text)
+                   else f"not valid JSON at column {err.colno}: {plain_reason(err)}")
         raise ParseError(name, problem, "re-export the file or fix it", line=err.lineno + line_offset) from None
     except RecursionError:
         raise ParseError(name, "JSON nested too deeply", "check the file's format", line=line_offset + 1) from None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from builder.schema import KINDS
+from builder.wording import plural
 
 if TYPE_CHECKING:
     from builder.ingest import IngestResult
@@ -61,7 +62,7 @@ def format_summary(result: IngestResult) -> str:
         chats = chat_table(result)
         if chats.height > 1:
             totals = chats.select(
-                pl.lit(f"total ({chats.height} chats)").alias("chat"), pl.lit("").alias("format"),
+                pl.lit(f"total ({plural(chats.height, 'chat')})").alias("chat"), pl.lit("").alias("format"),
                 *[pl.col(k).sum() for k in (*KINDS, "messages")],
                 pl.lit(result.messages.get_column("sender").drop_nulls().n_unique(),
                        dtype=chats.schema["senders"]).alias("senders"),

@@ -21,8 +21,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", metavar="SPEC", help="builtin, tiktoken:NAME, a tokenizer.json/folder or an HF id")
     p.add_argument("--seed", type=int)
     p.add_argument("--no-groups", dest="groups", action="store_const", const=False, help="leave group chats out")
-    p.add_argument("--max-share", type=float, metavar="F", help="per-contact cap on the token share (e.g. 0.4)")
-    p.add_argument("--val", type=float, metavar="F", dest="val_fraction", help="validation fraction (default 0.1)")
+    p.add_argument("--max-share", type=float, metavar="F",
+                   help="per-contact cap on the token share, a fraction (0.4 = 40%%; the TUI shows it as a percent)")
+    p.add_argument("--val", type=float, metavar="F", dest="val_fraction", help="validation fraction (default 0.1 = 10%%)")
     p.add_argument("--split-by", choices=["conversation", "time"])
     p.add_argument("--pii", action="store_const", const=True, help="redact emails, phones, URLs, cards, IBANs")
     p.add_argument("--min-tokens", type=int, metavar="N", help="drop sessions shorter than N tokens")
@@ -32,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="write a new version even when its records equal the latest version's")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     return p
+
+
+FLAGS = {"build.sources": "SOURCE", "build.me": "--me", "build.name": "--name", "build.seed": "--seed",
+         "build.groups": "--no-groups", "build.root": "--root", "tokenizer.spec": "--tokenizer",
+         "balance.max_share": "--max-share", "split.val_fraction": "--val", "split.by": "--split-by",
+         "clean.pii": "--pii", "sessions.min_tokens": "--min-tokens", "sessions.max_tokens": "--max-tokens"}
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
@@ -53,6 +60,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 
 def format_report(manifest: dict) -> str:
+    from builder.wording import plural
+
     rows = manifest["counts"]["per_contact"]
     lines = []
     if rows:
@@ -65,8 +74,9 @@ def format_report(manifest: dict) -> str:
             )
     c, t = manifest["counts"], manifest.get("tokens", {})
     lines.append(
-        f"{c['conversations']} conversations ({c['train']} train, {c['val']} val) from {c['messages']} messages"
-        + (f" and {c['instruction_records']} instruction records" if c.get("instruction_records") else "")
+        f"{plural(c['conversations'], 'conversation')} ({c['train']:,} train, {c['val']:,} val) from "
+        f"{plural(c['messages'], 'message')}"
+        + (f" and {plural(c['instruction_records'], 'instruction record')}" if c.get("instruction_records") else "")
         + f"; {t.get('train', {}).get('total', 0) + t.get('val', {}).get('total', 0)} tokens ({manifest['tokenizer']})"
     )
     cl = manifest.get("steps", {}).get("clean", {})
@@ -90,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from clonekit.progress import ProgressPrinter
 
     config_path = Path(args.config) if args.config else (Path("clonekit.toml") if Path("clonekit.toml").is_file() else None)
-    config = load_build_config(config_path, overrides_from_args(args))
+    config = load_build_config(config_path, overrides_from_args(args), flags=FLAGS)
     printer = ProgressPrinter(quiet=args.quiet)
     try:
         path = build(config, on_event=printer, cancel=CancelToken(), force=args.force)

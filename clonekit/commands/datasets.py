@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from builder.curate.store import list_versions, load_version
+    from builder.wording import plural
     from clonekit.commands.build import format_report
 
     if args.action == "list":
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{v.ref}  ({v.path})")
         print(f"created {m.get('created')}  tool {m.get('tool_version')}  parent {m.get('parent') or '-'}")
         for name, f in m.get("files", {}).items():
-            print(f"{name}: {f['records']} records  sha256 {f['sha256'][:16]}…")
+            print(f"{name}: {plural(f['records'], 'record')}  sha256 {f['sha256'][:16]}…")
         for f in m.get("inputs", []):
             print(f"input {f['path']}  sha256 {f['sha256'][:16]}…")
         print(format_report(m))

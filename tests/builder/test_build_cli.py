@@ -193,3 +193,21 @@ def test_cancel_leaves_no_partial_version(exports):
     assert not root.exists() or not any(p for p in root.rglob("*") if p.is_file())
     path = build(cfg)
     assert path.name == "v0001" and os.listdir(path.parent) == ["v0001"]
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--max-share", "2", "clonekit: error: --max-share 2.0: input should be less than or equal to 1 (a fraction: 0.4 means 40%)"),
+    ("--val", "1.5", "clonekit: error: --val 1.5: input should be less than 1 (a fraction: 0.1 means 10%)"),
+    ("--name", "a/b", "clonekit: error: --name a/b: must be a plain folder name (no '/', not starting with '.')"),
+])
+def test_a_bad_flag_value_blames_the_flag_not_the_config_file(exports, capsys, monkeypatch, flag, value, message):
+    monkeypatch.chdir(exports)
+    (exports / "clonekit.toml").write_text('[build]\nme = ["Sam"]\n')
+    rc, _, err = cli(capsys, "build", *base_args(exports), flag, value)
+    assert rc == 2 and err.strip() == message
+
+
+def test_a_me_alias_matching_nobody_is_an_error(exports, capsys):
+    rc, _, err = cli(capsys, "build", *base_args(exports), "--me", "Sam", "--me", "Sam Kelett")
+    assert rc == 2 and "'Sam Kelett' matches no sender (the other aliases do match)" in err
+    assert not (exports / "datasets").exists()

@@ -48,9 +48,10 @@ def test_suggest_me_without_one_to_one_chats_falls_back_to_most_chats():
 
 
 def test_check_me_error_lists_close_matches_and_top_senders():
-    with pytest.raises(ClonekitError, match=r"matches no sender; close matches: Sam; top senders: Ann, Sam, Bob"):
+    with pytest.raises(ClonekitError, match=r"'sam' matches no sender; did you mean 'Sam'\? top senders: Ann, Sam, Bob"):
         identity.check_me(MSGS, ["sam"])
-    assert identity.check_me(MSGS, ["Sam", "+1 555"]) == ["Sam"]
+    with pytest.raises(ClonekitError, match=r"'\+1 555' matches no sender \(the other aliases do match\)"):
+        identity.check_me(MSGS, ["Sam", "+1 555"])
 
 
 def test_chat_table_contacts_roles_and_groups():
@@ -108,3 +109,64 @@ def test_me_not_set_message_names_the_other_chats_and_how_to_pass_several_me():
     assert '--me "Sam" --me "Sam Kellett"' in msg
     assert err.suggestions == ["Sam"]
     assert 'confirm with --me "Sam"' in str(MeNotSet(["Sam"]))
+
+
+# ---------------------------------------------------------------- aliases, one person, plain messages
+CROSS = frame([
+    ("Priya Shah", 0, "Priya Shah", "hi sam how was the quiz"), ("Priya Shah", 1, "Sam", "we won"),
+    ("Quiz / #general", 0, "Priya", "round two starts now"), ("Quiz / #general", 1, "Dev", "ready"),
+    ("Quiz / #general", 2, "Sam", "go"),
+    ("Dev", 0, "Dev", "beers later"), ("Dev", 1, "Sam", "yes"),
+    ("Work", 0, "Ann", "standup"), ("Work", 1, "Ann Lee", "other ann"), ("Work", 2, "Sam", "ok"),
+])
+
+
+def test_every_me_alias_must_match_a_sender():
+    assert identity.check_me(MSGS, ["Sam"]) == ["Sam"]
+    with pytest.raises(ClonekitError) as err:
+        identity.check_me(MSGS, ["Sam", "Sam Kelett"])  # a typo in the second alias
+    msg = str(err.value)
+    assert "'Sam Kelett' matches no sender (the other aliases do match)" in msg and "\n" not in msg
+
+
+def test_alias_pairs_are_suggested_across_chats_never_within_one():
+    # "Ann" and "Ann Lee" write in the same chat: two people
+    assert identity.suggest_alias_pairs(CROSS, ["Sam"]) == [("Priya", "Priya Shah")]
+
+
+def test_aliases_merge_one_person_for_roles_and_contacts():
+    contacts = ContactsSection(aliases={"Priya Shah": ["Priya"]}, roles={"Priya Shah": "friend"})
+    identity.check_aliases(CROSS, contacts.aliases)
+    merged = identity.merge_aliases(CROSS, contacts.aliases)
+    table = identity.contacts_table(merged, ["Sam"], WordCounter())
+    priya = table.filter(pl.col("contact") == "Priya Shah").row(0, named=True)
+    assert priya["chats"] == 2 and priya["messages"] == 2 and "Priya" not in table["contact"].to_list()
+    identity.check_contacts(merged, contacts)
+    with pytest.raises(ClonekitError, match=r"contacts.aliases': 'Prya' \(listed for 'Priya Shah'\) is not a sender.*'Priya'"):
+        identity.check_aliases(CROSS, {"Priya Shah": ["Prya"]})
+    from builder.config_base import validate
+
+    with pytest.raises(ClonekitError, match="key 'aliases': .*'Priya' is listed for both 'Priya Shah' and 'Priya S'"):
+        validate(ContactsSection, {"aliases": {"Priya Shah": ["Priya"], "Priya S": ["Priya"]}})
+
+
+def test_group_only_and_single_sender_messages():
+    from builder.curate.build import MeNotSet
+
+    groups = frame([("Team", 0, "Bob", "hi"), ("Team", 1, "Ann", "yo"), ("Team", 2, "Sam", "hey"),
+                    ("Club", 0, "Sam", "tonight?"), ("Club", 1, "Cat", "yes"), ("Club", 2, "Dan", "no")])
+    msg = str(MeNotSet(identity.suggest_me(groups), [], has_one_to_one=identity.has_one_to_one(groups)))
+    assert msg.startswith("who are you? there is no 1:1 chat to tell from") and "every 1:1" not in msg
+    assert identity.has_others(MSGS, ["Sam"]) and not identity.has_others(frame([("Notes", 0, "Sam", "todo")]), ["Sam"])
+
+
+def test_a_chat_with_only_me_says_so(tmp_path):
+    from builder.curate.build import curate
+    from builder.curate.config import load_build_config
+    from builder.curate.sources import Inputs
+
+    cfg = load_build_config(None, {"build.me": ["Sam"], "sessions.min_tokens": 0})
+    solo = frame([("Notes", i, "Sam", f"note to self {i}") for i in range(5)])
+    inputs = Inputs(messages=solo, instructions=pl.DataFrame(), files=[])
+    with pytest.raises(ClonekitError, match="the chats hold only your own messages"):
+        curate(inputs, cfg, WordCounter())

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, ProgressBar, Static
 
 from builder.events import Log, Progress
+from builder.wording import plural
 from tui.messages import CoreEvent, VersionWritten, WorkDone
 from tui.screens.base import Page
 from tui.widgets.conversation_view import ConversationView
@@ -39,7 +40,7 @@ def preview_and_diff(app, config):
         for row in d.contacts.iter_rows(named=True):
             delta = row["conversations_b"] - row["conversations_a"]
             if delta or abs(row["share_b"] - row["share_a"]) > 0.0005:
-                lines.append(f"  {row['contact']}: {row['conversations_a']} → {row['conversations_b']} conversations, "
+                lines.append(f"  {row['contact']}: {row['conversations_a']} → {plural(row['conversations_b'], 'conversation')}, "
                              f"share {row['share_a']:.1%} → {row['share_b']:.1%}")
     else:
         lines.append(f"no earlier version of '{name}': this will be {name}/v0001")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from builder.wording import plural
+
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
@@ -35,7 +37,7 @@ class Histogram(Static):
                 out.append(ch, style="green" if kept else "red")
             out.append(f" {round(top * row / self.height)}\n" if row in (self.height, 1) else "\n")
         out.append(f"{lo:<{self.bins // 2}}{hi:>{self.bins - self.bins // 2}} tokens\n", style="dim")
-        out.append(f"{len(values)} conversations · bin {width} tokens · ", style="dim")
+        out.append(f"{plural(len(values), 'conversation')} · bin {width} tokens · ", style="dim")
         out.append("kept", style="green")
         out.append(" / ", style="dim")
         out.append("dropped by length", style="red")
