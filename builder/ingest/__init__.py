@@ -51,12 +51,14 @@ def ingest_paths(
     on_event: OnEvent = ignore_event,
     cancel: CancelToken = NEVER_CANCELLED,
     strict: bool = True,
+    year_end: int | None = None,
 ) -> IngestResult:
     """Parse every chat export under ``paths``.
 
     ``fmt`` forces one parser (e.g. "whatsapp") instead of detecting it per file.
     strict=True raises the first ParseError; strict=False records it in the file's
-    FileReport and carries on with the rest."""
+    FileReport and carries on with the rest. ``year_end`` is the year of the last message
+    of exports whose dates have no year (else their file's date is used)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     forced = None if fmt == "auto" else detect.get_parser(fmt)
@@ -67,7 +69,8 @@ def ingest_paths(
     def fail(err: ParseError, path: str) -> None:
         if strict:
             raise err
-        reports.append(FileReport(path, None, 0, str(err)))
+        if all(r.path != path for r in reports):  # a file named and also found in a named folder
+            reports.append(FileReport(path, None, 0, str(err)))
 
     # 1. find files
     listed: list[tuple[str, list[Entry]]] = []
@@ -84,14 +87,14 @@ def ingest_paths(
     picked: list[tuple[Parser, Document]] = []
     for path, entries in listed:
         try:
-            found, done, unreadable = _claim(path, entries, forced, on_event, cancel, done, total)
+            found, done, unreadable = _claim(path, entries, forced, on_event, cancel, done, total, year_end)
         except ParseError as err:
             fail(err, err.source)
             done += len(entries)
             continue
         picked.extend(found)
-        if not strict:  # listed with their reason (strict runs only log them as skipped)
-            reports.extend(FileReport(err.source, None, 0, str(err)) for err in unreadable)
+        for err in unreadable if not strict else ():  # listed with their reason (strict runs log them)
+            fail(err, err.source)
 
     # 3. parse, one call per (format, folder) so multi-file chats arrive together
     groups: dict[tuple[str, str], tuple[Parser, list[Document]]] = {}
@@ -131,7 +134,8 @@ def _unique(paths: Iterable[str | os.PathLike]) -> list[str | os.PathLike]:
 
 
 def _claim(path: str, entries: list[Entry], forced: Parser | None, on_event: OnEvent,
-           cancel: CancelToken, done: int, total: int) -> tuple[list[tuple[Parser, Document]], int, list[ParseError]]:
+           cancel: CancelToken, done: int, total: int,
+           year_end: int | None = None) -> tuple[list[tuple[Parser, Document]], int, list[ParseError]]:
     """Decode the entries found under one path and choose a parser for each; also returns
     the errors of the files found in folders or zips that could not be decoded."""
     docs: list[tuple[Entry, Document]] = []
@@ -139,7 +143,7 @@ def _claim(path: str, entries: list[Entry], forced: Parser | None, on_event: OnE
     for entry in entries:
         cancel.check()
         try:
-            docs.append((entry, load_document(entry)))
+            docs.append((entry, load_document(entry, year_end)))
         except ParseError as err:
             if entry.named:
                 raise

@@ -13,6 +13,7 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
@@ -50,6 +51,19 @@ class Entry:
     folder: str  # display path of the containing folder or zip
     read: Callable[[], bytes]
     named: bool  # named directly by the user (not found inside a folder or zip)
+    modified: datetime | None = None  # the file's mtime, or its zip entry's date
+
+
+class DatedDocument(Document):
+    """A Document that also knows its file's date and the year the user says its last
+    message is in (``--year-end``): WhatsApp exports without years are dated from them."""
+
+    __slots__ = ("modified", "year_end")
+
+    def __init__(self, *args, modified: datetime | None = None, year_end: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.modified = modified
+        self.year_end = year_end
 
 
 # -- paths -------------------------------------------------------------------------------
@@ -66,7 +80,7 @@ def expand(path: str | os.PathLike) -> Iterator[Entry]:
             yield from _zip_entries_from_file(p, display)
         else:
             yield Entry(display, _hint(p.name, p.absolute().parent.name), os.path.dirname(display),
-                        lambda: _read_file(p, display), named=True)
+                        lambda: _read_file(p, display), named=True, modified=_mtime(p))
     elif p.exists():
         raise ParseError(display, "not a regular file or folder", "name a chat export file, zip or folder")
     else:
@@ -88,7 +102,21 @@ def _walk_folder(root: Path, display: str) -> Iterator[Entry]:
                 yield from _zip_entries_from_file(fpath, fdisplay)
             elif ext in TEXT_EXTS and fpath.is_file():
                 yield Entry(fdisplay, _hint(fname, Path(dirpath).name), folder_display,
-                            _file_reader(fpath, fdisplay), named=False)
+                            _file_reader(fpath, fdisplay), named=False, modified=_mtime(fpath))
+
+
+def _mtime(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime)
+    except (OSError, ValueError, OverflowError):
+        return None
+
+
+def _zip_date(info: zipfile.ZipInfo) -> datetime | None:
+    try:
+        return datetime(*info.date_time)
+    except ValueError:
+        return None
 
 
 def _file_reader(path: Path, display: str) -> Callable[[], bytes]:
@@ -192,7 +220,8 @@ def zip_entries(fileobj, display: str, hint: str, depth: int) -> list[Entry]:
             name = f"{display}!/{member}"
             folder = f"{display}!/{parent}" if parent else display
             member_hint = _hint(member.rsplit("/", 1)[-1], parent.rsplit("/", 1)[-1] if parent else hint)
-            entries.append(Entry(name, member_hint, folder, _bytes_reader(data), named=False))
+            entries.append(Entry(name, member_hint, folder, _bytes_reader(data), named=False,
+                                 modified=_zip_date(info)))
         if not texts and depth == 0:
             nested = [i for i in members if _ext(i.filename) == ".zip"]
             _check_sizes(display, nested)
@@ -263,18 +292,21 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, display: str) -> by
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def load_document(entry: Entry) -> Document:
+def load_document(entry: Entry, year_end: int | None = None) -> Document:
     """The entry as a Document. A file that starts as plain UTF-8 (no BOM, not UTF-16,
     valid in its first bytes) is checked on its head and kept as bytes, decoded only
-    when a parser asks for its text; anything else is decoded now."""
+    when a parser asks for its text; anything else is decoded now. ``year_end`` is the
+    user's ``--year-end`` (for exports whose dates have no year)."""
     data = entry.read()
     head = _utf8_head(data)
+    dated = {"modified": entry.modified, "year_end": year_end}
     if head is None:
-        return Document(entry.name, decode(data, entry.name), chat_hint=entry.chat_hint, folder=entry.folder)
+        return DatedDocument(entry.name, decode(data, entry.name), chat_hint=entry.chat_hint, folder=entry.folder,
+                             **dated)
     if head.isspace() and (len(head.encode("utf-8")) == len(data) or data.decode("utf-8", "replace").isspace()):
         raise ParseError(entry.name, "file is empty", "export the chat again or pick another file")
     _check_not_binary(head, entry.name)
-    return Document(entry.name, chat_hint=entry.chat_hint, folder=entry.folder, raw=data)
+    return DatedDocument(entry.name, chat_hint=entry.chat_hint, folder=entry.folder, raw=data, **dated)
 
 
 def _utf8_head(data: bytes) -> str | None:

@@ -45,7 +45,7 @@ from typing import Callable
 import polars as pl
 
 from builder.errors import ParseError
-from builder.ingest import whatsapp_fast
+from builder.ingest import whatsapp_fast, whatsapp_named
 from builder.ingest.base import Document
 from builder.ingest.whatsapp_dates import add_timestamps, infer_order, with_part_values
 from builder.ingest.whatsapp_header import (
@@ -90,8 +90,13 @@ def sniff(name: str, head: str) -> int:
     lines = [line for line in head.lstrip("\ufeff").split("\n")[:_HEADER_SNIFF_LINES] if line.strip()]
     if len(head) >= 8000 and len(lines) > 1:
         lines = lines[:-1]  # the cut-off last line
-    templates = [template_of(normalize(line.rstrip("\r"))) for line in lines]
+    normalized = [normalize(line.rstrip("\r")) for line in lines]
+    templates = [template_of(line) for line in normalized]
     hits = [t for t in templates if t is not None]
+    if len(hits) * 2 < len(lines):  # old Android headers with the month as a word
+        named = sum(1 for line in normalized if whatsapp_named.shape_of(line) is not None)
+        if named > len(hits):
+            hits = [_NAMED_TEMPLATE] * named
     if not hits:
         return 20 if named else 0
     share = len(hits) / len(lines)
@@ -177,18 +182,29 @@ def _lines_and_sample(doc: Document) -> tuple[pl.DataFrame, list[str]]:
 
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     frame, sample = _lines_and_sample(doc)
-    template, _ = detect_template(sample)
-    if template is None:
+    template, found = detect_template(sample)
+    named, named_found = (whatsapp_named.detect(sample) if template is None or found * 2 < len(sample)
+                          else (None, 0))
+    if named is not None and named_found > found:  # "19:23, 28 Aug 2013 - ", "Mar 5, 8:11 PM - "
+        template = _NAMED_TEMPLATE
+        header_re = whatsapp_named.without_groups(whatsapp_named.header_regex(named))
+    elif template is None:
         raise ParseError(doc.name, "no WhatsApp message headers found", hint=_NO_HEADER_HINT)
-    header_re = compile_template(template)
+    else:
+        named = None
+        header_re = compile_template(template)
     frame = frame.with_columns(pl.col("raw").str.contains(header_re).alias("candidate"))
 
     candidates = frame.filter(pl.col("candidate")).select("line", "raw")
     if candidates.height == 0:
         raise ParseError(doc.name, "no WhatsApp message headers found", hint=_NO_HEADER_HINT)
     arabic = _ARABIC_DIGIT.search("\n".join(sample)) is not None  # one search, not one per line
-    fast = whatsapp_fast.plan(template, sample)
-    if fast is not None:
+    fast = whatsapp_fast.plan(template, sample) if named is None else None
+    if named is not None:
+        heads = whatsapp_named.header_times(candidates, named, doc.name, getattr(doc, "modified", None),
+                                            getattr(doc, "year_end", None), warn)
+        ambiguous = False
+    elif fast is not None:
         heads, order, ambiguous = whatsapp_fast.header_times(candidates, fast)
         # Headers the fast formats could not read go through the general path, which
         # validates them (impossible times) with the order decided above.
@@ -239,6 +255,10 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     return _finish(messages, doc, template)
 
 
+# Named-month headers are Android's (" - " ends them): the Template the later steps read.
+_NAMED_TEMPLATE = Template(bracket=False, time_first=False, date_sep=" ", date_space=False, era=False,
+                           date_dot=False, join=", ", time_sep=":", seconds=False, meridiem="",
+                           era_letter=False, time_dot=False, end="-")
 _ARABIC_DIGIT = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
 DIGIT_RUN = "[0-9\u0660-\u0669\u06f0-\u06f9]+"
 _HEADER_MAX = 64

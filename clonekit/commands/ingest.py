@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--skip-unreadable", action="store_true",
                    help="read what can be read: files that cannot be read or parsed are skipped and listed "
                    "(default: the first such file stops the run)")
+    p.add_argument("--year-end", type=int, metavar="YYYY",
+                   help="the year of the last message, for WhatsApp exports whose dates have no year "
+                   "(default: counted back from the file's date, with a warning)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or warning lines on stderr")
     return p
 
@@ -46,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     on_event = printer if sys.stderr.isatty() else (lambda ev: printer(ev) if isinstance(ev, Log) else None)
     try:
         skip = getattr(args, "skip_unreadable", False)
-        result = ingest_paths(args.paths, fmt=args.format, on_event=on_event, strict=not skip)
+        result = ingest_paths(args.paths, fmt=args.format, on_event=on_event, strict=not skip,
+                              year_end=getattr(args, "year_end", None))
         printer.close()
         failed = [f for f in result.files if f.error]
         if skip and result.messages.is_empty() and result.instructions.is_empty():
