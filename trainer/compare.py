@@ -135,7 +135,8 @@ def compare_run(run_ref: str, prompts: list[PromptSpec], settings: SamplingSetti
             run_all("base", model)
     else:  # a full fine-tune: the base is a separate model
         del model
-        run_all("base", load_base_model(run.base_path, pick_device(device), bool(run.info.get("load_in_4bit"))))
+        run_all("base", load_base_model(run.base_path, pick_device(device), bool(run.info.get("load_in_4bit")),
+                                        n_tokens=len(tokenizer)))
     if reference is not None:
         on_event(Progress(f"compare {reference.model}", 0, len(rows)))
         for row, text in zip(rows, _reference_replies(reference, conversations, settings)):

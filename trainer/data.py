@@ -1,7 +1,9 @@
 """From dataset records to training rows.
 
-encode_record: render one record with the chat template and label it (loss on the
-persona's turns, each including its end-of-turn token; or on every token).
+encode_record: render one record with the chat template, adapted to what the template
+accepts (trainer/template_fit.py), and label it (loss on the persona's turns, each
+including its end-of-turn token; or on every token). encode_all does every record and
+reports problems per kind instead of stopping at the first.
 pack: group encoded conversations into rows of at most max_length tokens (first-fit
 decreasing, deterministic). The collators turn a batch of rows into tensors:
 PackedCollator concatenates every conversation of the batch into ONE row with
@@ -15,13 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from builder.curate.store import read_records, resolve_version
 from builder.errors import ClonekitError
-from trainer.templates import render, to_model_messages
+from trainer.templates import to_model_messages
 
 IGNORE = -100
 
@@ -82,36 +84,7 @@ class Encoded:
         return sum(1 for x in self.labels if x != IGNORE)
 
 
-def assistant_char_spans(tokenizer, messages: list[dict], end_of_turn: str) -> tuple[str, list[tuple[int, int]]]:
-    """Render ``messages``; return the text and, per assistant turn, the character span
-    from the end of the inference prompt (add_generation_prompt=True on the turns before
-    it) through the turn's end-of-turn token. Raises if the template is not prefix-stable
-    or a turn has no end-of-turn marker."""
-    full = render(tokenizer, messages)
-    spans = []
-    for k, m in enumerate(messages):
-        if m["role"] != "assistant":
-            continue
-        prompt = render(tokenizer, messages[:k], add_generation_prompt=True)
-        upto = render(tokenizer, messages[: k + 1])
-        if not full.startswith(prompt) or not full.startswith(upto):
-            raise ClonekitError(
-                f"chat template is not prefix-stable at turn {k + 1}: the inference prompt differs from the training "
-                "render (the template rewrites earlier turns); use --chat-template chatml"
-            )
-        end = upto.find(end_of_turn, len(prompt))
-        if end < 0:
-            raise ClonekitError(
-                f"assistant turn {k + 1} renders without the end-of-turn token {end_of_turn!r}: the model would never "
-                "learn to stop; use --chat-template chatml"
-            )
-        spans.append((len(prompt), end + len(end_of_turn)))
-    return full, spans
-
-
-def encode_record(tokenizer, record: dict, end_of_turn: str, max_length: int, train_on: str = "assistant") -> Encoded:
-    messages = to_model_messages(record["messages"])
-    text, spans = assistant_char_spans(tokenizer, messages, end_of_turn)
+def _labelled(tokenizer, text: str, spans: list[tuple[int, int]], train_on: str) -> tuple[list[int], list[int]]:
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids: list[int] = enc["input_ids"]
     if train_on == "all":
@@ -124,23 +97,109 @@ def encode_record(tokenizer, record: dict, end_of_turn: str, max_length: int, tr
                 si += 1
             if si < len(spans) and spans[si][0] <= start < spans[si][1]:
                 labels[t] = ids[t]
-    labels[0] = IGNORE  # nothing predicts the first token
-    truncated = len(ids) > max_length
-    return Encoded(ids[:max_length], labels[:max_length], truncated)
+    if labels:
+        labels[0] = IGNORE  # nothing predicts the first token
+    return ids, labels
 
 
-def encode_all(tokenizer, records: list[dict], end_of_turn: str, max_length: int, train_on: str) -> tuple[list[Encoded], dict]:
-    out, stats = [], {"records": len(records), "truncated": 0, "no_trained_tokens": 0, "tokens": 0, "trained_tokens": 0}
-    for rec in records:
-        e = encode_record(tokenizer, rec, end_of_turn, max_length, train_on)
-        stats["truncated"] += e.truncated
-        if e.n_trained == 0:
-            stats["no_trained_tokens"] += 1
+def encode_record(tokenizer, record: dict, end_of_turn: str, max_length: int, train_on: str = "assistant") -> list[Encoded]:
+    """One record -> its training sequences. Usually one: the full render with loss on every
+    persona turn (each through its end-of-turn token). A persona turn that the full render
+    does not hold exactly as chat would prompt for it (templates that rewrite earlier turns,
+    reasoning templates) becomes a sequence of its own: chat's prompt, then the reply.
+    Raises ClonekitError when the template cannot render the record."""
+    from trainer.template_fit import persona_turns
+
+    messages = to_model_messages(record["messages"])
+    _msgs, full, turns = persona_turns(tokenizer, messages, end_of_turn)
+    if train_on == "all":
+        ids, labels = _labelled(tokenizer, full, [], "all")
+        return [Encoded(ids[:max_length], labels[:max_length], len(ids) > max_length)]
+    out = []
+    spans = [(len(t.prompt), len(t.text)) for t in turns if t.in_full]
+    if spans:
+        ids, labels = _labelled(tokenizer, full, spans, train_on)
+        out.append(Encoded(ids[:max_length], labels[:max_length], len(ids) > max_length))
+    for t in turns:
+        if t.in_full:
             continue
-        stats["tokens"] += len(e.input_ids)
-        stats["trained_tokens"] += e.n_trained
-        out.append(e)
-    return out, stats
+        ids, labels = _labelled(tokenizer, t.text, [(len(t.prompt), len(t.text))], train_on)
+        # The reply is at the end: a too-long context loses its oldest tokens, not the reply.
+        out.append(Encoded(ids[-max_length:], labels[-max_length:], len(ids) > max_length))
+    return out
+
+
+@dataclass
+class EncodeReport:
+    """What encode_all saw: counts per problem, each with one example."""
+
+    records: int = 0
+    truncated: int = 0
+    no_trained_tokens: int = 0
+    tokens: int = 0
+    trained_tokens: int = 0
+    sequences: int = 0
+    problems: dict[str, dict] = field(default_factory=dict)  # label -> {"count", "example"}
+
+    def note(self, label: str, example: str) -> None:
+        p = self.problems.setdefault(label, {"count": 0, "example": example})
+        p["count"] += 1
+
+    def __getitem__(self, key: str):  # the older dict-style access
+        return getattr(self, key)
+
+    def lines(self) -> list[str]:
+        return [f"{p['count']} record(s): {label} (e.g. {p['example']})" for label, p in self.problems.items()]
+
+
+def _adaptations(fit, messages: list[dict]) -> list[str]:
+    """Which of the template fit's adaptations change this conversation (for the report)."""
+    rest = [m for m in messages if m["role"] != "system"]
+    has_system = any(m["role"] == "system" and m["content"] for m in messages)
+    out = []
+    if fit.merge_runs and any(a["role"] == b["role"] for a, b in zip(rest, rest[1:])):
+        out.append("consecutive turns of one speaker merged (the template needs strict alternation)")
+    if has_system and fit.system == "fold":
+        out.append("system prompt folded into the first user turn (the template has no system role)")
+    if rest and rest[0]["role"] == "assistant":
+        if not fit.assistant_first or not has_system or fit.system == "fold":
+            out.append(f"opens with the persona: a neutral opening {fit.opening!r} was put before it")
+    return out
+
+
+def encode_all(tokenizer, records: list[dict], end_of_turn: str, max_length: int, train_on: str,
+               where: str = "train.jsonl") -> tuple[list[Encoded], EncodeReport]:
+    """Encode every record, never stopping at the first bad one: records the template cannot
+    render are skipped and counted per problem (with one example); the caller refuses only
+    when nothing is left."""
+    from trainer.template_fit import fit_of
+
+    fit = fit_of(tokenizer)
+    out: list[Encoded] = []
+    rep = EncodeReport(records=len(records))
+    for i, rec in enumerate(records, 1):
+        messages = to_model_messages(rec.get("messages") or [])
+        for label in _adaptations(fit, messages):
+            rep.note(label, f"{where}:{i}")
+        try:
+            seqs = encode_record(tokenizer, rec, end_of_turn, max_length, train_on)
+        except ClonekitError as err:
+            rep.note(f"skipped: {str(err).split('; use --chat-template')[0]}", f"{where}:{i}")
+            continue
+        if len(seqs) > 1:
+            rep.note("persona turns trained as separate renders (the template rewrites earlier turns)", f"{where}:{i}")
+        seqs = [e for e in seqs if e.n_trained]
+        if not seqs:
+            rep.no_trained_tokens += 1
+            rep.note("skipped: no persona turn to train on", f"{where}:{i}")
+            continue
+        rep.truncated += any(e.truncated for e in seqs)
+        for e in seqs:
+            rep.tokens += len(e.input_ids)
+            rep.trained_tokens += e.n_trained
+        rep.sequences += len(seqs)
+        out.extend(seqs)
+    return out, rep
 
 
 def pack(lengths: list[int], capacity: int) -> list[list[int]]:

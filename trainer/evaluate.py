@@ -99,10 +99,11 @@ def _fine_tuned_then_base(run, model, device, on_event: OnEvent):
                             "base-model perplexity")
     dtype = {"torch.bfloat16": "bf16", "torch.float16": "fp16", "torch.float32": "fp32"}.get(
         str(next(model.parameters()).dtype))
+    n_tokens = model.get_input_embeddings().weight.shape[0]
     del model
     gc.collect()
     on_event(Log(f"loading the base model {base_path}"))
-    yield "base", load_base_model(base_path, str(device), False, dtype)
+    yield "base", load_base_model(base_path, str(device), False, dtype, n_tokens=n_tokens)
 
 
 def evaluate_run(run_ref: str | os.PathLike, config: EvalConfig | None = None,
@@ -119,7 +120,7 @@ def evaluate_run(run_ref: str | os.PathLike, config: EvalConfig | None = None,
     end_of_turn = tokenizer.convert_ids_to_tokens(eot_ids[0])
     train_cfg = run.info.get("config") or {}
     max_len = int(train_cfg.get("max_length") or train_cfg.get("max_seq_len") or config.max_length)
-    encoded = [e for e in (encode_record(tokenizer, r, end_of_turn, max_len) for r in records) if e.n_trained]
+    encoded = [e for r in records for e in encode_record(tokenizer, r, end_of_turn, max_len) if e.n_trained]
     if not encoded:
         raise ClonekitError(f"{run.info.get('dataset')}/val.jsonl: no persona turns to score")
 

@@ -70,8 +70,11 @@ def load_tokenizer(path: str | os.PathLike):
     return tok
 
 
-def load_base_model(model_path: str, device: str, quantize_4bit: bool, dtype: str | None = None):
-    """The plain base model. 4-bit only on CUDA; unquantized bf16 (GPU) / fp32 (CPU)."""
+def load_base_model(model_path: str, device: str, quantize_4bit: bool, dtype: str | None = None,
+                    n_tokens: int | None = None):
+    """The plain base model. 4-bit only on CUDA; unquantized bf16 (GPU) / fp32 (CPU).
+    ``n_tokens``: the run's tokenizer size; when training added template tokens (the
+    chatml/llama3 fallback) the embeddings and head are resized to it, as training did."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -92,6 +95,8 @@ def load_base_model(model_path: str, device: str, quantize_4bit: bool, dtype: st
         model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
     except OSError as err:
         raise ClonekitError(f"{model_path}: cannot load the model ({str(err).splitlines()[0]})") from None
+    if n_tokens and model.get_input_embeddings().weight.shape[0] < n_tokens:
+        model.resize_token_embeddings(n_tokens)
     if "device_map" not in kwargs:
         model.to(device)
     model.eval()
@@ -113,17 +118,34 @@ def load_model(run: RunInfo | str | os.PathLike, merged: bool | str | os.PathLik
             raise ClonekitError(f"{merged_dir}: not a merged model folder (no config.json); "
                                 "create it with `clonekit merge RUN -o DIR`")
         tokenizer = load_tokenizer(merged_dir)
+        attach_template_fit(tokenizer, _merge_info(merged_dir).get("template_fit"))
         return load_base_model(str(merged_dir), device, False, dtype), tokenizer
     run = run if isinstance(run, RunInfo) else open_run(run)
     tokenizer = load_tokenizer(run.tokenizer_dir)
+    attach_template_fit(tokenizer, run.info.get("template_fit"))
     if run.method == "full":
         return load_base_model(str(run.model_dir), device, False, dtype), tokenizer
-    base = load_base_model(run.base_path, device, bool(run.info.get("load_in_4bit")), dtype)
+    base = load_base_model(run.base_path, device, bool(run.info.get("load_in_4bit")), dtype, n_tokens=len(tokenizer))
     from peft import PeftModel
 
     model = PeftModel.from_pretrained(base, str(run.adapter_dir))
     model.eval()
     return model, tokenizer
+
+
+def _merge_info(merged_dir: Path) -> dict:
+    try:
+        return json.loads((Path(merged_dir) / "clonekit_merge.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def attach_template_fit(tokenizer, fit: dict | None) -> None:
+    """Render exactly as training did: the template fit recorded in run.json (older runs
+    have none: the template is probed now, which gives the same answer for the same template)."""
+    from trainer.template_fit import attach
+
+    attach(tokenizer, fit)
 
 
 def stop_ids(run: RunInfo | None, tokenizer) -> list[int]:

@@ -24,11 +24,13 @@ def merge_adapter(run, dtype: str = "bf16", on_event: OnEvent = ignore_event,
     import torch
     from peft import PeftModel
 
-    from trainer.inference import load_base_model
+    from trainer.inference import attach_template_fit, load_base_model, load_tokenizer
 
     on_event(Progress("merge", 0, 3, "loading base (unquantized)"))
-    base = load_base_model(run.base_path, "cpu", quantize_4bit=False, dtype=dtype)
-    cancel.check()
+    tokenizer = load_tokenizer(run.adapter_dir)
+    attach_template_fit(tokenizer, run.info.get("template_fit"))
+    base = load_base_model(run.base_path, "cpu", quantize_4bit=False, dtype=dtype, n_tokens=len(tokenizer))
+    cancel.check()  # the base is resized to the tokenizer when training added template tokens
     on_event(Progress("merge", 1, 3, "merging adapter"))
     model = PeftModel.from_pretrained(base, str(run.adapter_dir))
     with torch.no_grad():
@@ -63,6 +65,7 @@ def merge_run(run_ref: str | os.PathLike, output: str | os.PathLike, dtype: str 
             "base_path": run.base_path, "method": run.method, "dtype": dtype,
             "dataset_version": run.info.get("dataset_version"), "stop_token_ids": eot,
             "persona": run.persona, "chat_template": run.info.get("chat_template"),
+            "template_fit": run.info.get("template_fit"),
         }, indent=2, ensure_ascii=False))
     on_event(Progress("merge", 3, 3, str(out)))
     return out

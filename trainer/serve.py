@@ -27,6 +27,7 @@ from builder.errors import ClonekitError
 from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, ignore_event
 from trainer.generate import MAX_NEW_TOKENS_LIMIT, Reply, SamplingSettings, generate_reply
 from trainer.prompting import build_prompt, persona_system_prompt, resolve_contact
+from trainer.template_fit import strip_think
 from trainer.serve_protocol import (
     MAX_BODY_BYTES, ChatRequest, RequestError, chunk_body, completion_body, completion_id,
     models_body, parse_chat_request, usage_chunk,
@@ -239,7 +240,7 @@ def _make_handler(server: "ClonekitHTTPServer", api_key: str | None, on_event: O
             while True:
                 item = job.out.get()
                 if isinstance(item, Reply):
-                    self._json(200, completion_body(completion_id(), model, item.text, _finish(item),
+                    self._json(200, completion_body(completion_id(), model, strip_think(item.text), _finish(item),
                                                     item.prompt_tokens, len(item.token_ids)))
                     return
                 if isinstance(item, Exception):

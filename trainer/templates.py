@@ -1,7 +1,8 @@
 """Chat templates and the one mapping from dataset records to model messages.
 
 Training and inference must render conversations identically, so both call
-``to_model_messages`` and use the tokenizer's chat template set here.
+``to_model_messages`` and ``render``, which adapts the conversation to what the
+template accepts (trainer/template_fit.py: probed once, recorded in run.json).
 
 Names: the dataset's user turns carry the contact's ``name``. Chat templates have no
 standard place for it (chatml's ``user name=Alex`` is not what bases were tuned on), and
@@ -36,7 +37,6 @@ NAMED = {
     "llama3": (LLAMA3, ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"], "<|eot_id|>"),
 }
 
-_PROBE = "\x01probe\x02"  # content unlikely to occur in a template
 
 
 @dataclass
@@ -45,6 +45,8 @@ class TemplateInfo:
     end_of_turn: str  # the text that closes an assistant turn (a special token)
     stop_token_ids: list[int]
     added_tokens: list[str] = field(default_factory=list)  # new vocabulary entries
+    fit: dict = field(default_factory=dict)  # trainer.template_fit.TemplateFit, as written to run.json
+    fallback_reason: str | None = None  # why "auto" did not keep the base's own template
 
 
 def to_model_messages(record_messages: list[dict[str, Any]], group: bool | None = None) -> list[dict[str, str]]:
@@ -64,62 +66,63 @@ def to_model_messages(record_messages: list[dict[str, Any]], group: bool | None 
 
 
 def render(tokenizer, messages: list[dict[str, str]], add_generation_prompt: bool = False) -> str:
-    from jinja2 import TemplateError
+    """Render role/content messages the way training did: adapted to what the template
+    accepts (trainer.template_fit), with the run's template kwargs and prompt suffix."""
+    from trainer.template_fit import adapt, fit_of, render_adapted
 
-    try:
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    except TemplateError as err:
-        raise ClonekitError(
-            f"the base model's chat template refuses this conversation ({err}); "
-            "use --chat-template chatml or llama3"
-        ) from None
+    fit = fit_of(tokenizer)
+    return render_adapted(tokenizer, fit, adapt(fit, messages), add_generation_prompt)
 
 
-def _find_end_of_turn(tokenizer) -> str:
-    """The special token a base template puts right after an assistant turn's content."""
-    msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": _PROBE}]
-    text = render(tokenizer, msgs)
-    pos = text.rfind(_PROBE)
-    if pos < 0:
-        raise ClonekitError("the base model's chat template drops assistant content; use --chat-template chatml")
-    tail = text[pos + len(_PROBE):]
-    specials = sorted(set(tokenizer.all_special_tokens) | set(tokenizer.get_added_vocab()), key=len, reverse=True)
-    for i in range(len(tail)):
-        for tok in specials:
-            if tok and tail.startswith(tok, i):
-                return tok
-    raise ClonekitError(
-        "the base model's chat template ends assistant turns with no special token, so the model "
-        "would never learn to stop; use --chat-template chatml or llama3"
-    )
+def _set_named(tokenizer, choice: str) -> tuple[list[str], str]:
+    template, markers, end = NAMED[choice]
+    vocab = tokenizer.get_vocab()
+    added = [m for m in markers if m not in vocab]
+    if added:
+        from tokenizers import AddedToken
+
+        tokenizer.add_tokens([AddedToken(m, special=True, normalized=False) for m in added], special_tokens=True)
+    tokenizer.chat_template = template
+    return added, end
 
 
 def prepare_tokenizer(tokenizer, choice: str) -> TemplateInfo:
-    """Set the chat template on ``tokenizer`` (in place) and return what it is.
+    """Set the chat template on ``tokenizer`` (in place), probe what it accepts, and return
+    what it is.
 
-    choice: "auto" (the base's own if it has one, else chatml), "base", "chatml", "llama3".
-    Named templates' markers are added as special tokens when missing; the caller must
-    then resize the model's embeddings (``added_tokens`` lists them)."""
+    choice: "auto" (the base's own if it can render a dialogue, else chatml), "base",
+    "chatml", "llama3". Named templates' markers are added as special tokens when missing;
+    the caller must then resize the model's embeddings and train the new rows
+    (``added_tokens`` lists them)."""
+    from trainer.template_fit import attach, find_end_of_turn, probe
+
+    fallback = None
     if choice == "auto":
-        choice = "base" if getattr(tokenizer, "chat_template", None) else "chatml"
+        if getattr(tokenizer, "chat_template", None):
+            try:
+                fit = probe(tokenizer)
+                end = find_end_of_turn(tokenizer, fit)
+                choice = "base"
+            except ClonekitError as err:
+                fallback = str(err).split("; use --chat-template")[0]
+                choice = "chatml"
+        else:
+            fallback = "the base model has no chat template"
+            choice = "chatml"
     added: list[str] = []
     if choice == "base":
         if not getattr(tokenizer, "chat_template", None):
             raise ClonekitError("--chat-template base: this base model has no chat template; use chatml or llama3")
-        end = _find_end_of_turn(tokenizer)
+        fit = probe(tokenizer)
+        end = find_end_of_turn(tokenizer, fit)
     else:
-        template, markers, end = NAMED[choice]
-        vocab = tokenizer.get_vocab()
-        added = [m for m in markers if m not in vocab]
-        if added:
-            from tokenizers import AddedToken
-
-            tokenizer.add_tokens([AddedToken(m, special=True, normalized=False) for m in added], special_tokens=True)
-        tokenizer.chat_template = template
+        added, end = _set_named(tokenizer, choice)
+        fit = probe(tokenizer)
+    attach(tokenizer, fit)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or end
     stop = [tokenizer.convert_tokens_to_ids(end)]
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in stop:
         stop.append(tokenizer.eos_token_id)
-    return TemplateInfo(name=choice, end_of_turn=end, stop_token_ids=stop, added_tokens=added)
-
+    return TemplateInfo(name=choice, end_of_turn=end, stop_token_ids=stop, added_tokens=added,
+                        fit=fit.to_dict(), fallback_reason=fallback)

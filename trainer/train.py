@@ -158,16 +158,20 @@ def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: 
             bnb_4bit_quant_storage=torch.uint8,
         )
     model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
-    if model.get_input_embeddings().weight.shape[0] < n_tokens:
+    old_rows = model.get_input_embeddings().weight.shape[0]
+    if old_rows < n_tokens:
         model.resize_token_embeddings(n_tokens)
     model.config.use_cache = False
     if cfg.method == "full":
         return model
     from peft import LoraConfig, get_peft_model
 
+    from trainer.template_fit import new_rows_trainable
+
     lora = LoraConfig(
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=cfg.target_modules, task_type="CAUSAL_LM",
+        **new_rows_trainable(model, old_rows, n_tokens),  # rows of tokens clonekit added
     )
     return get_peft_model(model, lora)
 
@@ -270,9 +274,9 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     from transformers import AutoConfig
 
     from trainer.callbacks import EventsCallback, trim_metrics
-    from trainer.data import PackedCollator, PaddedCollator, encode_all, make_rows
+    from trainer.data import PackedCollator, PaddedCollator, make_rows
     from trainer.estimate import estimate, largest_fitting_length, model_shape, trainable_params
-    from trainer.roundtrip import check_round_trip
+    from trainer.template_check import encode_dataset, verdict_lines
     from trainer.templates import prepare_tokenizer
     from trainer.tiny import build_tiny_base
 
@@ -291,17 +295,13 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     else:
         base_path = base
     info = prepare_tokenizer(tokenizer, cfg.chat_template)
-    run.update(base_path=base_path, chat_template=info.name, stop_token_ids=info.stop_token_ids)
+    run.update(base_path=base_path, chat_template=info.name, stop_token_ids=info.stop_token_ids, template_fit=info.fit)
     save_run(run_dir, run, r)
 
-    # Round trip on the first record, then encode and pack everything.
-    rt = check_round_trip(tokenizer, ds.train[0], info, cfg.train_on, where=f"{ds.path / 'train.jsonl'}:1")
-    on_event(Log(f"round-trip check ok: prompt {rt.prompt_tokens} tokens is the start of the training render; "
-                 f"{rt.assistant_turns} persona turns end with {info.end_of_turn!r} in the labels"))
-    train_enc, stats = encode_all(tokenizer, ds.train, info.end_of_turn, cfg.max_length, cfg.train_on)
-    val_enc, _ = encode_all(tokenizer, ds.val, info.end_of_turn, cfg.max_length, cfg.train_on)
-    if not train_enc:
-        raise ClonekitError(f"{ds.path / 'train.jsonl'}: no record has a persona turn to train on")
+    # Every record checked and encoded (problems counted, round trip on the first good one).
+    for line in verdict_lines(info):
+        on_event(Log(line))
+    train_enc, val_enc, stats = encode_dataset(tokenizer, ds, info, cfg.max_length, cfg.train_on, on_event)
     if len(val_enc) > cfg.max_eval_records:
         on_event(Log(f"eval uses {cfg.max_eval_records} of {len(val_enc)} val records (max_eval_records)"))
         val_enc = _eval_subset(val_enc, cfg.max_eval_records)

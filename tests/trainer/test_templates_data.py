@@ -48,7 +48,7 @@ def test_names_dropped_one_to_one_and_prefixed_in_groups():
 
 def test_labels_are_exactly_the_persona_turns_with_end_of_turn(tok):
     t, info = tok
-    enc = encode_record(t, RECORD, info.end_of_turn, max_length=4096)
+    [enc] = encode_record(t, RECORD, info.end_of_turn, max_length=4096)
     trained = [i for i, l in zip(enc.input_ids, enc.labels) if l != IGNORE]
     assert all(l in (IGNORE, i) for i, l in zip(enc.input_ids, enc.labels))
     # Token by token: the trained tokens are both replies, each followed by <|im_end|>.
@@ -64,13 +64,13 @@ def test_labels_are_exactly_the_persona_turns_with_end_of_turn(tok):
 
 def test_train_on_all_labels_everything_but_the_first(tok):
     t, info = tok
-    enc = encode_record(t, RECORD, info.end_of_turn, max_length=4096, train_on="all")
+    [enc] = encode_record(t, RECORD, info.end_of_turn, max_length=4096, train_on="all")
     assert enc.labels[0] == IGNORE and enc.labels[1:] == enc.input_ids[1:]
 
 
 def test_truncation_is_reported(tok):
     t, info = tok
-    enc = encode_record(t, RECORD, info.end_of_turn, max_length=10)
+    [enc] = encode_record(t, RECORD, info.end_of_turn, max_length=10)
     assert enc.truncated and len(enc.input_ids) == 10
 
 
@@ -164,7 +164,7 @@ def test_named_llama3_template_adds_special_tokens(tok):
     info = prepare_tokenizer(t, "llama3")
     assert info.name == "llama3" and len(t) == n + 4 and set(info.added_tokens) == {
         "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}
-    enc = encode_record(t, RECORD, info.end_of_turn, 4096)
+    [enc] = encode_record(t, RECORD, info.end_of_turn, 4096)
     eot = t.convert_tokens_to_ids("<|eot_id|>")
     assert [i for i, l in zip(enc.input_ids, enc.labels) if l != IGNORE].count(eot) == 2
 

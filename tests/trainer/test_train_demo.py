@@ -79,7 +79,7 @@ def test_demo_labels_cover_exactly_the_persona_turns(demo_run, demo_version):
     others = [m["content"] for m in record["messages"] if m["role"] != "assistant"]
     assert len(persona_turns) >= 2 and others
 
-    enc = encode_record(tok, record, "<|im_end|>", max_length=1 << 16)
+    [enc] = encode_record(tok, record, "<|im_end|>", max_length=1 << 16)
     assert not enc.truncated
     spans, current = [], []
     for t, (tid, label) in enumerate(zip(enc.input_ids, enc.labels)):

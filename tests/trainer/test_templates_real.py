@@ -1,0 +1,251 @@
+"""The chat templates of 16 popular instruct models (tests/fixtures/chat_templates, cited in
+SOURCES.md) on tiny tokenizers carrying their real special tokens and bos/eos: what the
+probe decides for each, and, for every conversation shape clonekit produces (one-to-one,
+group chat, persona first with and without a system prompt, two persona turns in a
+row), that the loss-carrying tokens are exactly the persona's turns, each with its
+end-of-turn token, and that chat's prompt is token for token where training put it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from builder.errors import ClonekitError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chat_templates"
+KEYS = sorted(p.stem for p in FIXTURES.glob("*.json"))
+
+SYSTEM = "You are Sam, texting with Alex. Keep it short."
+
+
+def spec(key: str) -> dict:
+    return json.loads((FIXTURES / f"{key}.json").read_text(encoding="utf-8"))
+
+
+def _u(text, name="Alex"):
+    return {"role": "user", "content": text, "name": name}
+
+
+def _a(text):
+    return {"role": "assistant", "content": text}
+
+
+SHAPES = {
+    "one_to_one": [{"role": "system", "content": SYSTEM}, _u("hey are you free tonight"), _a("yes! around 8?"),
+                   _u("cool, where"), _a("usual place")],
+    "group": [{"role": "system", "content": SYSTEM}, _u("anyone up for pizza"), _u("me!", "Mia"),
+              _a("always, 8pm?"), _u("works", "Jo"), _a("see you both")],
+    "persona_first_with_system": [{"role": "system", "content": SYSTEM}, _a("did you get home ok?"),
+                                  _u("yes thanks"), _a("good night then")],
+    "persona_first_no_system": [_a("did you get home ok?"), _u("yes thanks"), _a("good night then")],
+    "two_persona_turns_in_a_row": [{"role": "system", "content": SYSTEM}, _u("how was work"), _a("long day"),
+                                   _a("tell you later"), _u("ok"), _a("call you at 9")],
+}
+CORPUS = [m["content"] for msgs in SHAPES.values() for m in msgs] + ["Alex: hi", "Mia: hello", "Jo: yes"]
+
+
+def record(shape: str) -> dict:
+    return {"messages": [dict(m) for m in SHAPES[shape]], "meta": {"contact": "Alex", "role_tag": "friend"}}
+
+
+def tiny_tokenizer(key: str):
+    from trainer.tiny import apply_template, train_tokenizer
+
+    return apply_template(train_tokenizer(CORPUS * 4, vocab_size=400), spec(key))
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    from trainer.templates import prepare_tokenizer
+
+    out = {}
+    for key in KEYS:
+        tok = tiny_tokenizer(key)
+        out[key] = (tok, prepare_tokenizer(tok, "auto"))
+    return out
+
+
+def expected_persona_turns(messages: list[dict], merged: bool) -> list[str]:
+    out: list[str] = []
+    prev = None
+    for m in messages:
+        if m["role"] == "assistant":
+            if merged and prev == "assistant":
+                out[-1] += "\n" + m["content"]
+            else:
+                out.append(m["content"])
+        if m["role"] != "system":
+            prev = m["role"]
+    return out
+
+
+def trained_spans(tok, seqs) -> list[str]:
+    from trainer.data import IGNORE
+
+    spans = []
+    for e in seqs:
+        cur: list[int] = []
+        for tid, label in zip(e.input_ids, e.labels):
+            if label != IGNORE:
+                assert label == tid
+                cur.append(tid)
+            elif cur:
+                spans.append(tok.decode(cur))
+                cur = []
+        if cur:
+            spans.append(tok.decode(cur))
+    return spans
+
+
+def test_all_sixteen_fixtures_are_here_and_cited():
+    assert len(KEYS) == 16
+    sources = (FIXTURES / "SOURCES.md").read_text(encoding="utf-8")
+    for key in KEYS:
+        s = spec(key)
+        assert s["chat_template"] and s["eos_token"] and s["source"]["repo"]
+        assert f"`{key}.json`" in sources
+
+
+# What the probe finds for each real template, and so what clonekit does with it.
+VERDICTS = {
+    "gemma2": dict(system="fold", merge_runs=True, assistant_first=False),
+    "gemma3": dict(system="native", merge_runs=True, assistant_first=False, list_content=False),
+    "gemma3_1b_first": dict(system="native", list_content=True, merge_runs=True, assistant_first=False),
+    "mistral7b_v0_3": dict(system="fold", merge_runs=True, assistant_first=False),
+    "mistral_nemo": dict(system="fold", merge_runs=True, assistant_first=False),
+    "mistral_small3": dict(system="native", merge_runs=True, assistant_first=False),
+    "qwen3": dict(system="native", merge_runs=False, template_kwargs={"enable_thinking": False}),
+    "r1_distill": dict(prompt_suffix="\n</think>\n\n", merge_runs=False),
+    "r1_distill_old": dict(prompt_suffix="", merge_runs=False),
+    "phi3_5": dict(system="native", merge_runs=False, assistant_first=True),
+    "phi4_mini": dict(system="native", merge_runs=False, assistant_first=True),
+    "llama3_1": dict(system="native", merge_runs=False, assistant_first=True),
+    "qwen2_5": dict(system="native", merge_runs=False, assistant_first=True),
+    "smollm2": dict(system="native", merge_runs=False, assistant_first=True),
+}
+END_OF_TURN = {"gemma2": "<end_of_turn>", "gemma3": "<end_of_turn>", "gemma3_1b_first": "<end_of_turn>",
+               "llama3_1": "<|eot_id|>", "llama3_2": "<|eot_id|>", "llama3_3": "<|eot_id|>",
+               "mistral7b_v0_3": "</s>", "mistral_nemo": "</s>", "mistral_small3": "</s>",
+               "phi3_5": "<|end|>", "phi4_mini": "<|end|>", "qwen2_5": "<|im_end|>", "qwen3": "<|im_end|>",
+               "smollm2": "<|im_end|>", "r1_distill": "<｜end▁of▁sentence｜>", "r1_distill_old": "<｜end▁of▁sentence｜>"}
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_the_base_template_is_kept_and_probed(prepared, key):
+    from trainer.template_fit import TemplateFit
+
+    tok, info = prepared[key]
+    assert info.name == "base" and not info.added_tokens and info.fallback_reason is None
+    assert info.end_of_turn == END_OF_TURN[key]
+    assert tok.convert_tokens_to_ids(info.end_of_turn) in info.stop_token_ids
+    fit = TemplateFit.from_dict(info.fit)
+    for attr, want in VERDICTS.get(key, {}).items():
+        assert getattr(fit, attr) == want, (key, attr)
+
+
+@pytest.mark.parametrize("key", KEYS)
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_loss_is_exactly_the_persona_turns_and_chat_prompts_match(prepared, key, shape):
+    from trainer.data import IGNORE, encode_record
+    from trainer.prompting import build_prompt
+    from trainer.template_fit import TemplateFit
+
+    tok, info = prepared[key]
+    fit = TemplateFit.from_dict(info.fit)
+    rec = record(shape)
+    seqs = encode_record(tok, rec, info.end_of_turn, max_length=4096)
+    spans = trained_spans(tok, seqs)
+    # Mistral v0.3 renders "[/INST] reply</s>": the space after [/INST] belongs to the reply.
+    got = Counter(s[1:] if key == "mistral7b_v0_3" and s.startswith(" ") else s for s in spans)
+    want = Counter(t + info.end_of_turn for t in expected_persona_turns(rec["messages"], fit.merge_runs))
+    assert got == want, (key, shape, spans)
+    assert not any("<think>" in s or "</think>" in s for s in spans)
+
+    # Chat's prompt for the last persona turn (prompting.build_prompt, as chat/serve/eval
+    # call it) is token for token the start of a training sequence whose next token is trained.
+    msgs = rec["messages"]
+    last = max(i for i, m in enumerate(msgs) if m["role"] == "assistant")
+    system = msgs[0]["content"] if msgs[0]["role"] == "system" else ""
+    history = [m for m in msgs[:last] if m["role"] != "system"]
+    if not history:
+        return  # nothing before the persona speaks: chat always starts with the user
+    prompt = build_prompt(tok, system, history, "Alex", history_tokens=1 << 20).input_ids
+    assert any(e.input_ids[: len(prompt)] == prompt and e.labels[len(prompt)] != IGNORE for e in seqs), (key, shape)
+
+
+def test_qwen3_is_trained_in_non_thinking_mode_turn_by_turn(prepared):
+    from trainer.data import encode_record
+    from trainer.prompting import build_prompt
+
+    tok, info = prepared["qwen3"]
+    rec = record("one_to_one")
+    seqs = encode_record(tok, rec, info.end_of_turn, max_length=4096)
+    assert len(seqs) == 2  # the last turn in the full render, the earlier one as chat renders it
+    prompt = tok.decode(build_prompt(tok, SYSTEM, [{"role": "user", "content": "hey are you free tonight"}], "Alex").input_ids)
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+def test_reasoning_prompt_closes_the_think_block(prepared):
+    from trainer.prompting import build_prompt
+
+    tok, _ = prepared["r1_distill"]
+    prompt = tok.decode(build_prompt(tok, SYSTEM, [{"role": "user", "content": "hey"}], "Alex").input_ids)
+    assert prompt.endswith("<｜Assistant｜><think>\n\n</think>\n\n")
+
+
+def test_strip_think():
+    from trainer.template_fit import strip_think
+
+    assert strip_think("<think>\nhmm\n</think>\n\nyes! around 8?") == "yes! around 8?"
+    assert strip_think("yes") == "yes"
+    assert strip_think("</think>\n\nok") == "ok"
+    assert strip_think("sure <think>let me") == "sure"
+
+
+def test_every_record_is_checked_and_problems_are_counted(prepared):
+    from trainer.data import encode_all
+
+    tok, info = prepared["gemma2"]
+    bad = {"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "{}"},
+                        {"role": "assistant", "content": "ok"}], "meta": {}}
+    records = [record("one_to_one"), bad, record("group"), bad, {"messages": [_u("only the other side")], "meta": {}}]
+    enc, rep = encode_all(tok, records, info.end_of_turn, 4096, "assistant", where="train.jsonl")
+    assert len(enc) == 2
+    skipped = {k: v for k, v in rep.problems.items() if k.startswith("skipped")}
+    refused = next(v for k, v in skipped.items() if "refuses" in k)
+    assert refused == {"count": 2, "example": "train.jsonl:2"}
+    assert skipped["skipped: no persona turn to train on"]["example"] == "train.jsonl:5"
+    folded = next(v for k, v in rep.problems.items() if k.startswith("system prompt folded"))
+    assert folded["count"] == 2 and folded["example"] == "train.jsonl:1"
+    assert any(k.startswith("consecutive turns") for k in rep.problems)
+
+
+def test_nothing_trainable_is_refused_in_one_line_naming_the_record(prepared, tmp_path):
+    from tests.trainer.conftest import write_dataset
+    from trainer.data import load_dataset_version
+    from trainer.template_check import encode_dataset
+
+    tok, info = prepared["gemma2"]
+    v = write_dataset(tmp_path, n_train=2, n_val=0)
+    line = json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "x"},
+                                    {"role": "assistant", "content": "ok"}], "meta": {}})
+    (v / "train.jsonl").write_text(line + "\n" + line + "\n")
+    ds = load_dataset_version(v)
+    with pytest.raises(ClonekitError) as err:
+        encode_dataset(tok, ds, info, 512, "assistant")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{v / 'train.jsonl'}:1: ") and "--chat-template chatml" in msg
+
+
+def test_named_fallback_adds_tokens_and_says_so():
+    from trainer.template_check import verdict_lines
+    from trainer.templates import prepare_tokenizer
+
+    tok = tiny_tokenizer("gemma2")
+    n = len(tok)
+    info = prepare_tokenizer(tok, "llama3")
+    assert info.name == "llama3" and len(info.added_tokens) == 4 and len(tok) == n + 4
+    assert any("new rows trained" in line for line in verdict_lines(info))
