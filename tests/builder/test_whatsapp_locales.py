@@ -165,3 +165,46 @@ def test_ios_edit_marker_removed_in_any_language() -> None:
                f"[3/18/22, 14:57:01] Kim: vidimo se {LRM}<Poruka je uređena>\n")
     assert df["text"].to_list() == ["à demain", "vidimo se"]
     assert df["kind"].to_list() == ["text", "text"]
+
+
+# --- every string of the generated tables, in any language ------------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from builder.ingest import whatsapp_locale_data as data  # noqa: E402
+
+_LOOSE = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _second_kind(body: str, ios: bool = False, line_lrm: bool = False) -> str:
+    if ios:
+        text = f"[3/18/22, 14:56:01] Ana: hi\n{LRM if line_lrm else ''}[3/18/22, 14:57:01] Ana: {body}\n"
+    else:
+        text = f"23/03/2022, 13:31 - Ana: hi\n23/03/2022, 13:32 - Ana: {body}\n"
+    df = parse(text)
+    assert df.height == 2 and df["kind"][0] == "text"
+    return df["kind"][1]
+
+
+@_LOOSE
+@given(st.sampled_from(data.DELETED), st.sampled_from(["", "."]), st.booleans())
+def test_every_deleted_string_is_deleted(body: str, period: str, ios: bool) -> None:
+    assert _second_kind(body + period if not ios else LRM + body + period, ios=ios) == "deleted"
+
+
+@_LOOSE
+@given(st.sampled_from(data.ANDROID_MEDIA_OMITTED))
+def test_every_android_media_omitted_string_is_media(body: str) -> None:
+    assert _second_kind(f"<{body}>") == "media"
+
+
+@_LOOSE
+@given(st.sampled_from(data.IOS_OMITTED), st.booleans())
+def test_every_ios_omitted_string_is_media_with_or_without_lrms(body: str, lrms: bool) -> None:
+    assert _second_kind(LRM + body if lrms else body, ios=True, line_lrm=lrms) == "media"
+
+
+@_LOOSE
+@given(st.sampled_from([p for p in data.SYSTEM_PREFIXES if len(p) < 40]))
+def test_every_missed_call_string_is_an_event(body: str) -> None:
+    assert _second_kind(body) == "system"
