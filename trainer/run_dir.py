@@ -227,3 +227,59 @@ def latest_unfinished_run(root: Path | None = None) -> Path | None:
     training is never picked."""
     candidates = [d for d, _, status in list_runs(root) if status in ("interrupted", "failed")]
     return max(candidates, key=lambda d: (d / "run.json").stat().st_mtime, default=None)
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for p in folder.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_size
+        except OSError:
+            continue  # removed while we walked it (a checkpoint rotating out)
+    return total
+
+
+def run_summary(folder: Path, data: dict[str, Any], status: str) -> dict[str, Any]:
+    """What `clonekit runs list` and the TUI's run pickers show for one run."""
+    final = data.get("final") or {}
+    best = final.get("best_eval_loss", final.get("eval_loss"))
+    steps = final.get("steps")
+    if steps is None:  # unfinished: the last logged step
+        steps = _last_step(folder / "metrics.jsonl")
+    checkpoints = folder / "checkpoints"
+    return {
+        "run_id": data.get("run_id") or folder.name, "path": str(folder), "status": status,
+        "base": str(data.get("base") or "?"), "dataset": str(data.get("dataset_version") or "?"),
+        "steps": steps if steps is not None else 0,
+        "best_val_loss": f"{best:.3f}" if isinstance(best, (int, float)) else "-",
+        "bytes": _folder_bytes(folder),
+        "checkpoints": len(list(checkpoints.glob("checkpoint-*"))) if checkpoints.is_dir() else 0,
+        "started": str(data.get("started") or ""),
+    }
+
+
+def _last_step(metrics: Path) -> int | None:
+    try:
+        lines = metrics.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def resolve_run(ref: str | os.PathLike, root: Path | None = None) -> tuple[Path, dict[str, Any], str]:
+    """(folder, run.json, effective status) of a run id under ``root`` or a run folder."""
+    root = root or runs_root()
+    path = Path(ref)
+    folder = path if (path / "run.json").is_file() else root / str(ref)
+    if not (folder / "run.json").is_file():
+        known = [d.name for d, _, _ in list_runs(root)][:5]
+        hint = f"; runs here: {', '.join(known)}" if known else f"; no runs under {root}"
+        raise ClonekitError(f"{ref}: run not found{hint} (see `clonekit runs list`)")
+    data = read_run_json(folder)
+    return folder, data, effective_status(folder, data)
