@@ -102,6 +102,7 @@ MEDIA_OMITTED: tuple[str, ...] = (
     "メディアは含まれていません", "미디어 파일 제외됨", "미디어 파일을 생략한 대화내용",
     "忽略多媒體檔", "省略多媒体文件", "media hazijajumuishwa", "fitxers multimèdia omesos",
     "mitjans omesos", "meedia välja jäetud", "medija praleista", "nav iekļauta multivide",
+    "ບໍ່ລວມມີເດຍ",  # lo (chat-analytics WhatsApp.ts; one word, so no bracket signal)
 )
 
 # iOS "<type> omitted" bodies (no brackets; a document line is "<name> document omitted").

@@ -107,7 +107,7 @@ _POLL_WORDS = ("POLL", "ENCUESTA", "UMFRAGE", "SONDAGE", "SONDAGGIO", "ENQUETE",
 POLL_WORD = rf"(?i:{'|'.join(_POLL_WORDS)})[:：]"
 POLL_RE = rf"^{_alt(_POLL_WORDS)}[:：]"
 # A trailing edit marker: from the table, or on iOS any "<...>" set off by an LRM.
-EDITED_RE = rf"(?:{_SP}|{INVISIBLE_CLASS})*<{alternation(EDITED)}>$"
+EDITED_RE = rf"(?:{_SP}|{INVISIBLE_CLASS})*<{alternation(EDITED)}\.?>$"
 IOS_EDITED_RE = rf"{_SP}*\u200e<[^<>\n\u200e]{{3,60}}>$"
 INVISIBLE_START = f"^{INVISIBLE_CLASS}"
 INVISIBLES = f"{INVISIBLE_CLASS}+"

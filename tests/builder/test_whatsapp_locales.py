@@ -208,3 +208,51 @@ def test_every_ios_omitted_string_is_media_with_or_without_lrms(body: str, lrms:
 @given(st.sampled_from([p for p in data.SYSTEM_PREFIXES if len(p) < 40]))
 def test_every_missed_call_string_is_an_event(body: str) -> None:
     assert _second_kind(body) == "system"
+
+
+# Every Android "media omitted" variant in chat-analytics' table (mlomb/chat-analytics,
+# pipeline/parse/parsers/WhatsApp.ts, ~55 languages, collected from real exports): media,
+# whether from our tables or from the bracket signal.
+CHAT_ANALYTICS_MEDIA = [
+    '<media weggelaat>', '<تم استبعاد الوسائط>', '<media buraxıldı>', '<Media çıxarılmışdır>', '<Без файл>',
+    '<মিডিয়া বাদ দেওয়া হয়েছে>', '<fitxers multimèdia omesos>', '<Mitjans omesos>', '<média vynechány>',
+    '< Média vynechána >', '<medier udeladt>', '<Mediefil udeladt>', '<medien ausgeschlossen>',
+    '<Medien weggelassen>', '<αρχείο παραλήφθηκε>', '<Εξαίρεση πολυμέσων>', '<media omitted>',
+    '<image omitted>', '<video omitted>', '<document omitted>', '<audio omitted>', '<GIF omitted>',
+    '<sticker omitted>', '<multimedia omitido>', '<Archivo omitido>', '<imagen omitida>', '<video omitido>',
+    '<documento omitido>', '<audio omitido>', '<GIF omitido>', '<sticker omitido>', '<meedia välja jäetud>',
+    '<Meedia ära jäetud>', '<رسانه حذف شد>', '< پيوست نما/آهنگ حذف شد >', '<media jätettiin pois>',
+    '<Media jätetty pois>', '<médias omis>', '<Fichier omis>', '<મિડિયા છોડી મૂકાયું>',
+    '<મીડિયા અવગણવામાં આવ્યા>', '<मीडिया के बिना>', '<medijski zapis izostavljen>',
+    '<Medijski zapis izostavljen>', '<média elhagyva>', '<Hiányzó médiafájl>', '<media tidak disertakan>',
+    '<media omessi>', '<Media omesso>', '<המדיה לא נכללה>', '<מדיה הושמטה>', '<メディアなし>', '<メディアは含まれていません>',
+    '<файлдар қосылмаған>', '<Файл қосылған жоқ>', '<ಮಾಧ್ಯಮ ಕೈಬಿಡಲಾಗಿದೆ>', '<미디어 파일 제외됨>',
+    '<미디어 파일을 생략한 대화내용>', '<ບໍ່ລວມມີເດຍ>', '<medija praleista>', '<Praleistas medijos turinys>',
+    '<nav iekļauta multivide>', '<Bez multivides>', '<без фајлови>', '<Без фајл>', '<മീഡിയ ഒഴിവാക്കി>',
+    '<मीडिया वगळण्यात आला>', '<मीडिया वगळले>', '<media dikecualikan>', '<Media disingkirkan>',
+    '<media utelatt>', '<Uten vedlegg>', '<media weggelaten>', '<ਮੀਡੀਆ ਛੱਡਿਆ>', '<ਮੀਡੀਆ ਛਡਿਆ ਗਿਆ>',
+    '<pominięto multimedia>', '<pliki pominięto>', '<ficheiro não revelado>', '<Mídia omitida>',
+    '<conținut media omis>', '<без медиафайлов>', '<Файл пропущен>', '<Médiá vynechané>',
+    '<datoteke izpuščene>', '<Medij izpuščen>', '<media u hoq>', '<Media hequr>', '<медији су изостављени>',
+    '<media utelämnat>', '<Media har utelämnats>', '<media hazijajumuishwa>', '<Media imerukwa>',
+    '<கோப்புகள் விடப்பட்டன>', '< ஊடகங்கள் நீக்கப்பட்டது >', '<మీడియా విస్మరించబడింది>',
+    '<మాధ్యమం విస్మరించబడింది>', '<ไฟล์สื่อถูกลบ>', '<สื่อถูกลบ>', '<ınalis ang media>',
+    '<Walang kalakip na media>', '<medya dahil edilmedi>', '<Medya atlanmış>', '<медіа пропущено>',
+    '<میڈیا چھوڑ دیا گیا>', '<میڈیا ہٹا دیا گیا>', '<fayl o‘tkazib yuborildi>', '<bỏ qua tệp phương tiện>',
+    '<Bỏ qua Media>', '<忽略多媒體檔>', '<省略多媒体文件>',
+]
+
+
+def test_chat_analytics_media_variants_are_media() -> None:
+    text = "".join(f"23/03/2022, 13:{i % 60:02d} - Ana: {body}\n" for i, body in enumerate(CHAT_ANALYTICS_MEDIA))
+    df = parse(text)
+    assert df.height == len(CHAT_ANALYTICS_MEDIA)
+    assert [t for t, k in zip(df["text"], df["kind"]) if k != "media"] == []
+
+
+def test_android_edit_marker_with_a_period_is_removed() -> None:
+    # seen in a real 2025 German export: "... sollen? <Diese Nachricht wurde bearbeitet.>"
+    df = parse("26.03.25, 19:32 - Ole: sollen? <Diese Nachricht wurde bearbeitet.>\n"
+               "02.04.25, 15:12 - sammy: <Medien ausgeschlossen>\n4Bit Adiere.mod\n")
+    assert df["text"].to_list() == ["sollen?", "<Medien ausgeschlossen>\n4Bit Adiere.mod"]
+    assert df["kind"].to_list() == ["text", "media"]
