@@ -46,15 +46,32 @@ class ChatSession:
     history_tokens: int = 3000
     contact_counts: object = None  # Counter of (contact, role) from the training set
     history: list[dict] = field(default_factory=list)
+    default_role: str = "contact"  # the dataset's [contacts] default_role: never an empty "()" in the prompt
+    notice: str = ""  # a warning about the last talk_as (an unknown contact or role)
 
     @property
     def system(self) -> str:
         return persona_system_prompt(self.persona, self.contact, self.role)
 
-    def talk_as(self, contact: str | None = None, role: str | None = None) -> None:
+    def talk_as(self, contact: str | None = None, role: str | None = None) -> str:
+        """Switch who you talk as; returns (and keeps in ``notice``) a warning when the
+        contact or role never occurs in the training data, else ""."""
         from collections import Counter
 
-        self.contact, self.role = resolve_contact(self.contact_counts or Counter(), contact, role)
+        counts = self.contact_counts or Counter()
+        self.contact, self.role = resolve_contact(counts, contact, role)
+        self.notice = ""
+        if counts:
+            contacts = sorted({c for c, _ in counts if c})
+            roles = sorted({r for _, r in counts if r})
+            if contact and contact.lower() not in {c.lower() for c in contacts}:
+                shown = ", ".join(contacts[:6]) + (f" (+{len(contacts) - 6} more)" if len(contacts) > 6 else "")
+                self.notice = f"warning: {contact!r} is not a contact in the training data (known: {shown}); the clone has never talked to them"
+            elif role and role.lower() not in {r.lower() for r in roles}:
+                self.notice = f"warning: no contact has the role {role!r} in the training data (roles: {', '.join(roles)})"
+        if not self.role:
+            self.role = self.default_role
+        return self.notice
 
     def reply(self, text: str, on_text: Callable[[str], None] | None = None,
               cancel: CancelToken | None = None) -> Reply:
@@ -92,10 +109,10 @@ class ChatSession:
         if name in ("as", "role"):
             if not arg:
                 return f"usage: /{name} {'NAME' if name == 'as' else 'ROLE'}", False
-            self.talk_as(contact=arg if name == "as" else None, role=arg if name == "role" else None)
+            notice = self.talk_as(contact=arg if name == "as" else None, role=arg if name == "role" else None)
             self.history = []  # a training conversation has one contact: start a new one
-            return (f"now talking as {self.contact}" + (f" ({self.role})" if self.role else "")
-                    + "; new conversation"), False
+            return ((notice + "\n" if notice else "") + f"now talking as {self.contact}"
+                    + (f" ({self.role})" if self.role else "") + "; new conversation"), False
         if name == "temp":
             try:
                 self.settings = dataclasses.replace(self.settings, temperature=float(arg))
@@ -149,6 +166,8 @@ def run_repl(session: ChatSession, stdin: TextIO = sys.stdin, stdout: TextIO = s
     if not interactive:
         return _run_scripted(session, stdin, stdout, stderr)
     save_history = _setup_readline(history_file)
+    if session.notice:
+        print(session.notice, file=stdout)
     print(f"talking as {session.contact}" + (f" ({session.role})" if session.role else "")
           + " - /help for commands, /quit to leave", file=stdout)
     try:
@@ -187,6 +206,8 @@ def run_repl(session: ChatSession, stdin: TextIO = sys.stdin, stdout: TextIO = s
 
 
 def _run_scripted(session: ChatSession, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    if session.notice:
+        print(session.notice, file=stderr, flush=True)
     for raw in stdin:
         line = raw.rstrip("\r\n")
         if not line.strip():
@@ -219,6 +240,19 @@ def start_session(run_ref: str, contact: str | None = None, role: str | None = N
     session = ChatSession(model=model, tokenizer=tokenizer, persona=run.persona,
                           stop_ids=stop_ids(run, tokenizer), settings=settings or SamplingSettings(),
                           contact="", role="", history_tokens=history_tokens,
-                          contact_counts=contact_roles(run.info.get("dataset")))
+                          contact_counts=contact_roles(run.info.get("dataset")),
+                          default_role=_default_role(run.info.get("dataset")))
     session.talk_as(contact, role)
     return session, run.path
+
+
+def _default_role(dataset_dir: str | None) -> str:
+    """The dataset's [contacts] default_role (what an unlisted contact was called in
+    training); "contact" when the dataset is gone or predates it."""
+    import json
+
+    try:
+        manifest = json.loads((Path(dataset_dir or "") / "manifest.json").read_text(encoding="utf-8"))
+        return str(manifest["config"]["contacts"]["default_role"]) or "contact"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "contact"

@@ -148,6 +148,17 @@ def test_session_commands(loaded, tmp_path):
     lines = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert msg.startswith("saved 3") and [m["role"] for m in lines] == ["system", "user", "assistant"]
     assert s.command("/reset")[0] == "conversation cleared" and s.history == []
+    # an unknown contact: a warning naming the known ones, and never an empty "()" in the prompt
+    msg, _ = s.command("/as Nobody")
+    assert msg.splitlines() == ["warning: 'Nobody' is not a contact in the training data (known: Alex, Boss); "
+                                "the clone has never talked to them", "now talking as Nobody (contact); new conversation"]
+    assert "()" not in s.system and "Nobody (contact)" in s.system
+    assert s.command("/role dentist")[0].startswith("warning: no contact has the role 'dentist'")
+    assert s.command("/as alex")[0] == "now talking as alex (friend); new conversation"
+    s.history = [{"role": "user", "name": "alex", "content": "hi"}]
+    assert s.command(f"/save {tmp_path / 'one.jsonl'}")[0].startswith("saved 2 messages")
+    s.history = []
+    assert s.command(f"/save {tmp_path / 'one.jsonl'}")[0].startswith("saved 1 message to ")
     assert s.command("/quit") == ("", True)
 
 
