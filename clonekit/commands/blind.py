@@ -150,10 +150,19 @@ class _Keys:
         self.stdin = stdin
         self.tty = stdin.isatty()
 
+    def discard_typed_ahead(self) -> None:
+        """Called before an item is shown: a key pressed twice must not answer an item the
+        rater has not seen yet."""
+        if self.tty:
+            import termios
+
+            termios.tcflush(self.stdin.fileno(), termios.TCIFLUSH)
+
     def read(self) -> str:
         if not self.tty:
             line = self.stdin.readline()
             return "q" if not line else (line.strip()[:1] or "")
+        import select
         import termios
         import tty
 
@@ -161,10 +170,13 @@ class _Keys:
         saved = termios.tcgetattr(fd)
         try:
             tty.setcbreak(fd)  # keeps Ctrl-C as SIGINT
-            ch = os.read(fd, 1).decode(errors="replace")
+            data = os.read(fd, 1)
+            while select.select([fd], [], [], 0.02)[0]:  # the rest of an arrow key or a multi-byte letter
+                data += os.read(fd, 16)
         finally:
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        return "q" if ch == "\x04" else ch
+        ch = data.decode(errors="replace")
+        return "q" if ch == "\x04" else (ch if len(ch) == 1 else "")
 
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
@@ -220,6 +232,7 @@ def _session(args, run_dir) -> int:
             print(f"\nWhich one did {session.persona} write?", file=out)
             for side, text in enumerate(shown.candidates, 1):
                 print(_wrap(f"  {side}", _visible(text) or "(empty reply)"), file=out)
+            keys.discard_typed_ahead()
             while True:
                 print("[1] [2] choose · [s] skip · [q] stop > ", end="", file=out, flush=True)
                 key = keys.read().lower()
