@@ -422,6 +422,11 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
         joined = pl.DataFrame({"first": text.gather(rows), "more": continuation.get_column("more")}).select(
             pl.concat_str(["first", "more"], separator="\n").str.strip_chars_end("\n")).to_series(0)
         text = text.scatter(rows, joined)
+        # An Android venue share is three lines: name, address, map link.
+        venue = rows.filter(continuation.get_column("more").str.contains(mk.VENUE_MORE_RE)
+                            & kind.gather(rows).eq("text"))
+        if venue.len():
+            kind = kind.scatter(venue, "media")
     if placeholder_rows.len():  # the disappearing-message placeholder has no text at all
         text = text.scatter(placeholder_rows, "")
     # Event texts are WhatsApp's own words: drop the bidi marks iOS leaves inside them

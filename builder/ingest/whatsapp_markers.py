@@ -100,6 +100,7 @@ MEDIA_RE = "|".join([
     rf"^{_alt(LIVE_LOCATION)}{_END_PUNCT}$",
     r"^null$",  # Android view-once media
 ])
+VENUE_MORE_RE = rf"^[^\n]{{1,200}}\n{_LOCATION_URL}\n*$"  # the 2 lines after a venue's name
 SYSTEM_RE = (rf"^(?:{_alt(SYSTEM_PREFIXES)}|{template_alternation(SYSTEM_TEMPLATES)}"
              rf"|{_alt(MISSED_CALLS)}{_END_PUNCT}$)")
 _POLL_WORDS = ("POLL", "ENCUESTA", "UMFRAGE", "SONDAGE", "SONDAGGIO", "ENQUETE", "PEILING", "ОПРОС", "ANKETA",

@@ -59,14 +59,15 @@ def test_ios_second_arabic_export_with_rlm_dates() -> None:
 @pytest.mark.parametrize("name", ["czech_android", "english_android", "english_android_media", "russian_android"])
 def test_android_real_exports_agree_across_languages(name: str) -> None:
     df = parse_file(FIXTURES / f"starkdmi__whats_json__languages_{name}.txt")
-    assert kinds(df) == {"text": 16, "media": 33, "deleted": 8, "system": 3}
+    # whats_json states 15 text messages and 3 locations (one a 3-line venue) for these files
+    assert kinds(df) == {"text": 15, "media": 34, "deleted": 8, "system": 3}
     texts = df.filter(pl.col("kind") == "text")["text"].to_list()
     assert not any(t.startswith("<") for t in texts)
 
 
 def test_android_dutch_export() -> None:
     df = parse_file(FIXTURES / "starkdmi__whats_json__languages_deutch_android_media.txt")
-    assert kinds(df) == {"text": 7, "media": 24, "deleted": 7, "system": 3}
+    assert kinds(df) == {"text": 6, "media": 25, "deleted": 7, "system": 3}
     assert "<Media weggelaten>" in df.filter(pl.col("kind") == "media")["text"].to_list()
 
 
@@ -256,3 +257,10 @@ def test_android_edit_marker_with_a_period_is_removed() -> None:
                "02.04.25, 15:12 - sammy: <Medien ausgeschlossen>\n4Bit Adiere.mod\n")
     assert df["text"].to_list() == ["sollen?", "<Medien ausgeschlossen>\n4Bit Adiere.mod"]
     assert df["kind"].to_list() == ["text", "media"]
+
+
+def test_android_venue_share_is_media_but_a_typed_link_is_text() -> None:
+    df = parse("23/03/2022, 13:31 - Ana: Pimlico Gardens\nLondon, United Kingdom\n"
+               "https://foursquare.com/v/4bf14b5e0f1c2d7f7a6b7c8d\n"
+               "23/03/2022, 13:32 - Ana: meet here\nhttps://maps.google.com/?q=51.5,-0.12\n")
+    assert df["kind"].to_list() == ["media", "text"]
