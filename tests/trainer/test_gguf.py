@@ -69,6 +69,14 @@ def sentencepiece_tokenizer():
     return LlamaTokenizer(vocab=vocab, merges=merges)
 
 
+def chat_texts(tokenizer) -> list[str]:
+    """What a runtime tokenizes: each test text as a user turn of a chat prompt (so every
+    text run follows a special token, as in training)."""
+    return prompts(tokenizer)[:1] + [
+        tokenizer.apply_chat_template([{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True)
+        for t in TEXTS]
+
+
 def model_config(arch: str, vocab_size: int, tokenizer):
     from transformers import LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
@@ -232,7 +240,7 @@ def test_transformers_reads_the_export_back(arch, runs, tmp_path):
 
     _, gguf_tok = read_back(tmp_path / "clone-q8_0.gguf")
     assert gguf_tok.chat_template == tokenizer.chat_template
-    for text in prompts(tokenizer) + TEXTS:
+    for text in chat_texts(tokenizer):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         assert gguf_tok(text, add_special_tokens=False)["input_ids"] == ids, text
         assert gguf_tok(text)["input_ids"] == ids  # add_bos_token=False: as in training

@@ -141,10 +141,20 @@ def _llama_vocab(tokdir: Path, tokenizer, tokenizer_json: dict, n_vocab: int) ->
         tokens.append(f"[PAD{i}]")
         types.append(int(gguf.TokenType.UNUSED))
         scores.append(-1000.0)
+    return VocabInfo("llama", "default", tokens, types, scores, add_space_prefix=_space_prefix(tokenizer_json))
+
+
+def _space_prefix(tokenizer_json: dict) -> bool:
+    """llama.cpp's add_space_prefix puts "▁" before *every* text run that follows a special
+    token, as legacy tokenizers do (a Prepend normalizer, or Metaspace "always"). Newer ones
+    (Metaspace prepend_scheme "first") only prefix the very start of the input, which in a
+    chat prompt is a special token: there llama.cpp must add no prefix at all to tokenize
+    each turn as training did."""
     pre = tokenizer_json.get("pre_tokenizer") or {}
-    normalizer = json.dumps(tokenizer_json.get("normalizer") or {})
-    add_space = (pre.get("type") == "Metaspace" and pre.get("prepend_scheme", "always") != "never") or '"Prepend"' in normalizer
-    return VocabInfo("llama", "default", tokens, types, scores, add_space_prefix=add_space)
+    metas = [p for p in ([pre] + pre.get("pretokenizers", [])) if p.get("type") == "Metaspace"]
+    if '"Prepend"' in json.dumps(tokenizer_json.get("normalizer") or {}):
+        return True
+    return bool(metas) and metas[0].get("prepend_scheme", "always") == "always"
 
 
 def build_vocab(tokdir: Path, tokenizer, n_vocab: int) -> VocabInfo:
