@@ -131,4 +131,5 @@ class SourcesPage(Page):
             failed = sum(1 for r in reports if r.error)
             status.update(f"{result.messages.height:,} messages in {chats.row_count} chats"
                           + (f" · {result.instructions.height:,} instruction records" if result.instructions.height else "")
-                          + (f" · [red]{failed} file(s) could not be read[/]" if failed else ""))
+                          + (f" · [red]{failed} file(s) could not be read and were skipped "
+                             "(see the error column)[/]" if failed else ""))
