@@ -28,11 +28,16 @@ Conventions of the output (Message contract, DESIGN.md)
   bidi mark is removed; everything else is kept as written.
 - sender: the name minus invisible marks (U+200E/F, U+202A-E, U+2066-9, U+FEFF) and minus
   the "~ " (U+202F) prefix newer exports put before non-contacts. None for system lines.
-- kind: "system" for events (Android lines without an author; iOS events, whose "author"
-  is the chat name and whose body starts with an LRM; known event texts such as the
-  encryption notice and missed calls, whoever they are attributed to); "deleted" for
-  deleted messages and the ``Name:.`` disappearing-message placeholder (text ""); "media"
-  for omitted / attached media, locations and view-once ``null`` bodies; else "text".
+- kind (whatsapp_markers.py, every language WhatsApp ships): "system" for events (Android
+  lines without an author; iOS events, whose "author" is the chat name and whose body
+  starts with an LRM; known event texts such as the encryption notice and missed calls,
+  whoever they are attributed to); "deleted" for deleted messages and the ``Name:.``
+  disappearing-message placeholder (text ""); "media" for omitted / attached media (iOS
+  lines marked by LRMs, Android's bracketed "<Media omitted>" family, WhatsApp's own
+  strings), locations and venue shares, and view-once ``null`` bodies; else "text".
+- Headers: besides the numeric ones (whatsapp_header.py), old Android headers with the
+  month as a word (whatsapp_named.py), with or without a year; a file may switch between
+  12- and 24-hour clocks.
 - chat: the file or zip name minus its localized "WhatsApp Chat with " prefix; for an iOS
   ``_chat.txt`` without such a name, the name system lines are attributed to.
 - Order: the file's order (exports are not always chronological; nothing is sorted)."""
