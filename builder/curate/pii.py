@@ -1,92 +1,255 @@
-"""PII redaction: emails, phone numbers, URLs, card numbers (Luhn-checked) and IBANs
-(mod-97-checked) become typed placeholders. Candidates are found with Polars regexes over
-the whole column; only the (few, unique) candidate strings are validated in Python, and
-the validated ones are replaced in one vectorised ``replace_many`` per type."""
+"""PII redaction: e-mails, phone numbers, URLs, payment cards, IBANs and IP addresses
+become typed placeholders (``<PHONE>``, or ``<PHONE_1>`` per distinct value when
+``consistent``).
+
+How a column is redacted (never a loop over rows):
+1. a cheap Polars scan keeps the rows that can hold PII at all (``PREFILTER``);
+2. one Polars regex (``pii_detect.CANDIDATE``) cuts those rows into candidates;
+3. the national phone regions of each chat are inferred: the ``+CC`` numbers seen in that
+   chat, then ``[pii] regions``, then the ``+CC`` numbers seen anywhere, then the machine's
+   locale (``LANG=en_GB.UTF-8`` -> GB);
+4. each distinct (regions, candidate) pair is validated once in Python
+   (``pii_detect.find_spans``: libphonenumber, Luhn + IIN, IBAN registry + mod-97, the
+   Public Suffix List, ``ipaddress``);
+5. the rows that hold a confirmed candidate are split at the candidates' positions (the
+   same regex, so the pieces are exactly the candidates found in *that* row) and only
+   those pieces are replaced. A number found in one message is never cut out of another.
+
+``redact_column`` is the entry point for builds; ``scan`` + ``samples`` serve
+``clonekit pii-report`` and the TUI's Filter page."""
 
 from __future__ import annotations
 
-import re
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable
 
 import polars as pl
 
-PLACEHOLDERS = {"url": "<URL>", "email": "<EMAIL>", "iban": "<IBAN>", "card": "<CARD>", "phone": "<PHONE>"}
-ORDER = ["url", "email", "iban", "card", "phone"]  # URLs and emails first: they contain digits
+from builder.curate.pii_detect import (  # noqa: F401  (luhn_ok, iban_ok, card_ok: public helpers)
+    CANDIDATE,
+    PREFILTER,
+    TYPES,
+    Span,
+    card_ok,
+    find_spans,
+    iban_ok,
+    luhn_ok,
+    region_of,
+)
 
-PATTERNS = {
-    "url": r"(?i)\b(?:https?://|www\.)[^\s<>\"']+[^\s<>\"'.,;:!?)\]]",
-    "email": r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b",
-    "iban": r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
-    "card": r"\b[0-9](?:[ -]?[0-9]){12,18}\b",
-    # +CC ..., (0xx) ..., or grouped local numbers (3-3-4, 0x xx xx xx xx, 0xxxxxxxxx)
-    "phone": (
-        r"(?:\+[0-9]{1,3}[ .-]?(?:\([0-9]{1,4}\)[ .-]?)?[0-9]{1,4}(?:[ .-]?[0-9]{2,4}){1,4}\b)"
-        r"|(?:\([0-9]{2,4}\)[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}\b)"
-        r"|(?:\b[0-9]{3}[ .-][0-9]{3}[ .-][0-9]{4}\b)"
-        r"|(?:\b0[0-9](?:[ .-]?[0-9]{2}){4}\b)"
-        r"|(?:\b0[0-9]{9,10}\b)"
-    ),
-}
+PLACEHOLDERS = {"url": "<URL>", "email": "<EMAIL>", "iban": "<IBAN>", "card": "<CARD>", "phone": "<PHONE>", "ip": "<IP>"}
+_SENTINELS = ("\x00", "\ufdd0", "\ufdd1", "\U0010fffe")
 
 
-def luhn_ok(candidate: str) -> bool:
-    digits = [int(c) for c in candidate if c.isdigit()]
-    if not 13 <= len(digits) <= 19 or len(set(digits)) == 1:
-        return False
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+@dataclass(frozen=True)
+class PiiOptions:
+    """The ``[pii]`` settings that redaction reads."""
+
+    regions: tuple[str, ...] = ()  # ISO 3166 alpha-2 codes for national phone numbers
+    infer_regions: bool = True     # use the +CC numbers seen in a chat (then anywhere)
+    locale_region: bool = True     # the machine's locale as the last resort
+    consistent: bool = False       # <PHONE_1>, <PHONE_2>: one number per distinct value
+    max_chat_regions: int = 3
 
 
-def iban_ok(candidate: str) -> bool:
-    s = candidate.replace(" ", "")
-    if not 15 <= len(s) <= 34:
-        return False
-    moved = s[4:] + s[:4]
-    number = "".join(str(int(c, 36)) for c in moved)
-    return int(number) % 97 == 1
+def options_from(section) -> PiiOptions:
+    """PiiOptions from a config's ``[pii]`` section (anything with those attributes)."""
+    if section is None:
+        return PiiOptions()
+    return PiiOptions(regions=tuple(r.upper() for r in section.regions), infer_regions=section.infer_regions,
+                      locale_region=section.locale_region, consistent=section.consistent)
 
 
-_DATE_LIKE = re.compile(r"^\d{3,4}[ .-]\d{2}[ .-]\d{2}$")
+def locale_region(environ=os.environ) -> str | None:
+    """GB from LC_ALL / LC_MESSAGES / LANG like ``en_GB.UTF-8``; None for C/POSIX."""
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(var, "")
+        if value:
+            lang = value.split(".")[0].split("@")[0]
+            if "_" in lang:
+                region = lang.split("_")[1].upper()
+                return region if len(region) == 2 and region.isalpha() else None
+            return None
+    return None
 
 
-def phone_ok(candidate: str) -> bool:
-    digits = sum(c.isdigit() for c in candidate)
-    return 7 <= digits <= 15 and not _DATE_LIKE.match(candidate)
+@dataclass
+class Scan:
+    """What a column holds: every candidate occurrence (``hits``: row, chat key, candidate,
+    in row order) that is PII, and its replacement."""
 
+    text: pl.Series            # the column, unchanged
+    hits: pl.DataFrame         # _row, _key, _c (one line per PII-bearing candidate occurrence)
+    found: pl.DataFrame        # _key, _c, _out, _kinds: the distinct confirmed candidates
+    spans: dict                # (_key, _c) -> tuple[Span, ...]
+    regions: dict              # _key -> tuple of regions tried
+    sentinel: str
 
-VALIDATORS = {"card": luhn_ok, "iban": iban_ok, "phone": phone_ok}
+    def counts(self, types: Iterable[str]) -> dict[str, int]:
+        if self.hits.is_empty():
+            return {k: 0 for k in types}
+        kinds = self.hits.join(self.found.select("_key", "_c", "_kinds"), on=["_key", "_c"]).explode("_kinds")
+        got = dict(kinds.group_by("_kinds").agg(pl.len()).rows())
+        return {k: int(got.get(k, 0)) for k in types}
 
-
-def redact_column(df: pl.DataFrame, column: str, types: list[str]) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Replace PII in ``df[column]``; returns the new frame and counts per type."""
-    counts: dict[str, int] = {}
-    col = pl.col(column)
-    for kind in ORDER:
-        if kind not in types:
-            continue
-        found = (
-            df.lazy()
-            .select(col.str.extract_all(PATTERNS[kind]).alias("m"))
-            .explode("m")
-            .drop_nulls("m")
-            .group_by("m")
-            .agg(pl.len().alias("n"))
-            .sort("m")
-            .collect()
+    def pieces(self) -> pl.DataFrame:
+        """The rows with PII cut at their candidates: _row, _pos, _piece, _out (null where
+        the piece stays). Even positions are the text between candidates."""
+        rows = self.hits.select("_row", "_key").unique("_row").sort("_row")
+        s = self.sentinel
+        return (
+            rows.with_columns(_piece=self.text.gather(rows["_row"]).str.replace_all(CANDIDATE, f"{s}$0{s}").str.split(s))
+            .explode("_piece")
+            .with_columns(_pos=pl.int_range(pl.len(), dtype=pl.UInt32).over("_row"))
+            .join(self.found.select("_key", "_c", "_out"), left_on=["_key", "_piece"], right_on=["_key", "_c"],
+                  how="left", maintain_order="left")
+            .with_columns(_out=pl.when(pl.col("_pos") % 2 == 1).then(pl.col("_out")))
         )
-        check = VALIDATORS.get(kind)
-        # Validation runs per distinct candidate string (rare), not per message: Luhn and
-        # mod-97 need digit arithmetic no Polars expression offers.
-        if check is not None:
-            found = found.filter(pl.Series([check(m) for m in found["m"].to_list()], dtype=pl.Boolean))
-        counts[kind] = int(found["n"].sum()) if found.height else 0
-        if found.height:
-            # longest first, so a candidate that contains a shorter one wins
-            cands = found.sort(pl.col("m").str.len_chars(), descending=True)["m"].to_list()
-            df = df.with_columns(
-                col.str.replace_many(cands, [PLACEHOLDERS[kind]] * len(cands), leftmost=True)
-            )
-    return df, counts
+
+
+def _chat_regions(cands: pl.DataFrame, opts: PiiOptions, phones: bool) -> tuple[pl.DataFrame, dict]:
+    """Each chat's key (its regions joined by ',') and key -> regions."""
+    chats = cands.select("_chat").unique()
+    seen = pl.DataFrame(schema={"_chat": pl.String, "_region": pl.String})
+    if phones and opts.infer_regions:
+        intl = cands.filter(pl.col("_c").str.contains("+", literal=True))
+        distinct = intl["_c"].unique().to_list()
+        # one libphonenumber parse per distinct +CC candidate, not per message
+        table = pl.DataFrame({"_c": distinct, "_region": [region_of(c) for c in distinct]},
+                             schema={"_c": pl.String, "_region": pl.String})
+        seen = intl.join(table, on="_c").drop_nulls("_region").select("_chat", "_region")
+    top = lambda df: df.group_by("_region").agg(pl.len()).sort(["len", "_region"], descending=[True, False])  # noqa: E731
+    anywhere = tuple(top(seen)["_region"].head(opts.max_chat_regions).to_list())
+    tail = list(opts.regions) + list(anywhere)
+    loc = locale_region() if opts.locale_region else None
+    if loc:
+        tail.append(loc)
+    per_chat = (
+        seen.group_by("_chat", "_region").agg(pl.len())
+        .sort(["_chat", "len", "_region"], descending=[False, True, False])
+        .group_by("_chat", maintain_order=True).agg(pl.col("_region").head(opts.max_chat_regions))
+    )
+    own = dict(per_chat.rows())
+    keys, regions = [], {}
+    for chat in chats["_chat"].to_list():
+        rs = tuple(dict.fromkeys(list(own.get(chat, [])) + tail))
+        key = ",".join(rs)
+        regions[key] = rs
+        keys.append(key)
+    return chats.with_columns(_key=pl.Series(keys, dtype=pl.String)), regions
+
+
+def _placeholder(kind: str, value: str, numbers: dict | None) -> str:
+    if numbers is None:
+        return PLACEHOLDERS[kind]
+    return f"<{kind.upper()}_{numbers[(kind, value)]}>"
+
+
+def _render(candidate: str, spans: tuple[Span, ...], numbers: dict | None) -> str:
+    out, at = [], 0
+    for s in spans:
+        out += [candidate[at:s.start], _placeholder(s.kind, s.value, numbers)]
+        at = s.end
+    return "".join(out) + candidate[at:]
+
+
+def scan(df: pl.DataFrame, column: str, types: Iterable[str], *, chat: str | None = "chat",
+         options: PiiOptions | None = None) -> Scan:
+    """Find the PII in ``df[column]`` (see the module docstring); ``chat`` names the column
+    that groups messages into chats (ignored when ``df`` has none)."""
+    opts = options or PiiOptions()
+    wanted = frozenset(t for t in types if t in TYPES)
+    text = df.get_column(column).cast(pl.String)
+    sentinel = next(s for s in _SENTINELS if not text.str.contains(s, literal=True).any())
+    has_chat = chat is not None and chat in df.columns
+    cands = (
+        pl.DataFrame({"_text": text})
+        .lazy()
+        .with_columns(_chat=df.get_column(chat).cast(pl.String).fill_null("") if has_chat else pl.lit(""))
+        .with_row_index("_row")
+        .filter(pl.col("_text").str.contains(PREFILTER))
+        .select("_row", "_chat", _c=pl.col("_text").str.extract_all(CANDIDATE))
+        .explode("_c")
+        .drop_nulls("_c")
+        .collect()
+    )
+    cands = cands.with_columns(pl.col("_row").cast(pl.UInt32))
+    keys, regions = _chat_regions(cands, opts, "phone" in wanted)
+    cands = cands.join(keys, on="_chat", maintain_order="left")
+    pairs = cands.select("_key", "_c").unique(maintain_order=True)
+    # Validation needs libphonenumber, Luhn and mod-97 arithmetic that no Polars expression
+    # offers; it runs once per distinct (regions, candidate), not per message.
+    spans = {(k, c): sp for k, c in pairs.iter_rows() if (sp := find_spans(c, regions[k], wanted))}
+    hits = cands.join(pl.DataFrame(list(spans), schema={"_key": pl.String, "_c": pl.String}, orient="row"),
+                      on=["_key", "_c"], maintain_order="left").select("_row", "_key", "_c")
+    numbers = None
+    if opts.consistent:
+        values = [(s.kind, s.value) for k, c in hits.select("_key", "_c").iter_rows() for s in spans[(k, c)]]
+        numbers, per_kind = {}, Counter()
+        for kv in dict.fromkeys(values):  # first appearance order
+            per_kind[kv[0]] += 1
+            numbers[kv] = per_kind[kv[0]]
+    found = pl.DataFrame(
+        {"_key": [k for k, _ in spans], "_c": [c for _, c in spans],
+         "_out": [_render(c, sp, numbers) for (_, c), sp in spans.items()],
+         "_kinds": [[s.kind for s in sp] for sp in spans.values()]},
+        schema={"_key": pl.String, "_c": pl.String, "_out": pl.String, "_kinds": pl.List(pl.String)},
+    )
+    return Scan(text=text, hits=hits, found=found, spans=spans, regions=regions, sentinel=sentinel)
+
+
+def redact_column(df: pl.DataFrame, column: str, types: list[str], *, chat: str | None = "chat",
+                  options: PiiOptions | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Replace PII in ``df[column]``; returns the new frame and counts per type."""
+    s = scan(df, column, types, chat=chat, options=options)
+    counts = s.counts([t for t in TYPES if t in types])
+    if s.hits.is_empty():
+        return df, counts
+    rebuilt = (
+        s.pieces()
+        .group_by("_row", maintain_order=True)
+        .agg(pl.coalesce("_out", "_piece").str.join(""))
+    )
+    new = s.text.scatter(rebuilt["_row"], rebuilt["_out"])
+    return df.with_columns(new.alias(column)), counts
+
+
+def detections(s: Scan) -> pl.DataFrame:
+    """Every redaction with its place: _row, start, end (characters into that row's text),
+    kind, in row order."""
+    schema = {"_key": pl.String, "_c": pl.String, "s": pl.Int64, "e": pl.Int64, "kind": pl.String}
+    spans = pl.DataFrame([(k, c, sp.start, sp.end, sp.kind) for (k, c), sps in s.spans.items() for sp in sps],
+                         schema=schema, orient="row")
+    if s.hits.is_empty():
+        return pl.DataFrame(schema={"_row": pl.UInt32, "start": pl.Int64, "end": pl.Int64, "kind": pl.String})
+    return (
+        s.pieces()
+        .with_columns(_at=pl.col("_piece").str.len_chars().cast(pl.Int64).cum_sum().over("_row")
+                      - pl.col("_piece").str.len_chars().cast(pl.Int64))
+        .filter(pl.col("_out").is_not_null())
+        .join(spans, left_on=["_key", "_piece"], right_on=["_key", "_c"], maintain_order="left")
+        .select("_row", start=pl.col("_at") + pl.col("s"), end=pl.col("_at") + pl.col("e"), kind="kind")
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    kind: str
+    original: str      # the PII as written
+    placeholder: str
+    before: str        # the text just before it in that message
+    after: str
+
+
+def samples(s: Scan, per_type: int = 5, width: int = 40) -> list[Sample]:
+    """Up to ``per_type`` redactions of each type with ``width`` characters of context,
+    the earliest messages first."""
+    found = detections(s).group_by("kind", maintain_order=True).head(per_type)
+    texts = s.text.gather(found["_row"]).to_list()
+    by_kind: dict[str, list[Sample]] = {}
+    for (row, a, b, kind), full in zip(found.select("_row", "start", "end", "kind").iter_rows(), texts):
+        by_kind.setdefault(kind, []).append(
+            Sample(kind, full[a:b], PLACEHOLDERS[kind], full[max(0, a - width):a], full[b:b + width]))
+    return [x for kind in TYPES for x in by_kind.get(kind, [])]
