@@ -73,29 +73,66 @@ def parse_choice(content: str) -> int | None:
 
 def run_judge(run_dir: str | Path, config: JudgeConfig, on_event: OnEvent = ignore_event,
               cancel: CancelToken = NEVER_CANCELLED) -> Path:
-    from builder.synth.cache import RequestCache, default_cache_path
-    from builder.synth.plan import price_for
-
     folder = blind_dir(run_dir)
     items = read_items(folder)
     if items is None or not items.get("complete"):
         raise ClonekitError(f"{folder / 'items.json'}: no blind-test items yet; prepare them first "
                             "(`clonekit blind RUN --prepare`)")
+    persona = items.get("persona") or "me"
+    plan = []
+    for it in items["items"]:
+        real_side = 1 + stable_draw("judge", config.seed, it["item"]) % 2
+        pair = (it["real"], it["clone"]) if real_side == 1 else (it["clone"], it["real"])
+        plan.append((it, real_side, judge_messages(it, persona, pair)))
+    on_event(Log(f"asking {config.model} about {len(plan)} items"))
+    asked = ask_many(config, [m for _, _, m in plan], "judge", on_event, cancel)
+    verdicts = []
+    for n, (it, real_side, _) in enumerate(plan):
+        if n not in asked.contents:
+            continue  # the budget ran out before this one
+        content = asked.contents[n]
+        picked = parse_choice(content)
+        verdict = "invalid" if picked is None else ("real" if picked == real_side else "clone")
+        verdicts.append({"item": it["item"], "contact": it["contact"], "role_tag": it["role_tag"],
+                         "real_side": real_side, "picked": picked, "verdict": verdict, "answer": content[:200]})
+    out = {"model": config.model, "base_url": config.base_url.rstrip("/"), "seed": config.seed,
+           "verdicts": verdicts, "budget_stopped": asked.budget_stopped, "usage": asked.usage, "items": len(plan)}
+    path = folder / "judge.json"
+    atomic_write_text(path, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+@dataclass
+class Asked:
+    contents: dict[int, str]  # request index -> reply text; missing when the budget stopped it
+    usage: dict
+    budget_stopped: bool
+
+
+def ask_many(config: JudgeConfig, conversations: list[list[dict]], stage: str, on_event: OnEvent = ignore_event,
+             cancel: CancelToken = NEVER_CANCELLED) -> Asked:
+    """Send each message list once (cache first), within the budget; the judge's and the
+    facts check's requests both go through here."""
+    from builder.synth.cache import RequestCache, default_cache_path
+    from builder.synth.plan import price_for
+
     price = price_for(config.model, {})
     if config.max_cost is not None and price is None:
         raise ConfigError(f"--judge-max-cost: no price known for model '{config.model}'; "
                           "use --judge-max-tokens or --judge-max-requests instead")
     cache = RequestCache(Path(config.cache_dir) / "synth.sqlite" if config.cache_dir else default_cache_path())
     try:
-        out = asyncio.run(_ask_all(items, config, cache, price, on_event, cancel))
+        asked = asyncio.run(_ask_all(conversations, config, cache, price, stage, on_event, cancel))
     finally:
         cache.close()
-    path = folder / "judge.json"
-    atomic_write_text(path, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
-    return path
+    if asked.budget_stopped:
+        on_event(Log(f"judge budget reached: {len(asked.contents)} of {len(conversations)} {stage} requests "
+                     "answered", level="warning"))
+    return asked
 
 
-async def _ask_all(items: dict, config: JudgeConfig, cache, price, on_event: OnEvent, cancel: CancelToken) -> dict:
+async def _ask_all(conversations: list[list[dict]], config: JudgeConfig, cache, price, stage: str,
+                   on_event: OnEvent, cancel: CancelToken) -> Asked:
     from builder.synth.cache import request_key
     from builder.synth.client import ChatClient, ChatRequest, RetryPolicy, describe_request
     from builder.synth.plan import cost_of
@@ -106,67 +143,58 @@ async def _ask_all(items: dict, config: JudgeConfig, cache, price, on_event: OnE
                         api_key_env=config.api_key_env, timeout_s=config.timeout_s, cache=cache,
                         limiter=RateLimiter(), retry=RetryPolicy(max_retries=config.max_retries),
                         jitter_seed=config.seed)
-    persona = items.get("persona") or "me"
     params = {"temperature": config.temperature, "max_tokens": config.max_output_tokens}
-    plan = []
-    for it in items["items"]:
-        real_side = 1 + stable_draw("judge", config.seed, it["item"]) % 2
-        pair = (it["real"], it["clone"]) if real_side == 1 else (it["clone"], it["real"])
-        messages = judge_messages(it, persona, pair)
+    requests = []
+    for messages in conversations:
         key = request_key(describe_request(client.base_url, config.model, messages, params, None))
         est = sum(len(m["content"]) for m in messages) // 3 + config.max_output_tokens
-        plan.append((it, real_side, ChatRequest(key, messages, params, None, est)))
-    verdicts: dict[int, dict] = {}
-    usage = {"sent": 0, "cache_hits": 0, "tokens": 0, "cost": 0.0, "reserved_tokens": 0, "reserved_cost": 0.0}
-    state = {"budget_stopped": False}
+        requests.append(ChatRequest(key, messages, params, None, est))
+    contents: dict[int, str] = {}
+    usage = {"sent": 0, "cache_hits": 0, "tokens": 0, "cost": 0.0}
+    reserved = {"tokens": 0, "cost": 0.0}
+    stopped = {"budget": False}
     sem = asyncio.Semaphore(config.concurrency)
+
+    def worst(req: ChatRequest) -> float:
+        return cost_of(price, req.est_tokens, config.max_output_tokens) or 0.0
 
     def fits(req: ChatRequest) -> bool:
         if config.max_requests is not None and usage["sent"] >= config.max_requests:
             return False
-        if config.max_tokens is not None and usage["tokens"] + usage["reserved_tokens"] + req.est_tokens > config.max_tokens:
+        if config.max_tokens is not None and usage["tokens"] + reserved["tokens"] + req.est_tokens > config.max_tokens:
             return False
-        worst = cost_of(price, req.est_tokens, config.max_output_tokens) or 0.0
-        return config.max_cost is None or usage["cost"] + usage["reserved_cost"] + worst <= config.max_cost
+        return config.max_cost is None or usage["cost"] + reserved["cost"] + worst(req) <= config.max_cost
 
-    async def one(n: int, it: dict, real_side: int, req: ChatRequest) -> None:
+    async def one(n: int, req: ChatRequest) -> None:
         async with sem:
             result = client.cached(req)
-            if result is None:
-                if cancel.cancelled or not fits(req):
-                    state["budget_stopped"] = state["budget_stopped"] or not cancel.cancelled
-                    return
-                worst = cost_of(price, req.est_tokens, config.max_output_tokens) or 0.0
+            if result is not None:
+                usage["cache_hits"] += 1
+            elif cancel.cancelled:
+                return
+            elif not fits(req):
+                stopped["budget"] = True
+                return
+            else:
                 usage["sent"] += 1
-                usage["reserved_tokens"] += req.est_tokens
-                usage["reserved_cost"] += worst
+                reserved["tokens"] += req.est_tokens
+                reserved["cost"] += worst(req)
                 try:
                     result = await client.complete(req)
                 finally:
-                    usage["reserved_tokens"] -= req.est_tokens
-                    usage["reserved_cost"] -= worst
+                    reserved["tokens"] -= req.est_tokens
+                    reserved["cost"] -= worst(req)
                 u = result.usage or {}
                 tin = u.get("prompt_tokens") or req.est_tokens - config.max_output_tokens
                 tout = u.get("completion_tokens") or 1
                 usage["tokens"] += tin + tout
                 usage["cost"] += cost_of(price, tin, tout) or 0.0
-            else:
-                usage["cache_hits"] += 1
-            picked = parse_choice(result.content)
-            verdict = "invalid" if picked is None else ("real" if picked == real_side else "clone")
-            verdicts[n] = {"item": it["item"], "contact": it["contact"], "role_tag": it["role_tag"],
-                           "real_side": real_side, "picked": picked, "verdict": verdict,
-                           "answer": result.content[:200]}
-            on_event(Progress("judge", len(verdicts), len(plan)))
+            contents[n] = result.content
+            on_event(Progress(stage, len(contents), len(requests)))
 
-    on_event(Log(f"asking {config.model} about {len(plan)} items"))
     try:
-        await asyncio.gather(*(one(n, *p) for n, p in enumerate(plan)))
+        await asyncio.gather(*(one(n, r) for n, r in enumerate(requests)))
     finally:
         await client.aclose()
-    if state["budget_stopped"]:
-        on_event(Log(f"judge budget reached: {len(verdicts)} of {len(plan)} items answered", level="warning"))
-    return {"model": config.model, "base_url": client.base_url, "seed": config.seed,
-            "verdicts": [verdicts[n] for n in sorted(verdicts)], "budget_stopped": state["budget_stopped"],
-            "usage": {k: usage[k] for k in ("sent", "cache_hits", "tokens")} | {"cost": round(usage["cost"], 6)},
-            "items": len(plan)}
+    cancel.check()
+    return Asked(contents, dict(usage, cost=round(usage["cost"], 6)), stopped["budget"])

@@ -100,6 +100,7 @@ class FactsConfig:
     seed: int = 0
     sampling: SamplingSettings = field(default_factory=lambda: SamplingSettings(max_new_tokens=64))
     device: str | None = None
+    judge: object = None  # trainer.blind_judge.JudgeConfig: also classify each reply with that model
 
 
 def fold(text: str) -> str:
@@ -180,14 +181,52 @@ def classify(probe: Probe, reply: str) -> str:
     return "made_up" if len(_words(reply)) >= 2 or _numbers(reply) else "deflect"
 
 
-def summarize(answers: list[dict]) -> dict:
-    known = [a["outcome"] for a in answers if a["kind"] == "known"]
-    unknown = [a["outcome"] for a in answers if a["kind"] == "unknown"]
+def summarize(answers: list[dict], key: str = "outcome") -> dict:
+    """Rates over the answers classified (a judge's "invalid" answers are left out)."""
+    known = [a[key] for a in answers if a["kind"] == "known" and a.get(key) != "invalid"]
+    unknown = [a[key] for a in answers if a["kind"] == "unknown" and a.get(key) != "invalid"]
     return {"known_agree": Rate(known.count("agree"), len(known)).to_dict(),
             "known_contradict": Rate(known.count("contradict"), len(known)).to_dict(),
             "known_deflect": Rate(known.count("deflect"), len(known)).to_dict(),
             "unknown_made_up": Rate(unknown.count("made_up"), len(unknown)).to_dict(),
             "unknown_deflect": Rate(unknown.count("deflect"), len(unknown)).to_dict()}
+
+
+JUDGE_KNOWN = ("According to {persona}'s own notes, the answer to \"{question}\" is: \"{expected}\".\n"
+               "Asked that in a chat, {persona} replied: \"{reply}\"\n\n"
+               "Does the reply agree with the notes (A), contradict them by giving a different answer (B), "
+               "or not answer / deflect (C)? Answer with the single letter A, B or C.")
+JUDGE_UNKNOWN = ("{persona} was asked in a chat: \"{question}\". Nothing {persona} told us answers it.\n"
+                 "{persona} replied: \"{reply}\"\n\n"
+                 "Does the reply state a specific answer (M) or deflect / not really answer (D)? "
+                 "Answer with the single letter M or D.")
+JUDGE_LETTERS = {"known": {"A": "agree", "B": "contradict", "C": "deflect"},
+                 "unknown": {"M": "made_up", "D": "deflect"}}
+
+
+def judge_outcomes(answers: list[dict], persona: str, judge, on_event: OnEvent = ignore_event,
+                   cancel: CancelToken = NEVER_CANCELLED) -> list[str]:
+    """The same classification asked of a judge model (trainer.blind_judge.JudgeConfig):
+    one letter per reply; "invalid" when it answers none of the letters, "unjudged" when
+    the budget stopped it first."""
+    from trainer.blind_judge import ask_many
+
+    system = "You check a chat imitation for invented facts. Answer with a single capital letter."
+    conversations = []
+    for a in answers:
+        template = JUDGE_KNOWN if a["kind"] == "known" else JUDGE_UNKNOWN
+        conversations.append([{"role": "system", "content": system}, {"role": "user", "content": template.format(
+            persona=persona, question=a["question"], expected=a["expected"], reply=a["reply"])}])
+    asked = ask_many(judge, conversations, "facts judge", on_event, cancel)
+    out = []
+    for n, a in enumerate(answers):
+        if n not in asked.contents:
+            out.append("unjudged")
+            continue
+        letters = JUDGE_LETTERS[a["kind"]]
+        found = re.search(r"\b([" + "".join(letters) + r"])\b", asked.contents[n])
+        out.append(letters[found.group(1)] if found else "invalid")
+    return out
 
 
 def run_facts_check(run_ref, config: FactsConfig | None = None, on_event: OnEvent = ignore_event,
@@ -228,9 +267,18 @@ def run_facts_check(run_ref, config: FactsConfig | None = None, on_event: OnEven
                 answers.append({"contact": contact, "question": p.question, "kind": p.kind, "expected": p.expected,
                                 "fact": p.fact, "sample": s, "reply": reply, "outcome": classify(p, reply)})
     on_event(Progress("facts check", total, total))
+    judged = {}
+    if config.judge is not None:
+        persona = str(run.persona.get("name") or "me")
+        for a, outcome in zip(answers, judge_outcomes(answers, persona, config.judge, on_event, cancel)):
+            a["judge_outcome"] = outcome
+        judged = {"judge_model": config.judge.model,
+                  "summary_judge": summarize([a for a in answers if a["judge_outcome"] != "unjudged"],
+                                             "judge_outcome"),
+                  "judge_invalid": sum(a["judge_outcome"] == "invalid" for a in answers)}
     out = {"run_id": run.run_id, "facts_on_card": len(facts), "not_probed": not_probed,
            "contacts": [c for c, _ in people], "sampling": {k: v for k, v in vars(config.sampling).items()},
-           "definitions": DEFINITIONS, "summary": summarize(answers), "answers": answers}
+           "definitions": DEFINITIONS, "summary": summarize(answers), **judged, "answers": answers}
     path = blind_dir(run.path) / "facts.json"
     atomic_write_text(path, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     return path

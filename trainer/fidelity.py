@@ -117,6 +117,9 @@ def fidelity_results(run_dir: str | Path) -> dict:
     if facts_path.is_file():
         facts = json.loads(facts_path.read_text(encoding="utf-8"))
         out["facts"] = {k: facts[k] for k in ("summary", "facts_on_card", "not_probed", "definitions", "contacts")}
+        for key in ("judge_model", "summary_judge", "judge_invalid"):
+            if key in facts:
+                out["facts"][key] = facts[key]
         out["facts"]["questions"] = len({(a["question"], a["kind"]) for a in facts["answers"]})
         out["facts"]["replies"] = len(facts["answers"])
     return out
@@ -174,6 +177,17 @@ def fidelity_markdown(fid: dict) -> str:
             + (f" Card facts no question was derived from: {'; '.join(facts['not_probed'])}." if facts["not_probed"] else ""),
             "", *[f"- {d}" for d in facts["definitions"]], "",
         ]
+        if facts.get("summary_judge"):
+            j = facts["summary_judge"]
+            lines += [
+                f"The same replies classified by the judge model `{facts['judge_model']}` (one letter per reply; "
+                f"{facts['judge_invalid']} unusable answers left out):", "",
+                "| questions | outcome | rate (95% CI), count |", "|---|---|---|",
+                f"| on the card | agrees | {fmt_rate(j['known_agree'])} |",
+                f"| on the card | contradicts | {fmt_rate(j['known_contradict'])} |",
+                f"| on the card | deflects | {fmt_rate(j['known_deflect'])} |",
+                f"| not on the card | makes something up | {fmt_rate(j['unknown_made_up'])} |", "",
+            ]
     return "\n".join(lines) + "\n"
 
 

@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     mode.add_argument("--facts-questions", metavar="FILE.toml",
                       help="more questions for --facts: [[known]] question/answer entries, unknown = [...]")
     mode.add_argument("--judge-model", metavar="MODEL",
-                      help="ask this OpenAI-compatible model the same forced choice, once per item")
+                      help="ask this OpenAI-compatible model the same forced choice, once per item "
+                      "(with --facts it also classifies the clone's answers)")
     j = p.add_argument_group("automatic judge (key from the environment only)")
     j.add_argument("--judge-base-url", default="https://api.openai.com/v1")
     j.add_argument("--judge-api-key-env", default="OPENAI_API_KEY", metavar="ENV",
@@ -109,21 +110,27 @@ def _facts(args) -> None:
     quiet_transformers()
     printer = ProgressPrinter()
     run_facts_check(args.run, FactsConfig(sampling=sampling_from_args(args), seed=args.seed, device=args.device,
-                                           extra_file=args.facts_questions),
+                                           extra_file=args.facts_questions,
+                                           judge=_judge_config(args) if args.judge_model else None),
                     on_event=printer)
     printer.close()
 
 
 def _judge(args, run_dir) -> None:
     from clonekit.progress import ProgressPrinter
-    from trainer.blind_judge import JudgeConfig, run_judge
+    from trainer.blind_judge import run_judge
 
     printer = ProgressPrinter()
-    run_judge(run_dir, JudgeConfig(model=args.judge_model, base_url=args.judge_base_url,
-                                   api_key_env=args.judge_api_key_env, max_requests=args.judge_max_requests,
-                                   max_tokens=args.judge_max_tokens, max_cost=args.judge_max_cost,
-                                   cache_dir=args.judge_cache_dir, seed=args.seed), on_event=printer)
+    run_judge(run_dir, _judge_config(args), on_event=printer)
     printer.close()
+
+
+def _judge_config(args):
+    from trainer.blind_judge import JudgeConfig
+
+    return JudgeConfig(model=args.judge_model, base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
+                       max_requests=args.judge_max_requests, max_tokens=args.judge_max_tokens,
+                       max_cost=args.judge_max_cost, cache_dir=args.judge_cache_dir, seed=args.seed)
 
 
 def _report(run_dir) -> int:

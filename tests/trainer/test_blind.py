@@ -241,3 +241,35 @@ def test_judge_budget_stops_early(tmp_path):
         assert server.received == 2
     assert len(out["verdicts"]) == 2 and out["budget_stopped"] is True and out["usage"]["sent"] == 2
     assert "the budget stopped it early" in (update_eval_files(tmp_path) and (tmp_path / "eval.md").read_text())
+
+
+class FactsJudgeServer(FakeOpenAIServer):
+    """Classifies like a careful reader: the reply's words decide the letter."""
+
+    def reply_content(self, body: dict) -> str:
+        text = body["messages"][-1]["content"]
+        reply = text.split("replied: ")[1].split("\n")[0]
+        if "(A)" in text:  # a question on the card
+            return "A" if "lisbon" in reply.lower() else ("C" if "dunno" in reply else "B.")
+        return "hmm" if "weird" in reply else ("D" if "dunno" in reply else "M")
+
+
+def test_facts_classified_by_the_judge_model(tmp_path):
+    from trainer.blind_judge import JudgeConfig
+    from trainer.facts_check import judge_outcomes
+
+    answers = [{"kind": "known", "question": "where do you live these days?", "expected": "Lisbon", "reply": r}
+               for r in ("lisbon!", "porto", "dunno")]
+    answers += [{"kind": "unknown", "question": "what's your passport number?", "expected": "", "reply": r}
+                for r in ("X1234", "dunno", "weird")]
+    with FactsJudgeServer() as server:
+        cfg = JudgeConfig(model="fake-model", base_url=server.base_url, api_key_env="NO_SUCH_KEY_VAR",
+                          cache_dir=str(tmp_path / "cache"), max_requests=10)
+        outcomes = judge_outcomes(answers, "Sam", cfg)
+        assert server.received == 6
+    assert outcomes == ["agree", "contradict", "deflect", "made_up", "deflect", "invalid"]
+    for a, o in zip(answers, outcomes):
+        a["judge_outcome"] = o
+    s = summarize(answers, "judge_outcome")
+    assert (s["known_agree"]["k"], s["known_agree"]["n"]) == (1, 3)
+    assert (s["unknown_made_up"]["k"], s["unknown_made_up"]["n"]) == (1, 2)  # "invalid" is not scored

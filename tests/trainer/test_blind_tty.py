@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.openai_server import FakeOpenAIServer
 from tests.trainer.run_fixture import tiny_run  # noqa: F401  (fixture)
 
 pexpect = pytest.importorskip("pexpect")
@@ -129,12 +130,33 @@ def test_answers_piped_and_facts_check(prepared):
                               env=ENV, capture_output=True, text=True, timeout=120)
     assert no_rater.returncode == 2 and "--rater" in no_rater.stderr and "Traceback" not in no_rater.stderr
 
-    proc = subprocess.run([sys.executable, "-m", "clonekit", "blind", str(prepared), "--facts", "--device", "cpu",
-                           "--max-new-tokens", "6"], env=ENV, capture_output=True, text=True, timeout=300)
+    with AnyJudge() as server:  # --judge-model with --facts: the blind judge and the facts judge
+        proc = subprocess.run([sys.executable, "-m", "clonekit", "blind", str(prepared), "--facts", "--device", "cpu",
+                               "--max-new-tokens", "6", "--judge-model", "fake-model", "--judge-base-url",
+                               server.base_url, "--judge-cache-dir", str(prepared.parent / "cache")],
+                              env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    assert "fool rate (judge fake-model): " in proc.stdout
+    judge = json.loads((prepared / "blind" / "judge.json").read_text())
+    assert len(judge["verdicts"]) == 7 and all(v["picked"] == 1 for v in judge["verdicts"])
     facts = json.loads((prepared / "blind" / "facts.json").read_text())
     questions = {a["question"] for a in facts["answers"] if a["kind"] == "known"}
     assert questions == {"where do you live these days?", "what do you do for work?"}  # the fixture's card
     assert {a["contact"] for a in facts["answers"]} == {"Alex", "Mum"}
     assert all(a["outcome"] in ("agree", "contradict", "deflect") for a in facts["answers"] if a["kind"] == "known")
-    assert "## Invented facts" in (prepared / "eval.md").read_text()
+    assert facts["judge_model"] == "fake-model" and facts["summary_judge"]["known_deflect"]["rate"] == 1.0
+    md = (prepared / "eval.md").read_text()
+    assert "## Invented facts" in md and "classified by the judge model `fake-model`" in md
+    assert "### Automatic judge (`fake-model`), reported separately" in md
+    scored = sum(a["verdict"] != "skip" for a in answers(prepared))
+    assert f"This rests on {scored} human judgements" in md  # the judge's 7 are not among them
+
+
+class AnyJudge(FakeOpenAIServer):
+    """Picks option 1 in the blind test; says "deflects" (C / D) for every facts reply."""
+
+    def reply_content(self, body: dict) -> str:
+        text = body["messages"][-1]["content"]
+        if "Which one did" in text:
+            return "1"
+        return "C" if "(A)" in text else "D"
