@@ -109,7 +109,7 @@ def extra_tensors(config, spec: ArchSpec) -> Iterator[tuple[str, Any]]:
     freqs = 1.0 / (base ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
     factor = scaling.get("factor", 8.0)
     low, high = scaling.get("low_freq_factor", 1.0), scaling.get("high_freq_factor", 4.0)
-    old_len = scaling.get("original_max_position_embeddings", 8192)
+    old_len = scaling.get("original_max_position_embeddings") or getattr(config, "original_max_position_embeddings", None) or 8192
     low_wavelen, high_wavelen = old_len / low, old_len / high
     factors = []
     for freq in freqs:
