@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "yours and the clone's, in random order: which one did you write? Keys 1/2, s to skip, q to stop. "
         "Answers are kept per rater in RUN/blind/answers.jsonl; rerun to continue where you stopped. "
         "The clone's replies are generated once (RUN/blind/items.json) with the sampling settings below. "
-        "--judge asks an OpenAI-compatible model the same question, --facts checks invented facts "
+        "--judge-model asks an OpenAI-compatible model the same question, --facts checks invented facts "
         "against the persona card; both are reported apart from the human answers in eval.md/eval.json.")
     p.add_argument("run", metavar="RUN", help="run folder or run id")
     p.add_argument("--rater", metavar="NAME", help="who is answering (asked when omitted on a terminal)")
@@ -57,12 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.context_turns < 1:
         raise ClonekitError("--context-turns: must be at least 1")
+    if args.facts_questions and not args.facts:
+        raise ClonekitError("--facts-questions: goes with --facts")
     run_dir = resolve_run_path(args.run)
     tasks = args.prepare or args.report or args.facts or args.judge_model
     if args.prepare or not tasks:
         _prepare(args)
-    if args.facts_questions and not args.facts:
-        raise ClonekitError("--facts-questions: goes with --facts")
     if args.facts:
         _facts(args)
     if args.judge_model:

@@ -102,15 +102,13 @@ class BlindPage(Page):
         self._open(run, rater)
 
     def _config(self):
-        import torch
-
+        """The Chat page's sampling settings; the device is picked by the core (GPU when there is one)."""
         from trainer.blind import BlindConfig
         from trainer.generate import SamplingSettings
 
         chat = self.workspace.section("chat")
         return BlindConfig(sampling=SamplingSettings(temperature=chat["temperature"], top_p=chat["top_p"],
-                                                     max_new_tokens=chat["max_new_tokens"]),
-                           device=None if torch.cuda.is_available() else "cpu")
+                                                     max_new_tokens=chat["max_new_tokens"]))
 
     def _open(self, run: str, rater: str) -> None:
         from trainer.blind import BlindSession
