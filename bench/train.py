@@ -1,21 +1,31 @@
-"""Trainer throughput: the seed recipe vs clonekit's default, same model, same run.
+"""Training throughput as users run it: `clonekit train`'s core function against the peer
+stack (TRL SFTTrainer, packing + padding-free, with and without Liger), same model, same
+data, same GPU, one invocation.
 
-Builds a Mistral-7B-shaped model from its config (random init, no download), quantizes
-every decoder Linear to 4-bit nf4 with double quantization (bitsandbytes Linear4bit, the
-modules from_pretrained(quantization_config=...) would create), adds LoRA r=32 alpha=64
-on all linear layers, and trains on a realistic chat length mix (log-normal, 100-3000
-tokens) with:
-  (a) seed: every conversation padded to max length 3000, batch 1, grad-accum 8, loss on
-      every token;
-  (b) clonekit: conversations packed padding-free into rows of <= 3000 tokens
-      (trainer.data.pack + PackedCollator: position_ids restart, block-diagonal
-      attention), batch 1, grad-accum 8, loss on the persona's turns only.
-Both use bf16 autocast, gradient checkpointing, AdamW on the LoRA weights. Reports
-effective (non-pad) tokens/s, peak GPU memory and MFU (6N + attention FLOPs per useful
-token over the GPU's dense bf16 peak) for both, and the ratio.
+Setup (once, under --work): a dataset version shaped like the seed's job (4,845 train
+conversations, 256 val, lengths 100-3,000 tokens, mean ~826, loss on the persona's
+turns), a byte-level BPE tokenizer trained on it, and a Mistral-7B-shaped base saved as
+random bf16 safetensors, so every arm loads it the way users do
+(from_pretrained + BitsAndBytesConfig nf4, double quant, bf16 compute).
 
-  python bench/train.py            # on a GPU (H200: ~3 minutes)
-  python bench/train.py --tiny     # a few-million-parameter shape on CPU, to test the script
+Arms (each in its own process, so kernel patches never leak between them):
+  clonekit        trainer.train.train(), --preset seed-qlora-7b as shipped (auto plan:
+                  checkpointing, rows per micro-batch, Liger kernels, per-conversation
+                  attention), the VarlenCollator and the Trainer subclass it ships
+  clonekit-today  the same call with the previous defaults forced: checkpointing on,
+                  one row per micro-batch, no fused kernels, sdpa attention over the
+                  block-diagonal mask (the loss-curve reference)
+  trl-liger, trl  TRL SFTTrainer: packing="bfd" + padding_free, max_length 3000, batch 1
+                  x grad-accum 8, gradient checkpointing, LoRA r=32 alpha=64 dropout 0.05
+                  all-linear, same tokenized rows and labels, use_liger_kernel on/off
+Each arm runs --warmup + --steps optimizer steps; the timed ones are the last --steps:
+per-step useful (non-pad) tokens over the step's wall time with the GPU synchronised at
+step ends. Reports the median and spread, peak memory, the projected seed job (5 epochs
+plus an eval of 256 records every 50 steps), and the loss of clonekit vs clonekit-today
+step by step on the same seed and data order.
+
+  python bench/train.py --work /tmp/ckbench --out results.json      # GPU
+  python bench/train.py --tiny --work /tmp/ckbench-tiny              # CPU check of the script
 """
 
 from __future__ import annotations
@@ -23,219 +33,355 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
+import os
 import random
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-from trainer.data import IGNORE, PackedCollator, PaddedCollator, pack  # noqa: E402  (no polars, no torch at import)
-
-PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
-
-
-def lengths_mix(n: int, max_len: int, seed: int) -> list[int]:
-    """Chat conversation lengths: log-normal around ~600 tokens, clipped to [100, max_len]."""
-    rng = random.Random(seed)
-    return [int(min(max_len, max(100, rng.lognormvariate(math.log(600), 0.85)))) for _ in range(n)]
-
-
-def make_conversation(length: int, vocab: int, rng: random.Random) -> tuple[list[int], list[int], list[int]]:
-    """Random tokens; persona turns ~40% of tokens in 3-6 spans. Returns ids, labels on
-    persona turns, labels on everything."""
-    ids = [rng.randrange(3, vocab) for _ in range(length)]
-    persona = [IGNORE] * length
-    turns = rng.randint(3, 6)
-    for t in range(turns):
-        start = int(length * (t + 0.6) / turns)
-        end = min(length, int(length * (t + 1) / turns))
-        persona[start:end] = ids[start:end]
-    everything = [IGNORE] + ids[1:]
-    persona[0] = IGNORE
-    return ids, persona, everything
+SEED_JOB = {"train": 4845, "val": 256, "mean_tokens": 826, "min": 100, "max": 3000, "epochs": 5, "eval_every": 50}
+ARMS = ["clonekit", "trl-liger", "clonekit-today", "trl"]
+TODAY = {"gradient_checkpointing": True, "micro_batch": "fixed", "fused_kernels": "off", "attn_implementation": "sdpa"}
+# One lever switched off at a time (what each one wins), and the old defaults.
+ARM_OVERRIDES = {"clonekit": {}, "clonekit-today": TODAY, "clonekit-sdpa": {"attn_implementation": "sdpa"},
+                 "clonekit-nofused": {"fused_kernels": "off"}, "clonekit-ckpt": {"gradient_checkpointing": True},
+                 "clonekit-b1": {"micro_batch": "fixed"}}
 
 
-def build_model(args, device: str):
+# ---------------------------------------------------------------- setup
+def _words(n: int, rng: random.Random) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    out = set()
+    while len(out) < n:
+        out.add("".join(rng.choice(letters) for _ in range(rng.randint(2, 8))))
+    return sorted(out)
+
+
+def _record(rng: random.Random, words: list[str], target_tokens: int) -> dict:
+    """A conversation of roughly ``target_tokens`` tokens: alternating user/persona turns
+    of 8-90 words (about one token a word plus ~5 template tokens a turn)."""
+    msgs = [{"role": "system", "content": "You are Sam, texting with a friend. Keep it short."}]
+    total = 20
+    while total < target_tokens:
+        for role in ("user", "assistant"):
+            n = max(3, min(rng.randint(8, 90), target_tokens - total))
+            msgs.append({"role": role, "content": " ".join(rng.choice(words) for _ in range(n)), **({"name": "Alex"} if role == "user" else {})})
+            total += int(n * 1.05) + 6
+    return {"messages": msgs, "meta": {"contact": "Alex", "role_tag": "friend", "source": "bench", "start": "", "end": "",
+                                       "n_tokens": 0, "synthetic": True}}
+
+
+def _target_lengths(n: int, rng: random.Random, tiny: bool) -> list[int]:
+    lo, hi = (SEED_JOB["min"], SEED_JOB["max"]) if not tiny else (40, 400)
+    median = 610 if not tiny else 120
+    return [int(min(hi, max(lo, rng.lognormvariate(math.log(median), 0.72)))) for _ in range(n)]
+
+
+def make_dataset(root: Path, tiny: bool) -> Path:
+    vdir = root / "datasets" / "bench" / "v0001"
+    if (vdir / "manifest.json").is_file():
+        return vdir
+    rng = random.Random(0)
+    words = _words(4000 if not tiny else 500, rng)
+    n_train, n_val = (SEED_JOB["train"], SEED_JOB["val"]) if not tiny else (120, 16)
+    vdir.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("val", n_val)):
+        with open(vdir / f"{split}.jsonl", "w", encoding="utf-8") as fh:
+            for length in _target_lengths(n, rng, tiny):
+                fh.write(json.dumps(_record(rng, words, length)) + "\n")
+    manifest = {"version": "v0001", "name": "bench", "parent": None,
+                "config": {"persona": {"name": "Sam", "facts": [], "style": "", "template": "default"}},
+                "counts": {"conversations": n_train + n_val}}
+    (vdir / "manifest.json").write_text(json.dumps(manifest))
+    return vdir
+
+
+def make_base(root: Path, data: Path, tiny: bool) -> Path:
+    """Tokenizer trained on the data; Mistral-7B-shaped config; random bf16 weights
+    written tensor by tensor (generated on the GPU when there is one)."""
     import torch
-    import bitsandbytes as bnb
-    from peft import LoraConfig, get_peft_model
-    from transformers import MistralConfig, MistralForCausalLM
+    from safetensors.torch import save_file
+    from transformers import MistralConfig
 
-    if args.tiny:
-        cfg = MistralConfig(hidden_size=256, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2,
-                            intermediate_size=896, vocab_size=32000, max_position_embeddings=4096)
+    from trainer.tiny import train_tokenizer
+
+    base = root / "base"
+    if (base / "model.safetensors.index.json").is_file():
+        return base
+    base.mkdir(parents=True, exist_ok=True)
+    texts = (m["content"] for split in ("train", "val") for line in open(data / f"{split}.jsonl", encoding="utf-8")
+             for m in json.loads(line)["messages"])
+    tok = train_tokenizer(texts, 16000 if not tiny else 1000)
+    tok.save_pretrained(base)
+    if tiny:
+        cfg = MistralConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                            intermediate_size=384, vocab_size=32000, max_position_embeddings=4096, sliding_window=None)
     else:
         cfg = MistralConfig(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                            intermediate_size=14336, vocab_size=32000, max_position_embeddings=32768)
-    cfg._attn_implementation = "sdpa"
-    cfg.use_cache = False
-    dtype = torch.bfloat16
-    with torch.device("meta"):
-        model = MistralForCausalLM(cfg)
-    # Materialize layer by layer so the full bf16 model never sits on the GPU at once.
+                            intermediate_size=14336, vocab_size=32000, max_position_embeddings=32768, sliding_window=None)
+    cfg.eos_token_id = tok.eos_token_id
+    cfg.pad_token_id = tok.pad_token_id
+    cfg.bos_token_id = None
+    cfg.tie_word_embeddings = False
+    cfg.dtype = "bfloat16"
+    cfg.save_pretrained(base)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     gen = torch.Generator(device=device).manual_seed(0)
-    for name, module in list(model.named_modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, torch.nn.Linear) and child_name != "lm_head":
-                w = torch.empty(child.out_features, child.in_features, dtype=dtype, device=device)
-                w.normal_(0, 0.02, generator=gen)
-                q = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=False, compute_dtype=dtype,
-                                      compress_statistics=True, quant_type="nf4", device="meta")
-                q.weight = bnb.nn.Params4bit(w, requires_grad=False, compress_statistics=True, quant_type="nf4")
-                q.weight = q.weight._quantize(device) if hasattr(q.weight, "_quantize") else q.weight.to(device)
-                setattr(module, child_name, q)
-                del w
-    for name, p in list(model.named_parameters()) + list(model.named_buffers()):
-        if p.device.type == "meta":
-            owner = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-            leaf = name.rsplit(".", 1)[-1]
-            t = torch.empty(p.shape, dtype=dtype if p.is_floating_point() else p.dtype, device=device)
-            if p.is_floating_point():
-                t.normal_(0, 0.02, generator=gen) if p.dim() > 1 else t.fill_(1.0)
-            if isinstance(p, torch.nn.Parameter):
-                setattr(owner, leaf, torch.nn.Parameter(t, requires_grad=False))
-            else:
-                owner.register_buffer(leaf, t)
-    model.model.rotary_emb = type(model.model.rotary_emb)(cfg).to(device)  # real inv_freq, not the random fill
-    model.requires_grad_(False)
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.enable_input_require_grads()
-    lora = LoraConfig(r=32, lora_alpha=64, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
-    return model, cfg
-
-
-def count_params(cfg) -> int:
-    h, i, L, v = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.vocab_size
+    h, i, v, L = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size, cfg.num_hidden_layers
     kv = h // cfg.num_attention_heads * cfg.num_key_value_heads
-    return L * (2 * h * h + 2 * h * kv + 3 * h * i + 2 * h) + 2 * v * h + h
+
+    def rnd(*shape):
+        return (torch.randn(*shape, generator=gen, device=device, dtype=torch.bfloat16) * 0.02).cpu()
+
+    index = {}
+    shards = [("model-embed.safetensors", {"model.embed_tokens.weight": rnd(v, h), "lm_head.weight": rnd(v, h),
+                                           "model.norm.weight": torch.ones(h, dtype=torch.bfloat16)})]
+    for layer in range(L):
+        p = f"model.layers.{layer}."
+        shards.append((f"model-layer{layer:02d}.safetensors", {
+            p + "self_attn.q_proj.weight": rnd(h, h), p + "self_attn.k_proj.weight": rnd(kv, h),
+            p + "self_attn.v_proj.weight": rnd(kv, h), p + "self_attn.o_proj.weight": rnd(h, h),
+            p + "mlp.gate_proj.weight": rnd(i, h), p + "mlp.up_proj.weight": rnd(i, h),
+            p + "mlp.down_proj.weight": rnd(h, i),
+            p + "input_layernorm.weight": torch.ones(h, dtype=torch.bfloat16),
+            p + "post_attention_layernorm.weight": torch.ones(h, dtype=torch.bfloat16),
+        }))
+    total = 0
+    for name, tensors in shards:
+        save_file(tensors, str(base / name), metadata={"format": "pt"})
+        for k, t in tensors.items():
+            index[k] = name
+            total += t.numel() * 2
+    (base / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": index}))
+    return base
 
 
-def run_arm(model, batches, grad_accum: int, warmup_steps: int, steps: int, device: str, flops_per_token_fn) -> dict:
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    it = iter(batches)
-
-    def optimizer_step() -> tuple[int, float]:
-        tokens, flops = 0, 0.0
-        n_items = 0
-        micro = [next(it) for _ in range(grad_accum)]
-        n_items = sum(int((b["labels"][:, 1:] != IGNORE).sum()) for b in micro)
-        for b in micro:
-            b = {k: v.to(device) for k, v in b.items()}
-            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
-                out = model(**b, num_items_in_batch=torch.tensor(n_items, device=device))
-            out.loss.backward()
-            real = int(b["attention_mask"].sum()) if "attention_mask" in b else b["input_ids"].numel()
-            tokens += real
-            flops += flops_per_token_fn(b) * 1.0
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return tokens, flops
-
-    for _ in range(warmup_steps):
-        optimizer_step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
-    tokens = 0
-    flops = 0.0
-    for _ in range(steps):
-        t, f = optimizer_step()
-        tokens += t
-        flops += f
-    if device == "cuda":
-        torch.cuda.synchronize()
-    dt = time.perf_counter() - t0
-    opt.zero_grad(set_to_none=True)
-    del opt
+# ---------------------------------------------------------------- arms
+def _steps_summary(step_s: list[float], step_tokens: list[int], warmup: int) -> dict:
+    rates = [n / s for n, s in zip(step_tokens[warmup:], step_s[warmup:]) if s > 0]
+    if not rates:
+        return {"timed_steps": 0}
+    q = statistics.quantiles(rates, n=10) if len(rates) >= 2 else [rates[0]] * 9
     return {
-        "tokens": tokens, "seconds": dt, "tokens_per_s": tokens / dt, "model_flops_per_s": flops / dt,
-        "peak_mem_gib": torch.cuda.max_memory_allocated() / 1024**3 if device == "cuda" else None,
+        "timed_steps": len(rates), "median_tokens_per_s": statistics.median(rates), "p10": q[0], "p90": q[-1],
+        "min": min(rates), "max": max(rates), "mean_step_s": statistics.mean(step_s[warmup:]),
+        "tokens_per_step": statistics.mean(step_tokens[warmup:]),
+        "pooled_tokens_per_s": sum(step_tokens[warmup:]) / sum(step_s[warmup:]),
     }
+
+
+def arm_clonekit(work: Path, name: str, args) -> dict:
+    from trainer.train import TrainRequest, train
+
+    overrides = {"max_steps": args.warmup + args.steps, "eval_steps": 10**6, "seed": 42}
+    overrides.update(ARM_OVERRIDES[name])
+    if args.tiny:
+        overrides.update(device="cpu", precision="fp32")
+    if args.batch_size:
+        overrides.update(batch_size=args.batch_size, micro_batch="fixed", grad_accum=8 // args.batch_size)
+    logs: list[str] = []
+    t0 = time.perf_counter()
+    run_dir = train(TrainRequest(data=str(work / "datasets/bench/v0001"), base=str(work / "base"), preset=args.preset,
+                                 overrides=overrides, out=work / "runs" / name),
+                    on_event=lambda e: logs.append(getattr(e, "message", "")) if hasattr(e, "message") else None)
+    wall = time.perf_counter() - t0
+    run = json.loads((run_dir / "run.json").read_text())
+    rows = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    steps = [r for r in rows if "loss" in r]
+    tokens = [b["tokens_seen"] - a["tokens_seen"] for a, b in zip([{"tokens_seen": 0}] + steps, steps)]
+    out = _steps_summary([r["step_s"] for r in steps], tokens, args.warmup)
+    out.update(
+        losses=[r["loss"] for r in steps], plan=run.get("plan"), kernels=run.get("kernels"),
+        estimate_seconds_per_epoch=run["estimate"]["seconds_per_epoch"], estimate_steps_per_epoch=run["estimate"]["steps_per_epoch"],
+        tokens_per_epoch=run["estimate"]["tokens_per_epoch"], peak_gib=(run["final"].get("peak_memory_bytes") or 0) / 1024**3,
+        run_json_tokens_per_s=run["final"].get("tokens_per_s"), run_json_steady=run["final"].get("tokens_per_s_steady"),
+        measured_seconds_per_epoch=run["final"].get("measured_seconds_per_epoch"), wall_s=wall, logs=logs[-12:],
+    )
+    return out
+
+
+def arm_trl(work: Path, name: str, args) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from trainer.data import encode_all, load_dataset_version
+    from trainer.templates import prepare_tokenizer
+
+    ds = load_dataset_version(work / "datasets/bench/v0001")
+    tok = AutoTokenizer.from_pretrained(work / "base")
+    info = prepare_tokenizer(tok, "auto")
+    enc, _ = encode_all(tok, ds.train, info.end_of_turn, 3000, "assistant")
+    data = Dataset.from_dict({"input_ids": [e.input_ids for e in enc], "labels": [e.labels for e in enc]})
+    cuda = torch.cuda.is_available() and not args.tiny
+    kwargs = {"dtype": torch.bfloat16 if cuda else torch.float32, "attn_implementation": "sdpa",
+              "device_map": {"": 0} if cuda else "cpu"}
+    if cuda:
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_storage=torch.uint8)
+    model = AutoModelForCausalLM.from_pretrained(work / "base", **kwargs)
+    model.config.use_cache = False
+
+    class Steps(TrainerCallback):
+        def __init__(self):
+            self.s, self.n, self.loss = [], [], []
+
+        def on_step_begin(self, a, state, control, **kw):
+            self.t, self.tok = time.perf_counter(), state.num_input_tokens_seen
+
+        def on_step_end(self, a, state, control, **kw):
+            if cuda:
+                torch.cuda.synchronize()
+            self.s.append(time.perf_counter() - self.t)
+            self.n.append(state.num_input_tokens_seen - self.tok)
+
+        def on_log(self, a, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                self.loss.append(logs["loss"])
+
+    cb = Steps()
+    cfg = SFTConfig(
+        output_dir=str(work / "runs" / name), max_length=3000, packing=True, packing_strategy="bfd", padding_free=True,
+        per_device_train_batch_size=1, gradient_accumulation_steps=8, gradient_checkpointing=True,
+        gradient_checkpointing_kwargs={"use_reentrant": False}, bf16=cuda, learning_rate=2e-4, lr_scheduler_type="cosine",
+        warmup_steps=0.03, max_steps=args.warmup + args.steps, logging_steps=1, save_strategy="no", eval_strategy="no",
+        report_to="none", seed=42, use_liger_kernel=name == "trl-liger", include_num_input_tokens_seen="all",
+        dataloader_num_workers=0, use_cpu=not cuda, disable_tqdm=True,
+    )
+    lora = LoraConfig(r=32, lora_alpha=64, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = SFTTrainer(model=model, args=cfg, train_dataset=data, processing_class=tok, peft_config=lora, callbacks=[cb])
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    out = _steps_summary(cb.s, cb.n, args.warmup)
+    out.update(losses=cb.loss, peak_gib=torch.cuda.max_memory_allocated() / 1024**3 if cuda else None)
+    return out
+
+
+# ---------------------------------------------------------------- driver
+def run_arm_process(work: Path, name: str, args, timeout: int) -> dict:
+    cmd = [sys.executable, __file__, "--arm", name, "--work", str(work), "--warmup", str(args.warmup),
+           "--steps", str(args.steps), "--preset", args.preset]
+    if args.tiny:
+        cmd.append("--tiny")
+    if args.batch_size:
+        cmd += ["--batch-size", str(args.batch_size)]
+    log = work / f"{name}.log"
+    t0 = time.perf_counter()
+    with open(log, "w") as fh:
+        try:
+            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout,
+                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    result_file = work / f"{name}.json"
+    if rc == 0 and result_file.is_file():
+        res = json.loads(result_file.read_text())
+    else:
+        res = {"error": f"rc={rc}", "log_tail": log.read_text()[-3000:]}
+    res["process_s"] = time.perf_counter() - t0
+    return res
+
+
+def project_job(res: dict, tokens_per_epoch: int, steps_per_epoch: int, val_tokens: int) -> float | None:
+    """5 epochs of training at the median rate, plus an eval (forward only, ~1/3 of a
+    training step's work) every 50 steps."""
+    rate = res.get("median_tokens_per_s")
+    if not rate:
+        return None
+    epochs = SEED_JOB["epochs"]
+    evals = epochs * steps_per_epoch // SEED_JOB["eval_every"] + 1
+    return (epochs * tokens_per_epoch + evals * val_tokens / 3) / rate
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default="/tmp/clonekit-bench", help="folder for the data, base model and runs")
+    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--arm", help=argparse.SUPPRESS)
+    ap.add_argument("--preset", default="seed-qlora-7b")
+    ap.add_argument("--batch-size", type=int, help="force clonekit's rows per micro-batch (default: its auto plan)")
+    ap.add_argument("--warmup", type=int, default=5, help="optimizer steps before timing")
+    ap.add_argument("--steps", type=int, default=20, help="timed optimizer steps per arm")
+    ap.add_argument("--timeout", type=int, default=600, help="seconds per arm")
     ap.add_argument("--tiny", action="store_true", help="small shape on CPU (tests the script)")
-    ap.add_argument("--max-length", type=int, default=3000)
-    ap.add_argument("--grad-accum", type=int, default=8)
-    ap.add_argument("--warmup", type=int, default=1, help="optimizer steps before timing")
-    ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps per arm")
-    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--out", help="also write the summary JSON here")
     args = ap.parse_args()
+    work = Path(args.work)
+
+    if args.arm:  # child process: one arm
+        fn = arm_trl if args.arm.startswith("trl") else arm_clonekit
+        res = fn(work, args.arm, args)
+        (work / f"{args.arm}.json").write_text(json.dumps(res))
+        return 0
 
     import torch
+
+    t0 = time.perf_counter()
+    data = make_dataset(work, args.tiny)
+    make_base(work, data, args.tiny)
+    setup_s = time.perf_counter() - t0
+    print(f"setup {setup_s:.0f}s", flush=True)
+    results = {}
+    arms = args.arms.split(",")
+    for name in arms:
+        results[name] = run_arm_process(work, name, args, args.timeout)
+        if name == "clonekit" and "error" in results[name] and "clonekit-sdpa" not in arms:
+            arms.append("clonekit-sdpa")  # per-conversation attention failed here: the rest of the plan still counts
+        r = results[name]
+        print(f"{name}: {r.get('median_tokens_per_s', 0):,.0f} tok/s median ({r.get('error', 'ok')}, {r['process_s']:.0f}s)",
+              flush=True)
+        if args.out:
+            Path(args.out).write_text(json.dumps({"partial": True, "arms": results}, indent=1))
+
+    ck = results.get("clonekit", {})
+    tokens_per_epoch = ck.get("tokens_per_epoch") or results.get("clonekit-today", {}).get("tokens_per_epoch") or 0
+    steps_per_epoch = ck.get("estimate_steps_per_epoch") or 0
+    val_tokens = int(SEED_JOB["val"] * (tokens_per_epoch / SEED_JOB["train"])) if tokens_per_epoch else 0
+    for r in results.values():
+        r["projected_job_min"] = (lambda s: s / 60 if s else None)(project_job(r, tokens_per_epoch, steps_per_epoch, val_tokens))
+    today = results.get("clonekit-today", {})
+    if ck.get("losses") and today.get("losses"):
+        pairs = list(zip(ck["losses"], today["losses"]))
+        diffs = [abs(a - b) / max(abs(b), 1e-9) for a, b in pairs]
+        results["loss_check"] = {"steps": len(pairs), "max_rel_diff": max(diffs), "mean_rel_diff": statistics.mean(diffs)}
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     import transformers
 
-    device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
-    max_len = 512 if args.tiny and args.max_length == 3000 else args.max_length
-    t_build = time.perf_counter()
-    model, cfg = build_model(args, device)
-    build_s = time.perf_counter() - t_build
-    n_params = count_params(cfg)
-    L, h = cfg.num_hidden_layers, cfg.hidden_size
-
-    def flops_fn(b) -> float:
-        """6N per real token + causal attention 6*L*h*s per token of an s-token conversation."""
-        if "attention_mask" in b:
-            lens = [int(x) for x in b["attention_mask"].sum(dim=1)]
-        else:
-            pos = b["position_ids"][0].tolist()
-            starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
-            lens = [starts[i + 1] - starts[i] for i in range(len(starts) - 1)]
-        return sum(6 * n_params * s + 6 * L * h * s * s for s in lens)
-
-    vocab = cfg.vocab_size
-    rng = random.Random(1)
-    needed = args.grad_accum * (args.warmup + args.steps)
-    lens = lengths_mix(max(40 * needed, 400), max_len, seed=0)
-    convs = [make_conversation(n, vocab, rng) for n in lens]
-
-    # (a) seed: one conversation per row, padded to max length, loss on all tokens.
-    padded = PaddedCollator(pad_token_id=0, pad_to=max_len)
-    seed_batches = (padded([{"input_ids": [c[0]], "labels": [c[2]]}]) for c in convs)
-    # (b) clonekit: packed rows, loss on persona turns.
-    bins = pack([len(c[0]) for c in convs], max_len)
-    rng.shuffle(bins)
-    packed = PackedCollator()
-    ck_batches = (packed([{"input_ids": [convs[i][0] for i in b], "labels": [convs[i][1] for i in b]}]) for b in bins)
-
-    results = {}
-    for name, batches in (("seed", seed_batches), ("clonekit", ck_batches)):
-        results[name] = run_arm(model, batches, args.grad_accum, args.warmup, args.steps, device, flops_fn)
-        if device == "cuda":
-            torch.cuda.empty_cache()
-
-    gpu = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "CPU"
-    peak = next((v for k, v in PEAK_BF16.items() if k in gpu), None)
-    for r in results.values():
-        r["mfu"] = r["model_flops_per_s"] / peak if peak else None
-    ratio = results["clonekit"]["tokens_per_s"] / results["seed"]["tokens_per_s"]
-    mean_len = sum(lens) / len(lens)
-    summary = {
-        "date": time.strftime("%Y-%m-%d"), "gpu": gpu, "torch": torch.__version__, "transformers": transformers.__version__,
-        "bitsandbytes": __import__("bitsandbytes").__version__, "peft": __import__("peft").__version__,
-        "params": n_params, "max_length": max_len, "grad_accum": args.grad_accum, "timed_steps": args.steps,
-        "mean_conversation_tokens": round(mean_len, 1), "padding_efficiency_seed": round(mean_len / max_len, 3),
-        "conversations_per_packed_row": round(len(convs) / len(bins), 2), "build_seconds": round(build_s, 1),
-        "seed": results["seed"], "clonekit": results["clonekit"], "ratio_tokens_per_s": ratio,
-    }
-    print(json.dumps(summary, indent=2))
-    for name in ("seed", "clonekit"):
-        r = results[name]
-        mem = f"{r['peak_mem_gib']:.1f} GiB" if r["peak_mem_gib"] is not None else "n/a"
-        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] else "n/a"
-        print(f"{name:9s} effective {r['tokens_per_s']:9,.0f} tok/s  peak {mem:>9s}  MFU {mfu}")
-    print(f"ratio clonekit/seed effective tokens/s: {ratio:.2f}x")
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2))
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__}
+    for mod in ("peft", "bitsandbytes", "trl", "liger_kernel", "accelerate"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception as err:  # a missing peer library is reported, not fatal
+            versions[mod] = f"unavailable ({type(err).__name__})"
+    summary = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu, "versions": versions, "preset": args.preset,
+               "warmup_steps": args.warmup, "timed_steps": args.steps, "setup_s": setup_s,
+               "tokens_per_epoch": tokens_per_epoch, "arms": results}
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k != "arms"}))
+    peer = results.get("trl-liger", {}).get("median_tokens_per_s")
+    print(f"{'arm':15s} {'median tok/s':>12s} {'p10-p90':>15s} {'peak GiB':>9s} {'job min':>8s}")
+    for name, r in results.items():
+        if name == "loss_check":
+            print(f"loss clonekit vs clonekit-today over {r['steps']} steps: max rel diff {r['max_rel_diff']:.4f}, "
+                  f"mean {r['mean_rel_diff']:.4f}")
+            continue
+        if "median_tokens_per_s" not in r:
+            print(f"{name:15s} failed: {r.get('error')}")
+            continue
+        ratio = f"  {r['median_tokens_per_s'] / peer:.2f}x trl-liger" if peer else ""
+        print(f"{name:15s} {r['median_tokens_per_s']:12,.0f} {r['p10']:7,.0f}-{r['p90']:<7,.0f} "
+              f"{(r.get('peak_gib') or 0):9.1f} {(r.get('projected_job_min') or 0):8.1f}{ratio}")
     return 0
 
 

@@ -4,7 +4,9 @@ metrics.jsonl, and cancellation."""
 from __future__ import annotations
 
 import json
+import statistics
 import time
+from collections import deque
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO
@@ -44,8 +46,18 @@ def trim_metrics(path: Path, after_step: int) -> None:
     path.write_text("".join(l + "\n" for l in keep), encoding="utf-8")
 
 
+WINDOW_STEPS = 10  # the "now" rate: tokens over time of the last optimizer steps
+SKIP_STEPS = 3  # first steps (compilation, allocator warm-up) left out of the steady rate
+CALIBRATE_AT = 8  # steps after which the run reports its own epoch time
+
+
 class EventsCallback(TrainerCallback):
-    def __init__(self, on_event: OnEvent, cancel: CancelToken, metrics_path: Path) -> None:
+    """Progress and metrics. Time is counted per optimizer step (on_step_begin to
+    on_step_end), so evals and checkpoint saves never dilute the rates: ``tokens_per_s``
+    is the rate over the last WINDOW_STEPS steps ("now"), ``tokens_per_s_avg`` the
+    cumulative one over every step of this session."""
+
+    def __init__(self, on_event: OnEvent, cancel: CancelToken, metrics_path: Path, tokens_per_epoch: int = 0) -> None:
         self.on_event = on_event
         self.cancel = cancel
         self.metrics_path = metrics_path
@@ -56,6 +68,30 @@ class EventsCallback(TrainerCallback):
         self.cancelled = False
         self.best_eval = float("inf")
         self.final_eval = False  # set before the closing evaluate(): reported once, labelled, not a curve point
+        self.tokens_per_epoch = tokens_per_epoch
+        self.step_t0 = 0.0
+        self.step_tokens0 = 0
+        self.train_seconds = 0.0  # summed optimizer-step time
+        self.train_tokens = 0
+        self.window: deque[tuple[float, int]] = deque(maxlen=WINDOW_STEPS)
+        self.step_rates: list[float] = []
+        self.measured_epoch_seconds: float | None = None
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.step_t0 = time.monotonic()
+        self.step_tokens0 = state.num_input_tokens_seen
+
+    def cumulative_rate(self) -> float | None:
+        return self.train_tokens / self.train_seconds if self.train_seconds else None
+
+    def window_rate(self) -> float | None:
+        seconds = sum(t for t, _ in self.window)
+        return sum(n for _, n in self.window) / seconds if seconds else None
+
+    def steady_rate(self) -> float | None:
+        """Median of the per-step rates after the first SKIP_STEPS steps."""
+        rates = self.step_rates[SKIP_STEPS:] or self.step_rates
+        return statistics.median(rates) if rates else None
 
     def _write(self, row: dict) -> None:
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
@@ -67,6 +103,28 @@ class EventsCallback(TrainerCallback):
         self.tokens0 = state.num_input_tokens_seen
 
     def on_step_end(self, args, state, control, **kwargs):
+        # The host runs ahead of the GPU: wait for the step's work before reading the clock.
+        # One wait per optimizer step (logging the loss waits there anyway), none per micro-batch.
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+        dt = time.monotonic() - self.step_t0
+        n = state.num_input_tokens_seen - self.step_tokens0
+        if self.step_t0 and dt > 0:
+            self.train_seconds += dt
+            self.train_tokens += n
+            self.window.append((dt, n))
+            self.step_rates.append(n / dt)
+            done = len(self.step_rates)
+            if done == CALIBRATE_AT and self.tokens_per_epoch and state.is_world_process_zero:
+                rate = self.steady_rate() or 0.0
+                if rate:
+                    self.measured_epoch_seconds = self.tokens_per_epoch / (rate * max(args.world_size, 1))
+                    from trainer.estimate import fmt_duration
+
+                    self.on_event(Log(f"measured {rate * max(args.world_size, 1):,.0f} tokens/s after {done} steps: "
+                                      f"~{fmt_duration(self.measured_epoch_seconds)} per epoch of training steps"))
         if self.cancel.cancelled:
             self.cancelled = True
             control.should_training_stop = True
@@ -79,21 +137,23 @@ class EventsCallback(TrainerCallback):
         elapsed = max(time.monotonic() - self.t0, 1e-9)
         step = state.global_step
         if "loss" in logs:
-            tokens = state.num_input_tokens_seen - self.tokens0
             done = max(step - self.step0, 1)
             eta = (state.max_steps - step) * elapsed / done
+            now = self.window_rate() or 0.0
+            avg = self.cumulative_rate() or 0.0
             row = {
                 "step": step, "epoch": round(state.epoch or 0.0, 4), "loss": logs["loss"],
                 "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
-                "tokens_seen": state.num_input_tokens_seen, "tokens_per_s": tokens / elapsed,
+                "tokens_seen": state.num_input_tokens_seen, "tokens_per_s": now, "tokens_per_s_avg": avg,
+                "step_s": self.window[-1][0] if self.window else None,
                 "elapsed_s": elapsed, "eta_s": eta,
             }
             self.last = row
             self._write(row)
             self.on_event(Progress(
                 "train", step, state.max_steps,
-                detail=f"loss {logs['loss']:.3f} · {row['tokens_per_s']:,.0f} tok/s",
-                extra={k: row[k] for k in ("loss", "tokens_per_s", "eta_s", "epoch", "lr")},
+                detail=f"loss {logs['loss']:.3f} · now {now:,.0f} tok/s · avg {avg:,.0f} tok/s",
+                extra={k: row[k] for k in ("loss", "tokens_per_s", "tokens_per_s_avg", "eta_s", "epoch", "lr")},
             ))
         if "eval_loss" in logs and self.final_eval:
             best = state.best_model_checkpoint

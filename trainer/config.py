@@ -50,8 +50,18 @@ class TrainConfig(StrictModel):
 
     train_on: Literal["assistant", "all"] = "assistant"
     packing: bool = True  # padding-free rows of several conversations
-    gradient_checkpointing: bool = True
-    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+    # Activation checkpointing: "auto" turns it off when the memory estimate fits the GPU's
+    # free memory without it (it costs ~1/3 more compute), on otherwise; true/false force it.
+    gradient_checkpointing: bool | Literal["auto"] = "auto"
+    # "auto": keep batch_size x grad_accum rows per optimizer step (the same optimization)
+    # but run as many rows per micro-batch as fit in free GPU memory; "fixed": as given.
+    micro_batch: Literal["auto", "fixed"] = "auto"
+    # Liger kernels (fused linear cross-entropy, RMSNorm, SwiGLU, RoPE) on CUDA: "auto" uses
+    # them where liger-kernel is installed and supports the model, "on" requires them.
+    fused_kernels: Literal["auto", "on", "off"] = "auto"
+    # "auto": with packing, per-conversation attention ("packed": varlen flash attention on
+    # CUDA, one causal SDPA per conversation elsewhere), else sdpa.
+    attn_implementation: Literal["auto", "packed", "sdpa", "eager", "flash_attention_2"] = "auto"
     chat_template: Literal["auto", "base", "chatml", "llama3"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

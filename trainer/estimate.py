@@ -1,16 +1,21 @@
-"""Before training: parameter counts, a peak-GPU-memory estimate and a time-per-epoch
-estimate, and the largest max length that fits when the estimate does not.
+"""Before training: parameter counts, a peak-GPU-memory estimate, the plan that follows
+from it (activation checkpointing and rows per micro-batch), a time-per-epoch estimate,
+and the largest max length that fits when nothing does.
 
-Memory model (bytes), T = tokens in one micro-batch row (batch_size x max_length):
+Memory model (bytes), T = tokens in one micro-batch (rows x max_length):
   weights     qlora: 0.53/param for decoder linears (nf4 + double-quant absmax), 2/param
               for embeddings, norms and head; lora: 2/param; full: 2/param
   trainable   16/param (fp32 weight, grad, two Adam moments); full bf16: 8/param
-  activations checkpointed: layers*T*hidden*2 + one layer recomputed
-              T*(16*hidden + 6*intermediate)*2; without checkpointing every layer's
-  logits      T*vocab*10 (bf16 logits, fp32 upcast, its gradient)
+  activations per token and layer, bf16: (16*hidden + 6*intermediate)*2 as transformers
+              keeps them; (13*hidden + 4*intermediate)*2 with Liger's RMSNorm/SwiGLU/RoPE.
+              Checkpointed: each layer's input plus one layer recomputed.
+  logits      T*vocab*10 (bf16 logits, fp32 upcast, its gradient); with the fused linear
+              cross-entropy only a chunk of them ever exists
   overhead    1 GiB CUDA context + 10% allocator slack
-Time: FLOPs/token = 2N forward + 2N input gradients (+2N recompute, +2N weight grads for
-full) + attention, at an assumed fraction of the GPU's dense bf16 peak."""
+Time: FLOPs/token = 2N forward + 2N input gradients (+2N recompute when checkpointing,
++2N weight grads for full) + attention, at a model-FLOPs utilisation calibrated on an H200
+(bench/train.py, bench/RESULTS.md); after a few steps the run measures its own rate and
+reports the epoch time from that."""
 
 from __future__ import annotations
 
@@ -25,7 +30,11 @@ PEAK_FLOPS = [
     ("L40S", 362e12), ("L40", 181e12), ("A6000", 155e12), ("A10", 125e12), ("L4", 121e12),
     ("4090", 165e12), ("3090", 71e12), ("V100", 125e12), ("T4", 65e12),
 ]
+# Model-FLOPs utilisation (the FLOPs counted by flops_per_token over the time) seen for
+# the plain transformers path; FUSED_GAIN multiplies it with Liger kernels and packed
+# attention. Calibrated on an H200, bench/RESULTS.md.
 ASSUMED_MFU = {"qlora": 0.25, "lora": 0.35, "full": 0.35}
+FUSED_GAIN = 1.0
 CPU_FLOPS_PER_THREAD = 4e9  # rough, 4-bit dequantization included
 
 
@@ -114,22 +123,67 @@ def trainable_params(shape: ModelShape, cfg: TrainConfig) -> int:
     return sum(cfg.lora_r * (i + o) for i, o in chosen)
 
 
-def memory_bytes(shape: ModelShape, cfg: TrainConfig, trainable: int, max_length: int | None = None) -> int:
-    T = cfg.batch_size * (max_length or cfg.max_length)
+def act_bytes_per_token_layer(shape: ModelShape, fused: bool) -> int:
+    if fused:
+        return (13 * shape.hidden + 4 * shape.intermediate) * 2
+    return (16 * shape.hidden + 6 * shape.intermediate) * 2
+
+
+def memory_bytes(shape: ModelShape, cfg: TrainConfig, trainable: int, max_length: int | None = None, *,
+                 checkpointing: bool | None = None, batch_size: int | None = None, fused: bool = False) -> int:
+    T = (batch_size or cfg.batch_size) * (max_length or cfg.max_length)
+    ckpt = cfg.gradient_checkpointing is not False if checkpointing is None else checkpointing
     other = shape.total_params - shape.linear_params
     if cfg.method == "qlora":
         weights = 0.53 * shape.linear_params + 2 * other
     else:
         weights = 2 * shape.total_params
     opt = (8 if cfg.method == "full" else 16) * trainable
-    layer_work = T * (16 * shape.hidden + 6 * shape.intermediate) * 2
-    if cfg.gradient_checkpointing:
+    layer_work = T * act_bytes_per_token_layer(shape, fused)
+    if ckpt:
         acts = shape.layers * T * shape.hidden * 2 + layer_work
     else:
         acts = shape.layers * layer_work
-    logits = T * shape.vocab * 10
+    logits = min(T, 4096) * shape.vocab * 6 if fused else T * shape.vocab * 10
     dequant = shape.hidden * shape.intermediate * 2 if cfg.method == "qlora" else 0
     return int((weights + opt + acts + logits + dequant + GiB) * 1.10)
+
+
+@dataclass
+class Plan:
+    """What the memory estimate decided: activation checkpointing, rows per micro-batch
+    (batch_size x grad_accum stays the configured rows per optimizer step)."""
+
+    checkpointing: bool
+    batch_size: int
+    grad_accum: int
+    fused: bool
+    budget_bytes: int | None  # free GPU memory it was fitted into
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def plan_memory(shape: ModelShape, cfg: TrainConfig, trainable: int, free_bytes: int | None, fused: bool) -> Plan:
+    """Checkpointing off whenever the run fits ``free_bytes`` (90% of it) without it, then
+    the most rows per micro-batch that still fit (a divisor of the rows per step, so each
+    optimizer step sees exactly the same rows). Without a GPU nothing changes."""
+    rows = cfg.batch_size * cfg.grad_accum
+    forced = cfg.gradient_checkpointing if isinstance(cfg.gradient_checkpointing, bool) else None
+    if free_bytes is None:
+        return Plan(bool(forced), cfg.batch_size, cfg.grad_accum, fused, None, "no GPU: as configured")
+    budget = int(0.90 * free_bytes)
+    choices = [forced] if forced is not None else [False, True]
+    sizes = [b for b in range(rows, 0, -1) if rows % b == 0] if cfg.micro_batch == "auto" else [cfg.batch_size]
+    for ckpt in choices:
+        for b in sizes:
+            if memory_bytes(shape, cfg, trainable, checkpointing=ckpt, batch_size=b, fused=fused) <= budget:
+                why = "forced" if forced is not None else ("fits without it" if not ckpt else "needed to fit")
+                return Plan(ckpt, b, rows // b if cfg.micro_batch == "auto" else cfg.grad_accum, fused, free_bytes,
+                            f"checkpointing {'on' if ckpt else 'off'} ({why}), {b} row(s) per micro-batch")
+    ckpt = True if forced is None else forced
+    return Plan(ckpt, cfg.batch_size, cfg.grad_accum, fused, free_bytes, "nothing fits the free memory: as configured")
 
 
 def device_info(device: str) -> tuple[str, int | None, float]:
@@ -143,17 +197,33 @@ def device_info(device: str) -> tuple[str, int | None, float]:
     return "CPU", None, CPU_FLOPS_PER_THREAD * torch.get_num_threads()
 
 
-def estimate(shape: ModelShape, cfg: TrainConfig, trainable: int, device: str, tokens_per_epoch: int,
-             rows_per_epoch: int, mean_seq_len: float) -> Estimate:
-    name, gpu_mem, peak = device_info(device)
-    mem = memory_bytes(shape, cfg, trainable)
+def free_gpu_bytes(device: str) -> int | None:
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.mem_get_info()[0])
+    return None
+
+
+def flops_per_token(shape: ModelShape, cfg: TrainConfig, checkpointing: bool, mean_seq_len: float) -> float:
     n = shape.total_params
-    per_token = 4 * n + (2 * n if cfg.gradient_checkpointing else 0) + (2 * n if cfg.method == "full" else 0)
-    per_token += 3 * 2 * shape.layers * mean_seq_len * shape.hidden  # causal attention scores + values
-    rate = peak * (ASSUMED_MFU[cfg.method] if gpu_mem else 1.0)
+    per_token = 4 * n + (2 * n if checkpointing else 0) + (2 * n if cfg.method == "full" else 0)
+    return per_token + 3 * 2 * shape.layers * mean_seq_len * shape.hidden  # causal attention scores + values
+
+
+def estimate(shape: ModelShape, cfg: TrainConfig, trainable: int, device: str, tokens_per_epoch: int,
+             rows_per_epoch: int, mean_seq_len: float, plan: Plan | None = None) -> Estimate:
+    name, gpu_mem, peak = device_info(device)
+    ckpt = plan.checkpointing if plan else cfg.gradient_checkpointing is not False
+    fused = plan.fused if plan else False
+    batch = plan.batch_size if plan else cfg.batch_size
+    mem = memory_bytes(shape, cfg, trainable, checkpointing=ckpt, batch_size=batch, fused=fused)
+    mfu = ASSUMED_MFU[cfg.method] * (FUSED_GAIN if fused else 1.0)
+    rate = peak * (mfu if gpu_mem else 1.0)
     steps = max(1, -(-rows_per_epoch // (cfg.batch_size * cfg.grad_accum)))
     fits = gpu_mem is None or mem <= 0.95 * gpu_mem
-    return Estimate(n, trainable, mem, gpu_mem, name, tokens_per_epoch, steps, tokens_per_epoch * per_token / rate, fits)
+    seconds = tokens_per_epoch * flops_per_token(shape, cfg, ckpt, mean_seq_len) / rate
+    return Estimate(shape.total_params, trainable, mem, gpu_mem, name, tokens_per_epoch, steps, seconds, fits)
 
 
 def largest_fitting_length(shape: ModelShape, cfg: TrainConfig, trainable: int, gpu_mem: int) -> int | None:
@@ -161,7 +231,8 @@ def largest_fitting_length(shape: ModelShape, cfg: TrainConfig, trainable: int, 
     best = None
     length = 256
     while length <= cfg.max_length:
-        if memory_bytes(shape, cfg, trainable, length) <= 0.95 * gpu_mem:
+        ckpt = cfg.gradient_checkpointing if isinstance(cfg.gradient_checkpointing, bool) else True
+        if memory_bytes(shape, cfg, trainable, length, checkpointing=ckpt) <= 0.95 * gpu_mem:
             best = length
         length += 256
     return best

@@ -134,13 +134,29 @@ def _load_tokenizer(base_path: str, base: str):
         ) from None
 
 
-def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: int, local_rank: int = 0):
+def _attention(cfg: TrainConfig, model_config, device: str) -> str:
+    """The attention implementation to load: per-conversation ("packed") for packed rows
+    where it can replace the model's, else sdpa (or what the config names)."""
+    from trainer import packed_attention
+
+    if cfg.attn_implementation in ("auto", "packed") and cfg.packing and packed_attention.supported(model_config, device):
+        return packed_attention.register()
+    if cfg.attn_implementation == "packed":
+        raise ClonekitError("attn_implementation = packed needs packing on, a model without attention dropout and, on "
+                            "CUDA, torch's varlen attention (torch >= 2.10, Ampere or newer); use --attention auto")
+    return "sdpa" if cfg.attn_implementation == "auto" else cfg.attn_implementation
+
+
+def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: int, local_rank: int = 0,
+                attn: str = "sdpa", fused: bool = False) -> tuple[Any, list[str]]:
+    """The base (4-bit under qlora), Liger's kernels patched in when ``fused``, then LoRA.
+    Returns the model and the fused kernels applied."""
     import torch
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {
         "dtype": dtype,
-        "attn_implementation": "sdpa" if cfg.attn_implementation == "auto" else cfg.attn_implementation,
+        "attn_implementation": attn,
         "device_map": {"": local_rank} if device == "cuda" else "cpu",
     }
     if cfg.load_in_4bit:
@@ -162,8 +178,13 @@ def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: 
     if old_rows < n_tokens:
         model.resize_token_embeddings(n_tokens)
     model.config.use_cache = False
+    applied: list[str] = []
+    if fused:
+        from trainer import kernels
+
+        applied = kernels.apply(model, cfg)
     if cfg.method == "full":
-        return model
+        return model, applied
     from peft import LoraConfig, get_peft_model
 
     from trainer.template_fit import new_rows_trainable
@@ -173,15 +194,17 @@ def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: 
         target_modules=cfg.target_modules, task_type="CAUSAL_LM",
         **new_rows_trainable(model, old_rows, n_tokens),  # rows of tokens clonekit added
     )
-    return get_peft_model(model, lora)
+    return get_peft_model(model, lora), applied
 
 
 def _packing_supported(model, cfg: TrainConfig) -> bool:
     """Padding-free rows need transformers' packed-sequence masks: every attention
     implementation routed through masking_utils (sdpa, eager, flash, flex) detects the
     restarting position_ids; a model with its own legacy masking would attend across."""
+    from trainer.packed_attention import ATTN_NAME
+
     impl = getattr(model.config, "_attn_implementation", None)
-    return cfg.packing and impl in {"sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"}
+    return cfg.packing and impl in {ATTN_NAME, "sdpa", "eager", "flash_attention_2", "flash_attention_3", "flex_attention"}
 
 
 # ---------------------------------------------------------------- the recipe
@@ -213,7 +236,7 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
         "method": cfg.method, "load_in_4bit": cfg.load_in_4bit, "dataset": str(ds.path),
         "dataset_version": ds.version_id, "manifest_sha256": ds.manifest_sha256, "persona": ds.persona,
         "chat_template": None, "stop_token_ids": [], "config": cfg.model_dump(), "preset": previous.get("preset") or req.preset,
-        "best_checkpoint": None, "final": {}, "started": previous.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "plan": previous.get("plan"), "best_checkpoint": None, "final": {}, "started": previous.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S"),
         **process_fields(),
     }
     save_run(run_dir, run, r)
@@ -275,7 +298,10 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
 
     from trainer.callbacks import EventsCallback, trim_metrics
     from trainer.data import PackedCollator, PaddedCollator, make_rows
-    from trainer.estimate import estimate, largest_fitting_length, model_shape, trainable_params
+    from trainer import kernels
+    from trainer.estimate import (Plan, estimate, free_gpu_bytes, largest_fitting_length, model_shape, plan_memory,
+                                  trainable_params)
+    from trainer.packed_attention import ATTN_NAME, VarlenCollator
     from trainer.template_check import encode_dataset, verdict_lines
     from trainer.templates import prepare_tokenizer
     from trainer.tiny import build_tiny_base
@@ -311,14 +337,21 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
                      level="warning"))
 
     # Estimate before loading anything big.
-    shape = model_shape(AutoConfig.from_pretrained(base_path))
+    model_config = AutoConfig.from_pretrained(base_path)
+    shape = model_shape(model_config)
     n_trainable = trainable_params(shape, cfg)
     rows_probe = make_rows(train_enc, cfg.max_length, cfg.packing)
     mean_len = stats["tokens"] / len(train_enc)
-    est = estimate(shape, cfg, n_trainable, device, stats["tokens"], len(rows_probe), mean_len)
+    fused = kernels.wanted(cfg, device)
+    # A resumed run keeps its plan: the rows per micro-batch decide where the data order resumes.
+    plan = Plan(**run["plan"]) if run.get("plan") else plan_memory(
+        shape, cfg, n_trainable, free_gpu_bytes(device), fused)
+    est = estimate(shape, cfg, n_trainable, device, stats["tokens"], len(rows_probe), mean_len, plan)
     for line in est.lines():
         on_event(Log(line))
+    on_event(Log(f"plan: {plan.reason}; {plan.batch_size} x grad-accum {plan.grad_accum} rows per optimizer step"))
     run["estimate"] = est.as_dict()
+    run["plan"] = plan.as_dict()
     save_run(run_dir, run, r)
     if device == "cpu" and shape.total_params > BIG_FOR_CPU:
         raise ClonekitError(
@@ -337,15 +370,26 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         )
 
     dtype = _dtype(cfg, device)
-    model = _load_model(base_path, cfg, device, dtype, len(tokenizer), r.local_rank)
+    attn = _attention(cfg, model_config, device)
+    model, applied = _load_model(base_path, cfg, device, dtype, len(tokenizer), r.local_rank, attn, plan.fused)
+    kind = {"cuda": "varlen flash attention"}.get(device, "one SDPA per conversation")
+    on_event(Log(f"attention: {f'per conversation ({kind})' if attn == ATTN_NAME else attn} · "
+                 f"fused kernels: {', '.join(applied) if applied else 'none'}"))
+    run["kernels"] = {"attention": attn, "fused": applied}
     packing = _packing_supported(model, cfg)
     if cfg.packing and not packing:
         on_event(Log("this model's attention cannot keep packed conversations apart; using dynamic padding", level="warning"))
     train_rows = make_rows(train_enc, cfg.max_length, packing)
     val_rows = make_rows(val_enc, cfg.max_length, packing) if val_enc else None
-    collator = PackedCollator() if packing else PaddedCollator(tokenizer.pad_token_id)
+    if packing:
+        collator = VarlenCollator() if attn == ATTN_NAME else PackedCollator()
+    else:
+        collator = PaddedCollator(tokenizer.pad_token_id)
 
-    trainer = _make_trainer(model, tokenizer, cfg, run_dir, train_rows, val_rows, collator, device, dtype, on_event, cancel)
+    run_cfg = cfg.model_copy(update={"batch_size": plan.batch_size, "grad_accum": plan.grad_accum,
+                                     "gradient_checkpointing": plan.checkpointing})
+    trainer = _make_trainer(model, tokenizer, run_cfg, run_dir, train_rows, val_rows, collator, device, dtype, on_event,
+                            cancel, tokens_per_epoch=stats["tokens"])
     events_cb = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EventsCallback))
 
     checkpoint = None
@@ -384,6 +428,8 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     events_cb.final_eval = True
     final_eval = trainer.evaluate() if val_rows is not None else {}
     out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
+    if attn == ATTN_NAME:
+        trainer.model.config._attn_implementation = "sdpa"  # a saved config must load without clonekit
     if r.main:
         trainer.model.save_pretrained(out_dir)
         tokenizer.save_pretrained(out_dir)
@@ -397,7 +443,13 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
             "steps": state.global_step, "epoch": state.epoch, "train_loss": result.training_loss,
             "eval_loss": final_eval.get("eval_loss"), "best_eval_loss": min(evals) if evals else None,
             "tokens_seen": state.num_input_tokens_seen, "train_seconds": seconds,
-            "tokens_per_s": (state.num_input_tokens_seen - events_cb.tokens0) / max(seconds, 1e-9),
+            # Cumulative over the optimizer steps only (evals and checkpoints left out), and
+            # over the whole wall time of trainer.train(); the steady rate is the median of
+            # the windowed rates after the first steps.
+            "tokens_per_s": events_cb.cumulative_rate(),
+            "tokens_per_s_wall": (state.num_input_tokens_seen - events_cb.tokens0) / max(seconds, 1e-9),
+            "tokens_per_s_steady": events_cb.steady_rate(),
+            "measured_seconds_per_epoch": events_cb.measured_epoch_seconds,
             "peak_memory_bytes": torch.cuda.max_memory_allocated() if device == "cuda" else None,
             "packing": packing, "train_records": len(train_enc), "val_records": len(val_enc),
             "trained_tokens_per_epoch": stats["trained_tokens"],
@@ -446,9 +498,9 @@ def _checkpointing_args(enabled: bool) -> dict:
 
 
 def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows, val_rows, collator, device, dtype,
-                  on_event: OnEvent, cancel: CancelToken):
+                  on_event: OnEvent, cancel: CancelToken, tokens_per_epoch: int = 0):
     import torch
-    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
     from trainer.callbacks import EventsCallback
 
@@ -483,6 +535,9 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
         remove_unused_columns=False,
         label_names=["labels"],
         include_num_input_tokens_seen="non_padding",
+        # Its NaN check reads the loss on the host after every micro-batch; a NaN still
+        # shows in the logged loss.
+        logging_nan_inf_filter=False,
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -491,12 +546,29 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
         # per-step search for unused parameters (and its warning).
         ddp_find_unused_parameters=False if cfg.method != "full" else None,
     )
-    callbacks = [EventsCallback(on_event, cancel, run_dir / "metrics.jsonl")]
+    callbacks = [EventsCallback(on_event, cancel, run_dir / "metrics.jsonl", tokens_per_epoch=tokens_per_epoch)]
     if has_val and cfg.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    trainer = Trainer(
+    trainer = _trainer_class()(
         model=model, args=args, data_collator=collator, train_dataset=train_rows,
         eval_dataset=val_rows, processing_class=tokenizer, callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # core functions never print; EventsCallback reports
     return trainer
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class SyncFreeTrainer(Trainer):
+        """Counts the tokens of a packed micro-batch from its shape: every token of a
+        padding-free row is real, and the stock count reads a GPU sum back to the host
+        after every micro-batch (a sync that stalls the launch queue)."""
+
+        def _track_num_input_tokens(self, inputs):
+            if self.args.world_size == 1 and "attention_mask" not in inputs and "input_ids" in inputs:
+                self.state.num_input_tokens_seen += inputs["input_ids"].numel()
+                return
+            super()._track_num_input_tokens(inputs)
+
+    return SyncFreeTrainer

@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--train-on", choices=["assistant", "all"], help="loss on your turns (default) or every token")
     p.add_argument("--chat-template", choices=["auto", "base", "chatml", "llama3"])
     p.add_argument("--no-packing", action="store_true", help="pad each conversation instead of packing rows")
+    p.add_argument("--checkpointing", choices=["auto", "on", "off"],
+                   help="activation checkpointing (auto: off when the run fits the free GPU memory without it)")
+    p.add_argument("--fused-kernels", choices=["auto", "on", "off"],
+                   help="Liger fused kernels on CUDA: fused linear cross-entropy, RMSNorm, SwiGLU, RoPE (auto: when installed)")
+    p.add_argument("--attention", choices=["auto", "packed", "sdpa", "eager"],
+                   help="attention (auto: per conversation for packed rows, varlen flash on CUDA)")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<run-id>)")
     p.add_argument("--resume", action="store_true",
@@ -47,6 +53,10 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         "batch_size": args.batch_size, "grad_accum": args.grad_accum, "eval_steps": args.eval_steps,
         "train_on": args.train_on, "chat_template": args.chat_template, "seed": args.seed,
         "packing": False if args.no_packing else None,
+        "gradient_checkpointing": {"on": True, "off": False}.get(args.checkpointing, args.checkpointing),
+        "fused_kernels": args.fused_kernels, "attn_implementation": args.attention,
+        # An explicit --batch-size is the micro-batch; otherwise it follows free GPU memory.
+        "micro_batch": "fixed" if args.batch_size else None,
     }
     return {k: v for k, v in o.items() if v is not None}
 
