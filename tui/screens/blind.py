@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from builder.errors import ClonekitError
-from builder.events import Progress
+from builder.events import CancelToken, Progress
 from tui.messages import CoreEvent, WorkDone
 from tui.screens.base import Page
 
@@ -52,7 +52,13 @@ class BlindPage(Page):
     def on_mount(self) -> None:
         self.session = None
         self.preparing = False
+        self.cancel_token: CancelToken | None = None
         self.refresh_page()
+
+    def on_unmount(self) -> None:
+        """Leaving the screen stops a preparation after the current item (the ones done are kept)."""
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
 
     def refresh_page(self) -> None:
         from tui.screens.chat import finished_runs
@@ -97,7 +103,8 @@ class BlindPage(Page):
         if items is None or not items.get("complete"):
             self.preparing = True
             self.status("generating the clone's replies for the test (once per run)…")
-            self.run_core("blind-prepare", _prepare, run, self._config())
+            self.cancel_token = CancelToken()
+            self.run_core("blind-prepare", _prepare, run, self._config(), cancel=self.cancel_token)
             return
         self._open(run, rater)
 
