@@ -121,3 +121,27 @@ def test_end_of_turn_stops_generation(tmp_path):
     n = out["usage"]["completion_tokens"]
     assert n > 0 and out["choices"][0]["finish_reason"] in ("stop", "length")
     print(f"\ngenerated {n} tokens in {elapsed:.3f} s ({n / elapsed:.0f} tok/s, tiny model, prompt included)")
+
+
+def test_llama31_rope_scaling_in_llama_cpp(tmp_path):
+    """Llama 3.1-style rope scaling reaches llama.cpp through the rope_freqs tensor: its
+    logits match the merged model (which transformers runs with the llama3 rope)."""
+    import numpy as np
+
+    from tests.trainer.test_gguf import LLAMA31_ROPE
+    from trainer.gguf import export_gguf
+    from trainer.inference import open_run
+    from trainer.merge import merge_adapter
+
+    run = make_arch_run(tmp_path, "llama", template="llama3", rope=LLAMA31_ROPE)
+    tokenizer = _tok(run)
+    path = export_gguf(run, tmp_path / "l3.gguf", quant="f32", merge_dtype="fp32").path
+    llm = load(path)
+    merged = merge_adapter(open_run(run), "fp32").eval()
+    for text in chat_texts(tokenizer):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids, text
+    ids = encode_texts(tokenizer, prompts(tokenizer)[:1])
+    want = logits_of(merged, ids)[0][0].numpy()
+    got = llama_cpp_logits(llm, ids[0][0].tolist())
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-4
