@@ -59,21 +59,23 @@ def plot_fool_rates(by_contact: dict[str, dict], out: Path, judge: dict[str, dic
         err = [[r["rate"] - r["lo"] for _, r in rows], [r["hi"] - r["rate"] for _, r in rows]]
         ax.errorbar(xs, ys, xerr=err, fmt="o", capsize=4, label=label)
         for y, (_, r) in zip(ys, rows):
-            ax.annotate(f"n={r['n']}", (1.0, y), xytext=(-4, 0), textcoords="offset points",
-                        ha="right", va="center", fontsize=8, color="0.4")
+            ax.annotate(f"n={r['n']}", (1.0, y), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                        textcoords="offset points", ha="left", va="center", fontsize=8, color="0.4")
     ax.axvline(0.5, ls="--", color="0.5", lw=1)
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(len(names) - 0.5, -0.5)
-    ax.set_xlim(0, 1)
+    ax.set_xlim(-0.02, 1.02)  # room for a point at 0% or 100%
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.set_xlabel("clone picked as the real reply (95% Wilson interval; 50% = indistinguishable)")
     ax.grid(axis="x", alpha=0.3)
+    title = f"Blind test: {sum(r['n'] for r in by_contact.values())} human judgements"
     if judge:
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"Blind test: {sum(r['n'] for r in by_contact.values())} human judgements", fontsize=10)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
+        title += f" (judge model: {sum(r['n'] for r in judge.values())}, kept apart)"
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(fig)
 
 
