@@ -39,13 +39,13 @@ _URL = r"(?i:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'`]+"
 _EMAIL = r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+"
 _IBAN = r"\b[A-Za-z]{2}[0-9]{2}[A-Za-z0-9]*(?:[ -][A-Za-z0-9]{1,4}\b)*"
 _IPV6 = r"(?i:\b[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7}|::[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})"
-_IPV4 = r"(?:\b[vV]|\b)(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b"
-_DOMAIN = r"\b[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}[\w-]*(?:/[^\s<>\"'`]*)?"
+_IPV4 = r"(?:\b[vV]|\b)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:\.[0-9]+)*\b"
+_DOMAIN = r"\b[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}[\w-]*(?:[/?#][^\s<>\"'`]*)?"
 # 7+ digits with the separators people type; an optional currency sign or '#' (so the
 # validator can see a price or an order number) and an optional extension.
 _NUMBER = (
-    r"(?:[$€£¥₹#№]" + _SP + r"?)?(?:\(?\+" + _SP + r"?\(?|\(|\b)[0-9]"
-    r"(?:(?:[ \u00a0\u202f\u2009.\-/]{1,2}|\)" + _SP + r"?|[ .\-/]?\()?[0-9]){6,}\b"
+    r"(?:[$€£¥₹#№]" + _SP + r"?|\b[A-Z]{3}" + _SP + r")?(?:\(?\+" + _SP + r"?\(?|\(|\b)[0-9]"
+    r"(?:(?:[ \u00a0\u202f\u2009.\-/]{1,2}|\)" + _SP + r"?|[ .\-/]?\()?[0-9]){4,}\b"
     r"(?:,?" + _SP + r"?(?i:ext\.?|extension|x|#|доб\.?)" + _SP + r"?[0-9]{1,7}\b)?"
 )
 CANDIDATE = "|".join([_URL, _EMAIL, _IPV6, _IBAN, _IPV4, _DOMAIN, _NUMBER])
@@ -118,7 +118,9 @@ def card_ok(candidate: str) -> bool:
 def iban_ok(candidate: str) -> bool:
     from stdnum import iban
 
-    return iban.is_valid(re.sub(r"[ -]", "", candidate).upper())
+    # the registry's length and layout per country, then mod-97 (not each country's own
+    # national check digits: mod-97 is what makes an IBAN)
+    return iban.is_valid(re.sub(r"[ -]", "", candidate).upper(), check_country=False)
 
 
 def _iban_span(candidate: str) -> Span | None:
@@ -183,8 +185,8 @@ def _url_span(candidate: str) -> Span | None:
 
 def _bare_domain_span(candidate: str) -> Span | None:
     s = _strip_trailing(candidate)
-    host, slash, _ = s.partition("/")
-    if not _domain_ok(host, bool(slash)):
+    host = re.split(r"[/?#]", s, maxsplit=1)[0]
+    if not _domain_ok(host, host != s):
         return None
     return Span(0, len(s), "url", s.lower())
 
@@ -218,6 +220,11 @@ def _ip_span(candidate: str) -> Span | None:
 
 # --- phones -----------------------------------------------------------------------------------
 _DATE = re.compile(r"[0-9]{1,4}([./-])[0-9]{1,2}\1[0-9]{1,4}(?:[ T][0-9]{1,2})?")
+_DATE_FIRST = re.compile(r"(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])(?:[ ./-]|$)")
+# The shortest national numbers (Ascension, Niue, Tokelau...) have 5 digits.
+MIN_PHONE_DIGITS = 5
+# Currency codes seen before amounts in chats ("USD 1200000"): the amount is no phone.
+_CURRENCY_CODES = frozenset("USD EUR GBP JPY CNY INR RUB BRL CHF CAD AUD TRY MXN PLN SEK NOK DKK ZAR NGN KRW".split())
 
 
 def _digits(s: str) -> str:
@@ -261,9 +268,10 @@ def _covers(text: str, spans: list[Span]) -> bool:
 
 
 def _phone_spans(candidate: str, regions: tuple[str, ...]) -> list[Span]:
-    n = len(_digits(candidate))
-    if n < 7 or _DATE.fullmatch(candidate):
-        return []
+    digits = _digits(candidate)
+    n = len(digits)
+    if n < MIN_PHONE_DIGITS or _DATE.fullmatch(candidate) or _DATE_FIRST.match(candidate) or digits.endswith("000000"):
+        return []  # a date, a date-stamped order number, a round amount
     international = candidate.lstrip("(").startswith("+")
     tries = (None,) if international else regions
     for region in tries:
@@ -310,7 +318,7 @@ def region_of(candidate: str) -> str | None:
 
 # --- one candidate ------------------------------------------------------------------------------
 _IBAN_SHAPE = re.compile(r"[A-Za-z]{2}[0-9]{2}[A-Za-z0-9 -]*")
-_IPV4_SHAPE = re.compile(r"[vV]?(?:[0-9]{1,3}\.){3}[0-9]{1,3}")
+_IPV4_SHAPE = re.compile(r"[vV]?(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:\.[0-9]+)*")
 _MONEY_OR_REF = tuple("$€£¥₹#№")
 
 
@@ -326,12 +334,17 @@ def find_spans(candidate: str, regions: tuple[str, ...], types: frozenset[str]) 
     if c.count(":") >= 2 and not c[:1].isspace():
         return (s,) if "ip" in types and (s := _ip_span(c)) else ()
     if _IPV4_SHAPE.fullmatch(c):
+        # dotted digit groups: a phone where that is how the chat's countries write
+        # numbers (Belgium, West Africa, ...), else an IPv4 address (or a version number)
+        if "phone" in types and (spans := _phone_spans(c, regions)):
+            return tuple(spans)
         return (s,) if "ip" in types and (s := _ip_span(c)) else ()
     if _IBAN_SHAPE.fullmatch(c) and c[:2].isalpha():
         return (s,) if "iban" in types and (s := _iban_span(c)) else ()
-    if any(ch.isalpha() for ch in c) and "." in c and not re.search(r"(?i)(?:ext|x|#|доб)", c[-12:]):
+    if not (c[0].isdigit() or c[0] in "+(" or c.startswith(_MONEY_OR_REF) or re.match(r"[A-Z]{3}\s[0-9]", c)):
+        # the domain alternative
         return (s,) if "url" in types and (s := _bare_domain_span(c)) else ()
-    if c.startswith(_MONEY_OR_REF):
+    if c.startswith(_MONEY_OR_REF) or c[:3] in _CURRENCY_CODES:
         return ()  # a price or an order/ticket number
     if "card" in types and card_ok(c):
         return (Span(0, len(c), "card", _digits(c)),)

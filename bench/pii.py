@@ -1,0 +1,233 @@
+"""Benchmark: PII redaction quality on the labelled set and speed on 1M messages,
+builder/curate/pii.py against the pre-issue-13 implementation (bench/_pii_old.py), same run.
+
+Quality (tests/pii_eval/eval.jsonl, made by tests/pii_eval/generate.py; see SOURCES.md there):
+  recall per type  = labelled spans replaced by a placeholder of that type (IoU >= 0.8)
+  precision        = such placeholders / all placeholders of that type, over every line
+  negatives kept   = look-alikes (dates, times, prices, versions, tracking/order numbers,
+                     file names) with no placeholder touching them
+  rows changed     = lines whose text outside the placeholders differs from the input
+Scenarios: ``chat hints`` (each country's chat holds one +CC number, as the eval is
+generated), and ``no hints`` (every +CC line dropped, no [pii] regions, no locale: national
+numbers have nothing to go on; shows what inference buys).
+
+Speed: 1,000,000 generated chat messages (40 chats; ~4% carry PII or look-alikes drawn
+from the eval set with fresh digits, the rest ordinary text with some numbers), both
+implementations alternating --repeats times in this process, caches cleared each run.
+
+    python bench/pii.py                    # quality + 1M timing
+    python bench/pii.py --messages 200000 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import polars as pl  # noqa: E402
+
+import _pii_old as old  # noqa: E402
+from builder.curate import pii  # noqa: E402
+from builder.curate.pii_detect import find_spans  # noqa: E402
+
+EVAL = REPO / "tests" / "pii_eval" / "eval.jsonl"
+OLD_TYPES = ["email", "phone", "url", "card", "iban"]
+NEW_TYPES = list(pii.TYPES)
+PLACEHOLDER = re.compile(r"<(URL|EMAIL|IBAN|CARD|PHONE|IP)(?:_\d+)?>")
+
+
+def load(scenario: str) -> list[dict]:
+    rows = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines()]
+    if scenario == "no hints":
+        rows = [r for r in rows if not r["set"].startswith("phone-intl")]
+    return rows
+
+
+def redact_old(rows: list[dict]) -> list[str]:
+    out, _ = old.redact_column(pl.DataFrame({"text": [r["text"] for r in rows]}), "text", OLD_TYPES)
+    return out["text"].to_list()
+
+
+def redact_new(rows: list[dict], consistent: bool = False) -> list[str]:
+    df = pl.DataFrame({"chat": [r["chat"] for r in rows], "text": [r["text"] for r in rows]})
+    out, _ = pii.redact_column(df, "text", NEW_TYPES,
+                               options=pii.PiiOptions(locale_region=False, consistent=consistent))
+    return out["text"].to_list()
+
+
+def align(original: str, redacted: str) -> list[tuple[int, int, str]] | None:
+    """Where each placeholder of ``redacted`` sits in ``original``; None when the text
+    outside the placeholders changed."""
+    pieces = PLACEHOLDER.split(redacted)
+    literals, kinds = pieces[0::2], [k.lower() for k in pieces[1::2]]
+    if not kinds:
+        return [] if redacted == original else None
+    pattern = "(.+?)".join(re.escape(p) for p in literals)
+    m = re.fullmatch(pattern, original, flags=re.S)
+    if m is None:
+        return None
+    return [(m.start(i + 1), m.end(i + 1), k) for i, k in enumerate(kinds)]
+
+
+def iou(a: tuple, b: tuple) -> float:
+    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
+    return inter / (max(a[1], b[1]) - min(a[0], b[0]))
+
+
+def score(rows: list[dict], outputs: list[str], types: list[str]) -> dict:
+    labels = {t: 0 for t in types}
+    hit = {t: 0 for t in types}
+    dets = {t: 0 for t in types}
+    tp = {t: 0 for t in types}
+    neg_total, neg_kept, changed = 0, 0, 0
+    neg_by: dict[str, list[int]] = {}
+    for row, out in zip(rows, outputs):
+        found = align(row["text"], out)
+        if found is None:
+            changed += 1
+            found = []
+        for s, e, k in row["spans"]:
+            labels[k] = labels.get(k, 0) + 1
+            if any(dk == k and iou((s, e), (ds, de)) >= 0.8 for ds, de, dk in found):
+                hit[k] = hit.get(k, 0) + 1
+        for ds, de, dk in found:
+            dets[dk] = dets.get(dk, 0) + 1
+            if any(dk == k and iou((s, e), (ds, de)) >= 0.8 for s, e, k in row["spans"]):
+                tp[dk] = tp.get(dk, 0) + 1
+        for s, e, what in row["neg"]:
+            kept = not any(ds < e and s < de for ds, de, _ in found)
+            neg_total += 1
+            neg_kept += kept
+            neg_by.setdefault(what, [0, 0])[0] += kept
+            neg_by[what][1] += 1
+    per = {}
+    for k in labels:
+        per[k] = {"n": labels[k], "recall": hit.get(k, 0) / labels[k] if labels[k] else None,
+                  "precision": tp.get(k, 0) / dets[k] if dets.get(k) else None, "detections": dets.get(k, 0)}
+    n_lab = sum(labels[k] for k in types)
+    n_det = sum(dets.get(k, 0) for k in dets)
+    per["overall"] = {"n": n_lab, "recall": sum(hit.get(k, 0) for k in types) / n_lab,
+                      "precision": sum(tp.values()) / n_det if n_det else None, "detections": n_det}
+    return {"types": per, "negatives_kept": neg_kept / neg_total, "negatives": neg_total,
+            "neg_by": {k: v[0] / v[1] for k, v in sorted(neg_by.items())}, "rows_changed": changed}
+
+
+def by_set(rows: list[dict], outputs: list[str]) -> dict[str, float]:
+    """Recall of the phone lines by how they are written."""
+    acc: dict[str, list[int]] = {}
+    for row, out in zip(rows, outputs):
+        if not row["set"].startswith("phone"):
+            continue
+        found = align(row["text"], out) or []
+        for s, e, k in row["spans"]:
+            ok = any(dk == k and iou((s, e), (ds, de)) >= 0.8 for ds, de, dk in found)
+            acc.setdefault(row["set"], [0, 0])[0] += ok
+            acc[row["set"]][1] += 1
+    return {k: v[0] / v[1] for k, v in sorted(acc.items())}
+
+
+def fmt(x) -> str:
+    return "  -  " if x is None else f"{x:.3f}"
+
+
+def quality(scenario: str) -> dict:
+    rows = load(scenario)
+    res = {}
+    print(f"\n== quality: {scenario} ({len(rows)} lines) ==")
+    for name, fn, types in (("old", redact_old, OLD_TYPES + ["ip"]), ("new", redact_new, NEW_TYPES)):
+        t0 = time.perf_counter()
+        outs = fn(rows)
+        dt = time.perf_counter() - t0
+        r = score(rows, outs, types)
+        r["phone_by_set"] = by_set(rows, outs)
+        r["seconds"] = dt
+        res[name] = r
+    print(f"{'type':10} {'n':>5} | {'old R':>6} {'old P':>6} | {'new R':>6} {'new P':>6}")
+    for k in NEW_TYPES + ["overall"]:
+        o, n = res["old"]["types"][k], res["new"]["types"][k]
+        print(f"{k:10} {n['n']:5d} | {fmt(o['recall']):>6} {fmt(o['precision']):>6} | {fmt(n['recall']):>6} {fmt(n['precision']):>6}")
+    for name in ("old", "new"):
+        r = res[name]
+        print(f"{name}: look-alike negatives kept {r['negatives_kept']:.3f} of {r['negatives']}; "
+              f"rows changed outside placeholders: {r['rows_changed']}; {r['seconds']:.2f} s")
+        print(f"   negatives kept by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in r["neg_by"].items()))
+        print(f"   phone recall by writing: " + ", ".join(f"{k} {v:.2f}" for k, v in r["phone_by_set"].items()))
+    return res
+
+
+# --- 1M messages --------------------------------------------------------------------------------
+WORDS = ("ok yes no see you later tomorrow haha lol thanks love dinner at the on my way home work call me "
+         "when are we meeting today train late sorry what time is it good night morning coffee").split()
+
+
+def corpus(n: int, seed: int = 0) -> pl.DataFrame:
+    rng = random.Random(seed)
+    rows = load("chat hints")
+    with_pii = [r["text"] for r in rows]
+    chats = [f"chat-{i}" for i in range(40)]
+    texts, chat_col = [], []
+    for i in range(n):
+        u = rng.random()
+        if u < 0.04:
+            t = rng.choice(with_pii)
+            # fresh digits so the distinct candidates grow with the corpus like real data
+            t = re.sub(r"\d{3}(?=\d{4}\b)", lambda m: f"{rng.randint(100, 999)}", t, count=1)
+        elif u < 0.10:
+            t = f"{rng.choice(WORDS)} at {rng.randint(0, 23)}:{rng.randint(0, 59):02d} {rng.choice(WORDS)} {rng.randint(1, 99999)}"
+        else:
+            t = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 12)))
+        texts.append(t)
+        chat_col.append(chats[i % 40])
+    return pl.DataFrame({"chat": chat_col, "text": texts})
+
+
+def speed(n: int, repeats: int) -> dict:
+    df = corpus(n)
+    print(f"\n== speed: {n:,} messages, {repeats} runs each, alternating ==")
+    times = {"old": [], "new": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        old.redact_column(df, "text", OLD_TYPES)
+        times["old"].append(time.perf_counter() - t0)
+        find_spans.cache_clear()
+        t0 = time.perf_counter()
+        out, counts = pii.redact_column(df, "text", NEW_TYPES, options=pii.PiiOptions(locale_region=False))
+        times["new"].append(time.perf_counter() - t0)
+        print(f"  old {times['old'][-1]:.2f} s   new {times['new'][-1]:.2f} s   counts {counts}")
+    for k, v in times.items():
+        print(f"{k}: median {statistics.median(v):.2f} s (min {min(v):.2f}, max {max(v):.2f})")
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-speed", action="store_true")
+    args = ap.parse_args()
+    import phonenumbers
+    import tldextract
+
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {platform.processor() or platform.machine()} "
+          f"· {os.cpu_count()} cores · load {os.getloadavg()[0]:.2f} · python {platform.python_version()} "
+          f"· polars {pl.__version__} · phonenumbers {phonenumbers.__version__} · tldextract {tldextract.__version__}")
+    quality("chat hints")
+    quality("no hints")
+    if not args.skip_speed:
+        speed(args.messages, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
