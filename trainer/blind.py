@@ -154,6 +154,7 @@ def prepare_items(run_ref, config: BlindConfig | None = None, on_event: OnEvent 
         msgs = rec["messages"][: cut.index]
         clone = clone_reply(model, tokenizer, msgs, cut.contact, config.sampling, eot_ids, max_len,
                             seed=config.seed + int(cut.item[:8], 16), cancel=cancel)
+        cancel.check()  # a reply cut short by the cancel is not an item
         doc["items"].append({
             "item": cut.item, "contact": cut.contact, "role_tag": cut.role_tag,
             "context": [{"role": m["role"], "name": m.get("name") or (cut.contact if m["role"] == "user" else persona),

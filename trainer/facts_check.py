@@ -264,6 +264,7 @@ def run_facts_check(run_ref, config: FactsConfig | None = None, on_event: OnEven
                 prompt = build_prompt(tokenizer, system, [{"role": "user", "content": p.question}], contact)
                 reply = generate_reply(model, tokenizer, prompt.input_ids, config.sampling, eot, cancel=cancel,
                                        seed=config.seed + len(answers)).text.strip()
+                cancel.check()  # a reply cut short by the cancel is not an answer
                 answers.append({"contact": contact, "question": p.question, "kind": p.kind, "expected": p.expected,
                                 "fact": p.fact, "sample": s, "reply": reply, "outcome": classify(p, reply)})
     on_event(Progress("facts check", total, total))

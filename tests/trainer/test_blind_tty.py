@@ -160,3 +160,36 @@ class AnyJudge(FakeOpenAIServer):
         if "Which one did" in text:
             return "1"
         return "C" if "(A)" in text else "D"
+
+
+def test_interrupted_preparation_resumes(tiny_run, tmp_path):  # noqa: F811
+    """items.json is rewritten atomically after every generated item: a preparation stopped
+    part-way keeps what it made, a session refuses the unfinished set, and the next
+    preparation generates only the rest."""
+    from builder.errors import Cancelled, ClonekitError
+    from builder.events import CancelToken, Log, Progress
+    from trainer.blind import BlindConfig, BlindSession, prepare_items
+    from trainer.generate import SamplingSettings
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = BlindConfig(n_items=5, sampling=SamplingSettings(max_new_tokens=6), device="cpu")
+    cancel = CancelToken()
+
+    def stop_after_two(event) -> None:
+        if isinstance(event, Progress) and event.done == 2:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        prepare_items(run, config, on_event=stop_after_two, cancel=cancel)
+    partial = json.loads((run / "blind" / "items.json").read_text())
+    assert partial["complete"] is False and len(partial["items"]) == 2
+    with pytest.raises(ClonekitError, match="not ready"):
+        BlindSession(run, "Jess")
+    logs = []
+    prepare_items(run, config, on_event=lambda e: logs.append(e.message) if isinstance(e, Log) else None)
+    done = json.loads((run / "blind" / "items.json").read_text())
+    assert done["complete"] is True and len(done["items"]) == 5 and done["items"][:2] == partial["items"]
+    assert any(m.startswith("generating 3 clone replies (2 already in") for m in logs)
+    with pytest.raises(ClonekitError, match="other settings"):
+        prepare_items(run, BlindConfig(n_items=5, sampling=SamplingSettings(temperature=0.2), device="cpu"))
