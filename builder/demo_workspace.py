@@ -16,11 +16,14 @@ DEMO_NAME = "demo"
 DEMO_MAX_SHARE = 0.4
 # The demo's chats are short bursts; the default 100-token floor would keep few sessions.
 DEMO_MIN_SESSION_TOKENS = 40
+# The names Sam writes under in these exports (every `me` alias must match a sender; the
+# Discord username "samkellett" is not one: Discord shows the nickname).
+DEMO_ME = list(dict.fromkeys(DEMO_PERSONA["aliases_by_export"].values()))
 
 
 def demo_config(exports: list[str]) -> dict[str, Any]:
     return {
-        "build": {"name": DEMO_NAME, "sources": exports, "me": list(DEMO_PERSONA["aliases"])},
+        "build": {"name": DEMO_NAME, "sources": exports, "me": list(DEMO_ME)},
         "contacts": {"roles": dict(DEMO_CONTACT_ROLES)},
         "persona": {"name": DEMO_PERSONA["name"], "facts": list(DEMO_PERSONA["facts"]),
                     "style": DEMO_PERSONA["style"]},

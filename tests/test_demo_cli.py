@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_demo_workspace_config_and_refresh(tmp_path: Path) -> None:
     ws = create_demo_workspace(tmp_path / "demo")
     data = tomllib.loads((ws.root / "clonekit.toml").read_text(encoding="utf-8"))
-    assert data["build"]["me"] == DEMO_PERSONA["aliases"]
+    assert data["build"]["me"] == ["Sam", "Sam Kellett"]  # the names Sam writes under in these exports
     assert data["build"]["sources"] == ["exports"]
     assert data["contacts"]["roles"] == DEMO_CONTACT_ROLES
     assert data["persona"]["facts"] == DEMO_PERSONA["facts"]

@@ -37,6 +37,15 @@ PAGES: list[tuple[str, type[Page]]] = [
 ]
 
 
+def typing_focus(widget) -> bool:
+    """The focused widget takes typed characters: a text field, or a list of choices
+    (a Select types-to-search), so digits and letters are not page keys there."""
+    from textual.widgets import Input, Select, TextArea
+    from textual.widgets._select import SelectOverlay
+
+    return isinstance(widget, (Input, TextArea, Select, SelectOverlay))
+
+
 class GoToCommands(Provider):
     """Command palette: jump to a page, write a version, re-read the sources."""
 
@@ -61,9 +70,15 @@ class GoToCommands(Provider):
 class CloneKitApp(App):
     TITLE = "clonekit"
     CSS_PATH = "app.tcss"
+    # Classes on the screen for the layout to follow the terminal (app.tcss): 80x24 works.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
     COMMANDS = App.COMMANDS | {GoToCommands}
     BINDINGS = [
-        *[Binding(f"{i + 1},alt+{i + 1}", f"page({i + 1})", cls.TITLE, show=False) for i, (_, cls) in enumerate(PAGES)],
+        # A digit switches pages unless the focus takes typing (a text field, a list of
+        # choices: Esc leaves it first); alt+digit always does.
+        *[Binding(f"{i + 1}", f"page_key({i + 1})", cls.TITLE, show=False) for i, (_, cls) in enumerate(PAGES)],
+        *[Binding(f"alt+{i + 1}", f"page({i + 1})", cls.TITLE, show=False) for i, (_, cls) in enumerate(PAGES)],
         Binding("question_mark", "toggle_help", "Keys", key_display="?"),
         Binding("f1", "toggle_help", "Keys", show=False),
         Binding("ctrl+q", "quit", "Quit"),
@@ -76,13 +91,14 @@ class CloneKitApp(App):
         self._inputs = None
         self._previews: dict[str, Any] = {}
         self._preview_lock = threading.Lock()
+        self.last_finished_run: str | None = None
         self.sub_title = str(workspace.root) if show_path else workspace.root.name
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="tabs"):
             for i, (key, cls) in enumerate(PAGES):
-                with TabPane(f"{i + 1} {cls.TITLE}", id=f"tab-{key}"):
+                with TabPane(f"{i + 1} {cls.TAB or cls.TITLE}", id=f"tab-{key}"):
                     yield Label(cls.KEYS, classes="keys")
                     yield cls(id=f"page-{key}")
         yield Footer()
@@ -92,6 +108,14 @@ class CloneKitApp(App):
         self.query_one(SourcesPage).focus_default()
 
     # ------------------------------------------------------------------ navigation
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "page_key" and typing_focus(self.focused):
+            return False  # the key belongs to the field
+        return True
+
+    def action_page_key(self, number: int) -> None:
+        self.action_page(number)
+
     def action_page(self, number: int) -> None:
         key = PAGES[number - 1][0]
         self.query_one("#tabs", TabbedContent).active = f"tab-{key}"
@@ -150,6 +174,8 @@ class CloneKitApp(App):
         self._changed(None)
 
     def run_finished(self, run_dir: str) -> None:
+        """A run just finished training: the Chat page selects it when next shown."""
+        self.last_finished_run = str(run_dir)
         self._changed(None)
 
     def inputs(self):

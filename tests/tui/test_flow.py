@@ -69,6 +69,7 @@ async def test_sources_to_chat(bare_workspace: Path, settle, monkeypatch: pytest
         await pilot.press("4", "c")
         assert app.focused is app.query_one("#max-share")
         await type_text(pilot, "40")
+        await pilot.press("enter")
         await settle(pilot)
         assert Workspace.open(bare_workspace).section("balance")["max_share"] == pytest.approx(0.4)
         bars = app.query_one("#share-bars")

@@ -22,14 +22,14 @@ def balance_rows(app, config) -> tuple[list[dict], dict]:
 
 class BalancePage(Page):
     TITLE = "Balance"
-    KEYS = "c edits the cap: type a % and the bars follow (empty = no cap) · tab moves between fields · esc leaves a field"
+    KEYS = "c edits the cap: type a percent, enter applies (empty + enter = no cap) · tab moves · esc leaves a field"
     # Not the cap field: a page key (1-9) typed there would become the cap.
     DEFAULT_FOCUS = "#balance-table"
     BINDINGS = [Binding("c", "edit_cap", "Edit the cap")]
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
-            yield field("max share each (%)", Input(id="max-share", placeholder="e.g. 40", restrict=r"[0-9.]*"))
+            yield field("max share each (%)", Input(id="max-share", placeholder="no cap; e.g. 40", restrict=r"[0-9.]*"))
             with Vertical(classes="field"):
                 yield Label("share measured by")
                 yield Select([("tokens", "tokens"), ("conversations", "conversations")], id="share-by",
@@ -69,25 +69,76 @@ class BalancePage(Page):
         self.query_one("#balance-status", Label).update("computing…")
         self.run_core("balance", balance_rows, self.ck, self.workspace.build_config(), with_events=False)
 
-    @on(Input.Changed, "#max-share")
-    @on(Input.Changed, "#max-convs")
-    @on(Select.Changed)
-    def inputs_changed(self) -> None:
-        share = self.query_one("#max-share", Input).value.strip()
-        convs = self.query_one("#max-convs", Input).value.strip()
-        try:
-            max_share = float(share) / 100 if share else None
-            max_convs = int(convs) if convs else None
-        except ValueError:
-            self.query_one("#balance-status", Label).update(f"[red]'{share}' is not a number[/]")
+    # The number fields are applied on enter (or when focus leaves them), never per
+    # keystroke: a field that is empty halfway through an edit must not delete a setting.
+    @on(Input.Submitted, "#max-share")
+    @on(Input.Submitted, "#max-convs")
+    def number_submitted(self, event: Input.Submitted) -> None:
+        self._apply_number(event.input, submitted=True)
+
+    @on(Input.Blurred, "#max-share")
+    @on(Input.Blurred, "#max-convs")
+    def number_left(self, event: Input.Blurred) -> None:
+        self._apply_number(event.input, submitted=False)
+
+    def _apply_number(self, box: Input, submitted: bool) -> None:
+        """Validate the field and save it. Empty clears the limit only when submitted with
+        enter (a deliberate "no cap"); empty or invalid on leaving restores the saved value."""
+        saved = self.workspace.section("balance")
+        key = "max_share" if box.id == "max-share" else "max_conversations"
+        shown = self._shown(key, saved[key])
+        text = box.value.strip()
+        status = self.query_one("#balance-status", Label)
+        if text == shown:
             return
-        changes = {"balance.max_share": max_share, "balance.max_conversations": max_convs,
-                   "balance.share_by": self.query_one("#share-by", Select).value,
-                   "balance.strategy": self.query_one("#strategy", Select).value}
-        current = self.workspace.section("balance")
-        if all(current[k.partition(".")[2]] == v for k, v in changes.items()):
-            return  # the fields were just filled from the config
-        if self.set_config(changes):
+        try:
+            value = self._parse(key, text)
+        except ValueError as err:
+            status.update(f"[red]{err}[/]; {'fix it and press enter' if submitted else 'kept ' + (shown or 'no limit')}")
+            if not submitted:
+                box.value = shown
+            return
+        if value is None and not submitted:
+            box.value = shown  # left empty without enter: keep the setting
+            return
+        if self.set_config({f"balance.{key}": value}):
+            if key == "max_share":
+                status.update("no cap" if value is None else f"cap {text}% saved (balance.max_share = {value:g})")
+            self.recompute()
+
+    @staticmethod
+    def _shown(key: str, value) -> str:
+        if value is None:
+            return ""
+        return f"{value * 100:g}" if key == "max_share" else str(value)
+
+    @staticmethod
+    def _parse(key: str, text: str):
+        if not text:
+            return None
+        if key == "max_share":
+            try:
+                percent = float(text)
+            except ValueError:
+                raise ValueError(f"max share: '{text}' is not a number") from None
+            if not 0 < percent <= 100:
+                raise ValueError(f"max share: {text} is not a percent between 0 and 100")
+            return round(percent / 100, 6)
+        try:
+            count = int(text)
+        except ValueError:
+            raise ValueError(f"max conversations: '{text}' is not a whole number") from None
+        if count < 1:
+            raise ValueError("max conversations: at least 1 (empty = no limit)")
+        return count
+
+    @on(Select.Changed, "#share-by")
+    @on(Select.Changed, "#strategy")
+    def choice_changed(self, event: Select.Changed) -> None:
+        key = "share_by" if event.select.id == "share-by" else "strategy"
+        if self.workspace.section("balance")[key] == event.value:
+            return  # the field was just filled from the config
+        if self.set_config({f"balance.{key}": event.value}):
             self.recompute()
 
     def on_work_done(self, message: WorkDone) -> None:

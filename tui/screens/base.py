@@ -21,6 +21,7 @@ class Page(Vertical):
     called when the page is shown and whenever the shared state changes."""
 
     TITLE = ""
+    TAB = ""  # a shorter tab label when TITLE is long (all nine tabs fit 80 columns)
     KEYS = ""  # one line shown in the page's key help
     DEFAULT_FOCUS = ""  # selector of the widget focused when the page is shown
     BINDINGS = [("escape", "leave_input", "Leave the field")]
@@ -30,17 +31,28 @@ class Page(Vertical):
         if targets:
             targets.first().focus()
 
-    def action_leave_input(self) -> None:
-        """Escape in a text field: focus a non-text widget so 1-9 and page keys work."""
-        from textual.widgets import Input, TextArea
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """"esc Leave the field" is offered (in the footer too) only inside a field."""
+        if action == "leave_input":
+            from tui.app import typing_focus
 
-        focused = self.app.focused
-        if isinstance(focused, (Input, TextArea)):
-            for widget in self.query("DataTable, Button, Select, Switch"):
-                if widget.focusable and widget.display:
-                    widget.focus()
-                    return
-            self.app.set_focus(None)
+            return typing_focus(self.app.focused)
+        return True
+
+    def action_leave_input(self) -> None:
+        """Escape in a text field or a list of choices: focus the page's default widget
+        (or another that does not take typing) so 1-9 and the page keys work."""
+        from tui.app import typing_focus
+
+        if not typing_focus(self.app.focused):
+            return
+        candidates = [*self.query(self.DEFAULT_FOCUS)] if self.DEFAULT_FOCUS else []
+        candidates += [*self.query("DataTable, Button, Switch")]
+        for widget in candidates:
+            if widget.focusable and widget.display and not typing_focus(widget):
+                widget.focus()
+                return
+        self.app.set_focus(None)
 
     @property
     def ck(self) -> "CloneKitApp":

@@ -18,6 +18,7 @@ from builder.events import CancelToken
 from tui.messages import ChatText, WorkDone
 from tui.screens.base import Page
 from tui.widgets.field import field
+from tui.widgets.run_picker import run_choices
 
 
 def load_session(run_path: str, contact: str | None):
@@ -34,15 +35,8 @@ def _no_cuda() -> bool:
 
 
 def finished_runs(runs_root) -> list[tuple[str, str]]:
-    """(run id, path) of the runs whose status is done, newest first."""
-    out = []
-    for run_json in sorted(runs_root.glob("*/run.json"), reverse=True):
-        try:
-            if json.loads(run_json.read_text(encoding="utf-8")).get("status") == "done":
-                out.append((run_json.parent.name, str(run_json.parent)))
-        except (OSError, json.JSONDecodeError):
-            continue
-    return out
+    """(label, path) of the runs whose status is done, newest first."""
+    return [(label, path) for label, path, _ in run_choices(runs_root, done_only=True)]
 
 
 class ChatPage(Page):
@@ -55,7 +49,7 @@ class ChatPage(Page):
         with Horizontal(classes="form-row"):
             with Vertical(classes="field wider"):
                 yield Label("run")
-                yield Select([], id="chat-run", prompt="train a model first")
+                yield Select([], id="chat-run", prompt="no finished run")
             with Vertical(classes="field wide"):
                 yield Label("talk as")
                 yield Select([], id="chat-contact", prompt="contact")
@@ -81,17 +75,28 @@ class ChatPage(Page):
         self.refresh_page()
 
     def refresh_page(self) -> None:
+        """Offer the finished runs; select the one that just finished training (once),
+        else keep the current choice, else the newest."""
         runs = finished_runs(self.workspace.runs_root)
         select = self.query_one("#chat-run", Select)
         current = select.value
-        select.set_options(runs)
         paths = [p for _, p in runs]
-        if current in paths:
-            select.value = current
-        elif paths:
-            select.value = paths[0]
+        just_trained = getattr(self.ck, "last_finished_run", None)
+        if just_trained in paths and just_trained != getattr(self, "_shown_finished", None):
+            self._shown_finished = just_trained
+            target = just_trained
+        elif current in paths:
+            target = current
+        else:
+            target = paths[0] if paths else None
+        select.set_options(runs)
+        if target is not None:
+            select.value = target
+        unfinished = sum(1 for _, _, status in run_choices(self.workspace.runs_root) if status != "done")
+        note = f" · {unfinished} unfinished run{'s' if unfinished != 1 else ''} on page 8" if unfinished else ""
         self.query_one("#chat-status", Label).update(
-            "" if runs else "no finished run yet: train one on page 8")
+            (f"{len(runs)} finished run{'s' if len(runs) != 1 else ''}{note}") if runs
+            else f"no finished run yet: train one on page 8{note}")
 
     @on(Select.Changed, "#chat-run")
     def run_changed(self) -> None:
@@ -172,6 +177,8 @@ class ChatPage(Page):
         elif self.session_key != key:
             self.session.talk_as(contact)  # same model, another contact: a new conversation
             self.session.history = []
+        if self.session.notice:
+            self.post_message(ChatText("\0" + self.session.notice))
         self.session_key = key
         self.session.settings = dataclasses.replace(self.session.settings, **dataclasses.asdict(settings))
         return self.session.reply(text, on_text=lambda piece: self.post_message(ChatText(piece)), cancel=cancel)

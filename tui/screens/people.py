@@ -15,24 +15,45 @@ from tui.messages import WorkDone
 from tui.screens.base import Page
 
 
-def people_tables(ingest, me: list[str]):
-    """(suggested me aliases, contacts rows, chats rows) for the page, rows as dicts."""
-    from builder.curate.identity import contacts_table, suggest_me
+def people_tables(ingest, me: list[str], aliases: dict[str, list[str]] | None = None):
+    """(suggested me aliases, contacts rows, chats rows, likely same-person pairs) for the
+    page, rows as dicts; contacts merged per [contacts] aliases."""
+    from builder.curate.identity import contacts_table, merge_aliases, suggest_alias_pairs, suggest_me
     from builder.ingest.summary import chat_table
 
     messages = ingest.messages
     chats = chat_table(ingest).select("chat", "format", "messages", "senders").to_dicts()
     suggested = suggest_me(messages)
     if not me:
-        return suggested, [], chats
-    return suggested, contacts_table(messages, me).to_dicts(), chats
+        return suggested, [], chats, []
+    merged = merge_aliases(messages, aliases or {})
+    return suggested, contacts_table(merged, me).to_dicts(), chats, suggest_alias_pairs(merged, me)
+
+
+def merge_person(contacts: dict, name: str, person: str) -> dict:
+    """[contacts] changes that make ``name`` an alias of ``person``: the alias added, and
+    the settings that named ``name`` (its role, include/exclude) moved to ``person``."""
+    aliases = {p: list(names) for p, names in contacts["aliases"].items()}
+    aliases.setdefault(person, [])
+    if name not in aliases[person]:
+        aliases[person].append(name)
+    roles = dict(contacts["roles"])
+    if name in roles:
+        role = roles.pop(name)
+        roles.setdefault(person, role)
+    changes: dict = {"contacts.aliases": aliases, "contacts.roles": roles or None}
+    for key in ("include", "exclude"):
+        names = [person if n == name else n for n in contacts[key]]
+        changes[f"contacts.{key}"] = list(dict.fromkeys(names)) or None
+    return changes
 
 
 class PeoplePage(Page):
     TITLE = "People"
-    KEYS = "c confirms the suggested me · enter on a contact edits its role · x includes/excludes the contact or chat · tab moves"
+    KEYS = "c confirms me · enter edits a role · x includes/excludes · m merges a suggested same-person pair"
     DEFAULT_FOCUS = "#contacts"
-    BINDINGS = [Binding("x", "toggle_include", "Include/exclude"), Binding("c", "confirm_me", "Confirm me")]
+    BINDINGS = [Binding("x", "toggle_include", "Include/exclude"), Binding("c", "confirm_me", "Confirm me"),
+                Binding("m", "merge_pair", "Merge same person")]
 
     def compose(self) -> ComposeResult:
         yield Label("Who are you? Your name as each export shows it (aliases separated by commas, enter saves).",
@@ -41,6 +62,7 @@ class PeoplePage(Page):
             yield Input(placeholder="e.g. Sam, Sam Kellett", id="me")
             yield Button("Confirm suggestion", id="confirm-me", variant="primary")
         yield Label("", id="me-status", classes="status")
+        yield Label("", id="alias-hint", classes="status hidden")
         yield Label("Contacts", classes="section")
         yield DataTable(id="contacts", cursor_type="row", zebra_stripes=True)
         yield Label("Chats (an excluded chat is left out of the dataset entirely)", classes="section")
@@ -56,6 +78,7 @@ class PeoplePage(Page):
             "contact", "role", "included", "chats", "messages", "tokens", "share", "first", "last")
         self.query_one("#people-chats", DataTable).add_columns("chat", "kind", "format", "messages", "included")
         self.suggested: list[str] = []
+        self.pairs: list[tuple[str, str]] = []
         self.rows: list[dict] = []
         self.chats: list[dict] = []
         self.refresh_page()
@@ -71,12 +94,13 @@ class PeoplePage(Page):
             self.rows, self.chats = [], []
             self._fill()
             return
-        key = (id(ingest), tuple(me))
+        aliases = self.workspace.section("contacts")["aliases"]
+        key = (id(ingest), tuple(me), repr(sorted(aliases.items())))
         if key == getattr(self, "_computed_for", None):
             self._fill()  # only the config changed (roles, include): no need to recount
             return
         self._computed_for = key
-        self.run_core("people", people_tables, ingest, me, with_events=False)
+        self.run_core("people", people_tables, ingest, me, aliases, with_events=False)
 
     def on_work_done(self, message: WorkDone) -> None:
         if message.job != "people":
@@ -86,7 +110,14 @@ class PeoplePage(Page):
             self._computed_for = None
             self.error(message.error)
             return
-        self.suggested, self.rows, self.chats = message.result
+        self.suggested, self.rows, self.chats, self.pairs = message.result
+        hint = self.query_one("#alias-hint", Label)
+        hint.set_class(not self.pairs, "hidden")
+        if self.pairs:
+            name, person = self.pairs[0]
+            more = f" (+{len(self.pairs) - 1} more)" if len(self.pairs) > 1 else ""
+            hint.update(f"same person? [b]{name}[/b] and [b]{person}[/b] never share a chat{more} · "
+                        f"m merges them into {person}")
         me = self.workspace.get("build", "me", []) or []
         status = self.query_one("#me-status", Label)
         if me:
@@ -221,3 +252,13 @@ class PeoplePage(Page):
                 include.append(name)
         if self.set_config({f"contacts.{exclude_key}": exclude or None, f"contacts.{include_key}": include or None}):
             self.app.notify(f"{name}: {'excluded' if included else 'included'}")
+
+    # ------------------------------------------------------------------ one person, several names
+    def action_merge_pair(self) -> None:
+        """m: the first suggested pair becomes one contact ([contacts] aliases)."""
+        if not self.pairs:
+            self.error("no likely same-person pair to merge (add aliases in clonekit.toml [contacts] aliases)")
+            return
+        name, person = self.pairs[0]
+        if self.set_config(merge_person(self.workspace.section("contacts"), name, person)):
+            self.app.notify(f"{name} is now an alias of {person}: one contact for roles and balancing")

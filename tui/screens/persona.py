@@ -15,7 +15,7 @@ from tui.screens.base import Page
 class PersonaPage(Page):
     TITLE = "Persona"
     KEYS = "tab moves between fields; the preview follows as you type · ctrl+s or Save writes clonekit.toml · esc leaves a field"
-    DEFAULT_FOCUS = "#preview-contact"  # not a text field: a page key (1-9) typed there would edit it
+    DEFAULT_FOCUS = "#save-persona"  # not a field: a page key (1-9) typed there would edit it
     BINDINGS = [("ctrl+s", "save", "Save persona")]
 
     def compose(self) -> ComposeResult:

@@ -62,8 +62,9 @@ def in_page_words(message: str) -> str:
 
 class SynthPage(Page):
     TITLE = "Synthesize"
+    TAB = "Synth"
     KEYS = "e estimates the cost (sends nothing) · Run · in the list: a accepts, r rejects · W writes the accepted ones"
-    DEFAULT_FOCUS = "#synth-version"
+    DEFAULT_FOCUS = "#synth-estimate"  # not a field: page keys (1-9) work on arrival
     BINDINGS = [Binding("e", "estimate", "Estimate"), Binding("a", "accept", "Accept"),
                 Binding("r", "reject", "Reject"), Binding("W", "write_reviewed", "Write accepted")]
 

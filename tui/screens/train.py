@@ -23,6 +23,7 @@ from tui.messages import TrainEvent, TrainExited, WorkDone
 from tui.screens.base import Page
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.field import field
+from tui.widgets.run_picker import run_choices
 
 # form field -> [train] key and `clonekit train` flag
 HYPERPARAMETERS = {"#train-steps": ("max_steps", "--max-steps"), "#train-epochs": ("epochs", "--epochs"),
@@ -71,7 +72,7 @@ def estimate_lines(preset: str, overrides: dict, base: str, version_path: str) -
 
 class TrainPage(Page):
     TITLE = "Train"
-    KEYS = "set the run up, Estimate, then Start · Cancel stops the process · Resume continues it"
+    KEYS = "set up, Estimate, Start · Cancel stops (the checkpoint is kept) · pick a run to Resume it"
     DEFAULT_FOCUS = "#train-start"
 
     def compose(self) -> ComposeResult:
@@ -98,6 +99,7 @@ class TrainPage(Page):
             yield Button("Start", id="train-start", variant="primary")
             yield Button("Cancel", id="train-cancel", variant="error", disabled=True)
             yield Button("Resume", id="train-resume", disabled=True)
+            yield Select([], id="train-run", prompt="no runs yet")
         yield Static("", id="train-estimate-text", classes="status")
         yield Label("", id="train-stats", classes="status")
         with Horizontal():
@@ -125,6 +127,57 @@ class TrainPage(Page):
             value = saved[key]
             self.query_one(wid, Input).value = "" if value is None or (key == "max_steps" and value == -1) else f"{value:g}"
 
+    def refresh_runs(self) -> None:
+        """The run picker: every run with its status; the current run stays selected."""
+        select = self.query_one("#train-run", Select)
+        choices = run_choices(self.workspace.runs_root)
+        self._run_status = {path: status for _, path, status in choices}
+        target = str(self.run_dir) if self.run_dir is not None else None
+        self._filling_runs = True
+        select.set_options([(label, path) for label, path, _ in choices])
+        if target in self._run_status:
+            select.value = target
+        self._filling_runs = False
+
+    @on(Select.Changed, "#train-run")
+    def run_picked(self, event: Select.Changed) -> None:
+        """Picking a run makes it the one Resume continues, and shows its loss curve."""
+        if getattr(self, "_filling_runs", False) or not isinstance(event.value, str):
+            return
+        if self.proc is not None and self.proc.poll() is None:
+            return  # the picker follows the running run; nothing to switch to
+        from trainer.run_dir import resume_command, unfinished_hint
+
+        self.run_dir = Path(event.value)
+        chart = self.query_one("#loss-chart", LossChart)
+        chart.clear()
+        for row in self._read_metrics(self.run_dir / "metrics.jsonl"):
+            if "loss" in row:
+                chart.add(row["step"], loss=row["loss"])
+            if "eval_loss" in row:
+                chart.add(row["step"], val_loss=row["eval_loss"])
+        status = self._run_status.get(event.value) or self._status(self.run_dir) or "?"
+        stats = self.query_one("#train-stats", Label)
+        if status == "done":
+            stats.update(f"[green]done[/]: {self.run_dir.name} · chat with it on page 9")
+        elif status == "running":
+            stats.update(f"{self.run_dir.name} is training in another process")
+        else:
+            stats.update(f"[yellow]{status}[/]: {self.run_dir.name} · Resume continues it "
+                         f"(same as `{resume_command(self.run_dir)}`)")
+        self._update_buttons()
+
+    @staticmethod
+    def _read_metrics(path: Path) -> list[dict]:
+        rows = []
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a line being written
+        return [r for r in rows if isinstance(r, dict) and "step" in r]
+
     def refresh_page(self) -> None:
         from builder.curate.store import list_versions
 
@@ -141,19 +194,23 @@ class TrainPage(Page):
             select.value = current
         elif paths:
             select.value = paths[-1]
+        self.refresh_runs()
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         running = self.proc is not None and self.proc.poll() is None
         self.query_one("#train-start", Button).disabled = running
         self.query_one("#train-cancel", Button).disabled = not running
-        resumable = self.run_dir is not None and not running and self._status(self.run_dir) != "done"
+        resumable = self.run_dir is not None and not running and self._status(self.run_dir) in ("interrupted", "failed")
         self.query_one("#train-resume", Button).disabled = not resumable
 
     @staticmethod
     def _status(run_dir: Path) -> str | None:
+        """The run's effective status (a dead "running" run is "interrupted")."""
+        from trainer.run_dir import effective_status
+
         try:
-            return json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("status")
+            return effective_status(run_dir, json.loads((run_dir / "run.json").read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError):
             return None
 
@@ -249,6 +306,7 @@ class TrainPage(Page):
         self.query_one("#train-log", RichLog).write(f"$ clonekit {' '.join(cmd[3:])}")
         self.query_one("#train-stats", Label).update(f"{'resuming' if resume else 'starting'} {self.run_dir.name}…")
         self._update_buttons()
+        self.set_timer(3.0, self.refresh_runs)  # the new run folder shows up in the picker
         self.run_worker(lambda: self._tail(self.proc, self.run_dir), thread=True, group="train", exit_on_error=False)
 
     def _tail(self, proc: subprocess.Popen, run_dir: Path) -> None:
@@ -312,14 +370,18 @@ class TrainPage(Page):
             stats.update(f"[green]done[/]: {name} · chat with it on page 9")
             self.app.notify(f"training finished: {name}")
             self.ck.run_finished(message.run_dir)
-        elif message.returncode < 0:
-            stats.update(f"[yellow]stopped[/]: {name} · Resume continues from its last checkpoint")
+        elif message.returncode < 0 or message.returncode == 130:
+            # Cancel sends SIGTERM; `clonekit train` marks the run interrupted and says what it kept
+            kept = next((l for l in reversed(message.tail.splitlines()) if "interrupted" in l), "")
+            what = kept.split("; ", 1)[1].split("; continue with", 1)[0] if "; " in kept else "its last checkpoint is kept"
+            stats.update(f"[yellow]stopped[/]: {name} · {what} · Resume continues it")
         else:
             stats.update(f"[red]failed[/] (exit {message.returncode}): {message.tail.splitlines()[-1] if message.tail else ''}")
             if message.tail:
                 log.write(message.tail)
             self.error(f"training failed: {message.tail.splitlines()[-1] if message.tail else 'see the log'}")
         self.proc = None
+        self.refresh_runs()
         self._update_buttons()
 
     @on(Button.Pressed, "#train-cancel")
