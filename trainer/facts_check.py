@@ -229,6 +229,18 @@ def judge_outcomes(answers: list[dict], persona: str, judge, on_event: OnEvent =
     return out
 
 
+def synthetic_fact_records(dataset: str | None) -> int | None:
+    """Training records made by `clonekit synth --mode facts` (None: the dataset is gone),
+    so a report says whether this run was trained with fact Q&A or without."""
+    from builder.curate.store import read_records
+
+    train = Path(str(dataset or "")) / "train.jsonl"
+    if not dataset or not train.is_file():
+        return None
+    return sum(1 for r in read_records(train)
+               if (r.get("meta") or {}).get("synthetic") and str(r["meta"].get("prompt_id") or "").startswith("facts/"))
+
+
 def run_facts_check(run_ref, config: FactsConfig | None = None, on_event: OnEvent = ignore_event,
                     cancel: CancelToken = NEVER_CANCELLED) -> Path:
     from trainer.generate import generate_reply
@@ -277,7 +289,9 @@ def run_facts_check(run_ref, config: FactsConfig | None = None, on_event: OnEven
                   "summary_judge": summarize([a for a in answers if a["judge_outcome"] != "unjudged"],
                                              "judge_outcome"),
                   "judge_invalid": sum(a["judge_outcome"] == "invalid" for a in answers)}
-    out = {"run_id": run.run_id, "facts_on_card": len(facts), "not_probed": not_probed,
+    out = {"run_id": run.run_id, "dataset_version": run.info.get("dataset_version"),
+           "synthetic_fact_records": synthetic_fact_records(run.info.get("dataset")),
+           "facts_on_card": len(facts), "not_probed": not_probed,
            "contacts": [c for c, _ in people], "sampling": {k: v for k, v in vars(config.sampling).items()},
            "definitions": DEFINITIONS, "summary": summarize(answers), **judged, "answers": answers}
     path = blind_dir(run.path) / "facts.json"

@@ -117,7 +117,7 @@ def fidelity_results(run_dir: str | Path) -> dict:
     if facts_path.is_file():
         facts = json.loads(facts_path.read_text(encoding="utf-8"))
         out["facts"] = {k: facts[k] for k in ("summary", "facts_on_card", "not_probed", "definitions", "contacts")}
-        for key in ("judge_model", "summary_judge", "judge_invalid"):
+        for key in ("judge_model", "summary_judge", "judge_invalid", "dataset_version", "synthetic_fact_records"):
             if key in facts:
                 out["facts"][key] = facts[key]
         out["facts"]["questions"] = len({(a["question"], a["kind"]) for a in facts["answers"]})
@@ -166,7 +166,8 @@ def fidelity_markdown(fid: dict) -> str:
         lines += [
             "## Invented facts", "",
             f"The clone was asked questions whose answers the persona card states ({facts['facts_on_card']} facts "
-            f"on the card) and questions it cannot know, as {', '.join(facts['contacts']) or 'a contact'}.", "",
+            f"on the card) and questions it cannot know, as {', '.join(facts['contacts']) or 'a contact'}."
+            + _facts_training_note(facts), "",
             "| questions | outcome | rate (95% CI), count |", "|---|---|---|",
             f"| on the card | agrees with the card | {fmt_rate(s['known_agree'])} |",
             f"| on the card | contradicts it (answers without the card's value) | {fmt_rate(s['known_contradict'])} |",
@@ -189,6 +190,15 @@ def fidelity_markdown(fid: dict) -> str:
                 f"| not on the card | makes something up | {fmt_rate(j['unknown_made_up'])} |", "",
             ]
     return "\n".join(lines) + "\n"
+
+
+def _facts_training_note(facts: dict) -> str:
+    n = facts.get("synthetic_fact_records")
+    if n is None:
+        return ""
+    made = (f"with {n} synthetic fact Q&A records (`clonekit synth --mode facts`)" if n
+            else "without synthetic fact Q&A (compare with a run after `clonekit synth --mode facts`)")
+    return f" The run was trained on `{facts.get('dataset_version')}`, {made}."
 
 
 def update_eval_files(run_dir: str | Path) -> dict:

@@ -273,3 +273,14 @@ def test_facts_classified_by_the_judge_model(tmp_path):
     s = summarize(answers, "judge_outcome")
     assert (s["known_agree"]["k"], s["known_agree"]["n"]) == (1, 3)
     assert (s["unknown_made_up"]["k"], s["unknown_made_up"]["n"]) == (1, 2)  # "invalid" is not scored
+
+
+def test_synthetic_fact_records_counted(tmp_path):
+    from trainer.facts_check import synthetic_fact_records
+
+    rows = [{"messages": [], "meta": {"synthetic": True, "prompt_id": "facts/v1"}},
+            {"messages": [], "meta": {"synthetic": True, "prompt_id": "self-instruct/v1"}},
+            {"messages": [], "meta": {"synthetic": False}}]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert synthetic_fact_records(str(tmp_path)) == 1
+    assert synthetic_fact_records(str(tmp_path / "gone")) is None and synthetic_fact_records(None) is None
