@@ -159,7 +159,7 @@ def prepare_items(run_ref, config: BlindConfig | None = None, on_event: OnEvent 
             "item": cut.item, "contact": cut.contact, "role_tag": cut.role_tag,
             "context": [{"role": m["role"], "name": m.get("name") or (cut.contact if m["role"] == "user" else persona),
                          "content": m["content"]} for m in msgs if m["role"] != "system"],
-            "real": rec["messages"][cut.index]["content"], "clone": clone,
+            "real": rec["messages"][cut.index]["content"].strip(), "clone": clone,  # both stripped: no tell
             "source": {"record": cut.record, "turn": cut.index, "start": (rec.get("meta") or {}).get("start")},
         })
         atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
