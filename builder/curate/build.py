@@ -275,14 +275,15 @@ def manifest_for(curated: Curated, config: BuildConfig, inputs: Inputs, counter:
 
 
 def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED,
-          force: bool = False) -> Path:
+          force: bool = False, skip_unreadable: bool = False) -> Path:
     """Read the sources, curate, write a new version; returns its folder. Raises
     store.NothingChanged (writing nothing) when the records equal the latest version's,
-    unless ``force``."""
+    unless ``force``. ``skip_unreadable``: source files that cannot be read are skipped
+    (each reported as a warning event) instead of stopping the build."""
     step = _Steps(on_event, cancel)
     step("read")
     counter = load_counter(config.tokenizer.spec)
-    inputs = read_sources(config.build.sources, on_event, cancel)
+    inputs = read_sources(config.build.sources, on_event, cancel, strict=not skip_unreadable)
     curated = curate(inputs, config, counter, on_event, cancel)
     step("write")
     manifest = manifest_for(curated, config, inputs, counter)

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from builder.errors import ClonekitError, ParseError
-from builder.events import NEVER_CANCELLED, CancelToken, OnEvent, ignore_event
+from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, ignore_event
 from builder.schema import INSTRUCTION_SCHEMA, MESSAGE_SCHEMA, conform, empty_instructions, empty_messages
 
 MESSAGE_KEYS = {"chat", "timestamp", "sender", "text", "kind"}
@@ -71,7 +71,8 @@ def _files_under(path: Path) -> list[Path]:
 
 
 def read_sources(
-    sources: list[str], on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED
+    sources: list[str], on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED,
+    strict: bool = True,
 ) -> Inputs:
     if not sources:
         raise ClonekitError("no sources: pass export files/folders to `clonekit build` or set [build] sources in clonekit.toml")
@@ -86,12 +87,13 @@ def read_sources(
     # on large blocks; the parse leaves part of a core idle)
     with ThreadPoolExecutor(1) as pool:
         hashed = pool.submit(lambda: [{"path": str(f), "sha256": sha256_file(f), "bytes": f.stat().st_size} for f in paths])
-        messages_, instructions_ = _read_all(sources, on_event, cancel)
+        messages_, instructions_ = _read_all(sources, on_event, cancel, strict)
         files = hashed.result()
     return Inputs(pl.concat(messages + messages_), pl.concat(instructions + instructions_), files)
 
 
-def _read_all(sources: list[str], on_event: OnEvent, cancel: CancelToken) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+def _read_all(sources: list[str], on_event: OnEvent, cancel: CancelToken,
+              strict: bool = True) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
     messages: list[pl.DataFrame] = []
     instructions: list[pl.DataFrame] = []
     others: list[str] = []
@@ -110,7 +112,9 @@ def _read_all(sources: list[str], on_event: OnEvent, cancel: CancelToken) -> tup
                 f"'{others[0]}' needs the ingestion parsers, which are not installed; "
                 "pass a messages.jsonl written by `clonekit ingest -o`"
             ) from None
-        result = ingest_paths(others, on_event=on_event, cancel=cancel)
+        result = ingest_paths(others, on_event=on_event, cancel=cancel, strict=strict)
+        for skipped in (f for f in result.files if f.error):  # strict=False only
+            on_event(Log(f"skipped unreadable source file: {skipped.error}", "warning"))
         messages.append(conform(result.messages))
         instructions.append(result.instructions.select(list(INSTRUCTION_SCHEMA.keys())).cast(INSTRUCTION_SCHEMA))
     return messages, instructions

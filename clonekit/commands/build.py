@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--min-tokens", type=int, metavar="N", help="drop sessions shorter than N tokens")
     p.add_argument("--max-tokens", type=int, metavar="N", help="token budget per conversation")
     p.add_argument("--root", metavar="DIR", help="datasets root (default $CLONEKIT_DATASETS or ./datasets)")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="build from what can be read: source files that cannot be read or parsed are skipped "
+                   "and listed (default: the first such file stops the build)")
     p.add_argument("--force", action="store_true",
                    help="write a new version even when its records equal the latest version's")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -103,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_build_config(config_path, overrides_from_args(args), flags=FLAGS)
     printer = ProgressPrinter(quiet=args.quiet)
     try:
-        path = build(config, on_event=printer, cancel=CancelToken(), force=args.force)
+        path = build(config, on_event=printer, cancel=CancelToken(), force=args.force,
+                     skip_unreadable=getattr(args, "skip_unreadable", False))
     except NothingChanged as unchanged:
         # Idempotent: the same inputs and settings give the version that already exists.
         printer.close()
