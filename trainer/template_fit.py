@@ -308,7 +308,7 @@ def strip_think(text: str) -> str:
     return text.strip()
 
 
-def new_rows_trainable(model, old_rows: int, n_tokens: int) -> dict:
+def new_rows_trainable(model, old_rows: int, n_tokens: int, lora_targets: str | list[str] = "all-linear") -> dict:
     """LoraConfig arguments that train the embedding (and untied head) rows of tokens
     clonekit added to the vocabulary (the chatml/llama3 fallback): without them the new
     markers keep their random init and a real base may never learn to stop. Uses peft's
@@ -320,5 +320,9 @@ def new_rows_trainable(model, old_rows: int, n_tokens: int) -> dict:
     out = {names[id(model.get_input_embeddings())].rsplit(".", 1)[-1]: ids}
     head = model.get_output_embeddings()
     if head is not None and head.weight is not model.get_input_embeddings().weight and id(head) in names:
-        out[names[id(head)].rsplit(".", 1)[-1]] = ids
+        head_name = names[id(head)].rsplit(".", 1)[-1]
+        # A head that LoRA already targets (tiny-cpu) learns its new rows through LoRA's delta;
+        # peft cannot wrap one module twice. "all-linear" leaves the head out.
+        if not (isinstance(lora_targets, list) and head_name in lora_targets):
+            out[head_name] = ids
     return {"trainable_token_indices": out}

@@ -192,7 +192,7 @@ def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: 
     lora = LoraConfig(
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=cfg.target_modules, task_type="CAUSAL_LM",
-        **new_rows_trainable(model, old_rows, n_tokens),  # rows of tokens clonekit added
+        **new_rows_trainable(model, old_rows, n_tokens, cfg.target_modules),  # rows of tokens clonekit added
     )
     return get_peft_model(model, lora), applied
 

@@ -249,3 +249,107 @@ def test_named_fallback_adds_tokens_and_says_so():
     info = prepare_tokenizer(tok, "llama3")
     assert info.name == "llama3" and len(info.added_tokens) == 4 and len(tok) == n + 4
     assert any("new rows trained" in line for line in verdict_lines(info))
+
+
+# ------------------------------------------------------------------ real training, all 16
+REPLY = "ok see you"
+TINY = dict(hidden_size=64, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=128, vocab_size=300)
+TRAIN = {"max_steps": 30, "eval_steps": 30, "max_length": 256, "grad_accum": 1, "lr": 1e-2, "method": "lora"}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """The tiny model trains ~6x faster on one thread than on two busy cores."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def reply_dataset(tmp_path_factory) -> Path:
+    """Every conversation shape, the persona always answering REPLY: a few steps teach it
+    to say it and stop."""
+    v = tmp_path_factory.mktemp("ds") / "sam" / "v0001"
+    v.mkdir(parents=True)
+    recs = [record(s) for s in SHAPES]
+    for r in recs:
+        for m in r["messages"]:
+            if m["role"] == "assistant":
+                m["content"] = REPLY
+    (v / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs * 4))
+    (v / "manifest.json").write_text(json.dumps({"version": "v0001", "name": "sam", "config": {
+        "persona": {"name": "Sam", "facts": [], "style": "short", "template": "default"}}}))
+    return v
+
+
+def _train_tiny(root: Path, data: Path, key: str, **overrides) -> Path:
+    from trainer.config import TinyModelConfig
+    from trainer.tiny import build_tiny_base
+    from trainer.train import TrainRequest, train
+
+    texts = [m["content"] for msgs in SHAPES.values() for m in msgs] + [REPLY]
+    base = build_tiny_base(texts, TinyModelConfig(**TINY), root / "base", 256, template=spec(key))
+    return train(TrainRequest(data=str(data), base=str(base), preset="tiny-cpu", overrides={**TRAIN, **overrides},
+                              out=root / "run"))
+
+
+def _chat(run: Path, merged: Path | None = None):
+    from trainer.chat_repl import start_session
+    from trainer.generate import SamplingSettings
+
+    session, _ = start_session(str(run), merged=str(merged) if merged else None, device="cpu",
+                               settings=SamplingSettings(temperature=0, max_new_tokens=12))
+    return session.reply("hey are you free tonight")
+
+
+@pytest.mark.slow
+def test_every_template_trains_chats_stops_and_merges(tmp_path, reply_dataset, one_thread):
+    from trainer.merge import merge_run
+    from trainer.run_dir import load_run
+
+    failures = []
+    for key in KEYS:
+        run = _train_tiny(tmp_path / key, reply_dataset, key)
+        info = load_run(run)
+        assert info.status == "done" and info.chat_template == "base" and info.info["template_fit"], key
+        reply = _chat(run)
+        merged = merge_run(str(run), tmp_path / key / "merged", dtype="fp32")
+        again = _chat(run, merged)
+        # Mistral v0.3 renders "[/INST] reply": the tiny byte-level tokenizer keeps that space.
+        if (reply.text.strip(), reply.finish_reason, again.text.strip()) != (REPLY, "stop", REPLY):
+            failures.append((key, reply.text, reply.finish_reason, again.text))
+    assert not failures
+
+
+@pytest.mark.slow
+def test_named_template_fallback_resizes_trains_the_new_rows_and_reloads(tmp_path, reply_dataset, one_thread):
+    """--chat-template llama3 on a Gemma-2 tiny base adds 4 tokens: training resizes and
+    trains their rows; chat, merge and the merged reload resize the base the same way."""
+    import torch
+    from safetensors.torch import load_file
+
+    from trainer.merge import merge_run
+    from trainer.run_dir import load_run
+
+    run = _train_tiny(tmp_path, reply_dataset, "gemma2", chat_template="llama3")
+    info = load_run(run)
+    assert info.chat_template == "llama3"
+    adapter = load_file(run / "adapter" / "adapter_model.safetensors")
+    new_rows = [k for k in adapter if "trainable_tokens" in k]
+    assert new_rows and all(adapter[k].shape[0] == 4 for k in new_rows)
+    assert all(adapter[k].abs().sum() > 0 for k in new_rows)
+    reply = _chat(run)
+    assert (reply.text.strip(), reply.finish_reason) == (REPLY, "stop")
+    merged = merge_run(str(run), tmp_path / "merged", dtype="fp32")
+    assert _chat(run, merged).text.strip() == REPLY
+    from transformers import AutoModelForCausalLM
+
+    m = AutoModelForCausalLM.from_pretrained(merged)
+    base = AutoModelForCausalLM.from_pretrained(tmp_path / "base")
+    n = base.get_input_embeddings().weight.shape[0]
+    assert m.get_input_embeddings().weight.shape[0] == n + 4
+    # Only the new rows were trained; the base's own embedding rows are untouched.
+    assert torch.equal(m.get_input_embeddings().weight[:n], base.get_input_embeddings().weight)
