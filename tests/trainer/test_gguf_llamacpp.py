@@ -4,9 +4,10 @@ files, tokenizes every test text to the training ids, gives the merged model's l
 generates and stops at the end-of-turn token; and the q8_0 / q4_0 tensors are byte for
 byte what llama.cpp's own quantizer (llama_model_quantize, i.e. llama-quantize) writes.
 
-Evaluation runs one token per batch (n_batch=1): on this CI machine (Xeon with AMX)
-llama.cpp 0.3.36 crashes on batched matmuls of *any* q8_0/q4_0 file, its own
-llama-quantize output included, while single-token decoding works."""
+Evaluation runs one token per batch (n_batch=1): on this CI machine (Xeon with AMX_INT8)
+llama-cpp-python 0.3.36 segfaults on batched matmuls of *any* q8_0/q4_0 file, its own
+llama-quantize output included, while single-token decoding works; the known
+machine-dependent AMX crash, ggml-org/llama.cpp#20824."""
 
 from __future__ import annotations
 

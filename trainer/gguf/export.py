@@ -22,6 +22,7 @@ from builder.errors import ClonekitError
 from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, Progress, ignore_event
 from trainer.gguf.arch import TensorNamer, arch_for, extra_tensors, write_hparams
 from trainer.gguf.quant import check_quant, encode, file_type, plan
+from trainer.gguf.vocab import write_vocab
 
 HEADER_SLACK = 64 << 20  # metadata (a 150k-token vocabulary is ~5 MB) and alignment padding
 
@@ -43,6 +44,13 @@ def _template_name(info: dict) -> str:
     if isinstance(value, dict):
         return str(value.get("name") or value.get("choice") or "")
     return str(value or "")
+
+
+def template_fit(run) -> dict:
+    """How training fitted conversations to the template (run.json "template_fit"); its
+    template_kwargs (e.g. Qwen3's enable_thinking=False) must reach the runtime too."""
+    fit = run.info.get("template_fit")
+    return dict(fit) if isinstance(fit, dict) else {}
 
 
 def _chat_template_text(tokenizer) -> str:
@@ -152,8 +160,6 @@ def export_gguf(run_ref: str | os.PathLike, output: str | os.PathLike, quant: st
     write_hparams(writer, config, spec)
     writer.add_file_type(file_type(quant))
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    from trainer.gguf.vocab import write_vocab
-
     vocab = write_vocab(writer, Path(run.tokenizer_dir), tokenizer, int(config.vocab_size), chat_template,
                         eot[0] if eot else None)
     writer.add_string("clonekit.run_id", run.run_id)
@@ -164,6 +170,7 @@ def export_gguf(run_ref: str | os.PathLike, output: str | os.PathLike, quant: st
     writer.add_array("clonekit.stop_token_ids", [int(i) for i in eot])
     writer.add_string("clonekit.persona", json.dumps(persona, ensure_ascii=False))
     writer.add_string("clonekit.system_prompt", system)
+    writer.add_string("clonekit.template_fit", json.dumps(template_fit(run), ensure_ascii=False))
 
     items: list[tuple[str, str, object]] = []  # (gguf name, source name, plan)
     for name, tensor in state.items():
@@ -203,6 +210,10 @@ def export_gguf(run_ref: str | os.PathLike, output: str | os.PathLike, quant: st
         size = tmp.stat().st_size
     on_event(Progress("gguf", len(items), len(items), str(out)))
     del model, state
+    kwargs = template_fit(run).get("template_kwargs") or {}
+    if kwargs:
+        on_event(Log(f"training rendered the chat template with {json.dumps(kwargs)}: pass the same to the "
+                     f"runtime (llama-server --jinja --chat-template-kwargs '{json.dumps(kwargs)}')", level="warning"))
 
     text, tpl = render_modelfile(out.name, tokenizer, [tokenizer.convert_ids_to_tokens(i) for i in eot],
                                  system, _template_name(run.info))
