@@ -1,4 +1,5 @@
-"""A snapshot of every page at 120x40 on the demo workspace with one version written.
+"""A snapshot of every page at 120x40 and at 80x24 (the smallest supported terminal) on
+the demo workspace with one version written.
 The workspace folder is named `ws` and the app shows only that name, so nothing in the
 render depends on the temp path or the clock. Update with --snapshot-update after a
 deliberate UI change, and look at the diff report first."""
@@ -41,6 +42,17 @@ def demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize("number", range(1, len(PAGES) + 1), ids=[name for name, _ in PAGES])
 def test_page(number: int, demo_ws: Path, snap_compare) -> None:
     app = quiet_app(demo_ws)
+    assert snap_compare(app, terminal_size=SIZE, run_before=_open_page(number))
+
+
+@pytest.mark.parametrize("number", range(1, len(PAGES) + 1), ids=[name for name, _ in PAGES])
+def test_page_80x24(number: int, demo_ws: Path, snap_compare) -> None:
+    """Every tab label fits, panes share the width, fields are one line high."""
+    app = quiet_app(demo_ws)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_open_page(number))
+
+
+def _open_page(number: int):
 
     async def open_page(pilot) -> None:
         steady_cursors(pilot.app)
@@ -52,7 +64,7 @@ def test_page(number: int, demo_ws: Path, snap_compare) -> None:
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_page)
+    return open_page
 
 
 def test_key_help(demo_ws: Path, snap_compare) -> None:

@@ -116,8 +116,7 @@ class PeoplePage(Page):
         if self.pairs:
             name, person = self.pairs[0]
             more = f" (+{len(self.pairs) - 1} more)" if len(self.pairs) > 1 else ""
-            hint.update(f"same person? [b]{name}[/b] and [b]{person}[/b] never share a chat{more} · "
-                        f"m merges them into {person}")
+            hint.update(f"same person? [b]{name}[/b] = [b]{person}[/b]{more} · m merges them into {person}")
         me = self.workspace.get("build", "me", []) or []
         status = self.query_one("#me-status", Label)
         if me:
