@@ -98,14 +98,18 @@ def sniff(name: str, head: str) -> int:
     normalized = [normalize(line.rstrip("\r")) for line in lines]
     templates = [template_of(line) for line in normalized]
     hits = [t for t in templates if t is not None]
+    first_is_header = bool(templates) and templates[0] is not None
     if len(hits) * 2 < len(lines):  # old Android headers with the month as a word
-        named = sum(1 for line in normalized if whatsapp_named.shape_of(line) is not None)
-        if named > len(hits):
-            hits = [_NAMED_TEMPLATE] * named
+        month_words = [whatsapp_named.shape_of(line) is not None for line in normalized]
+        if sum(month_words) > len(hits):
+            hits, first_is_header = [_NAMED_TEMPLATE] * sum(month_words), month_words[0]
     if not hits:
         return 20 if named else 0
     share = len(hits) / len(lines)
-    if len(hits) < 2 and share < 0.5 or share < 0.2:
+    # A long forwarded message can fill the first 8 KB with body lines: a file that starts
+    # with a header and has a few more is still an export.
+    long_body = first_is_header and (len(hits) >= 3 or named and len(hits) >= 2)
+    if len(hits) < 2 and share < 0.5 or share < 0.2 and not long_body:
         return 30 if named else 10
     score = 85 if share >= 0.5 else 70
     # "[2019-05-29, 15:04] Name:" (brackets, no seconds) is also signal-export's format;

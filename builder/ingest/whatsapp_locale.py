@@ -127,7 +127,7 @@ IOS_OMITTED: tuple[str, ...] = (
 
 # Localized "attached" words: iOS "<attached: FILE>" and Android "FILE (file attached)".
 ATTACHED_WORDS: tuple[str, ...] = (
-    "attached", "file attached", "anhang", "datei angehängt", "adjunto", "archivo adjunto",
+    "attached", "file attached", "anhang", "angehängt", "datei angehängt", "adjunto", "archivo adjunto",
     "fichier joint", "pièce jointe", "allegato", "file allegato", "anexo", "arquivo anexado",
     "ficheiro anexado", "bijlage", "bestand bijgevoegd", "soubor byl přiložen", "příloha",
     "файл добавлен", "вложение", "файл додано", "lampiran", "file terlampir", "ekli", "dosya ekli",

@@ -95,6 +95,7 @@ MEDIA_RE = "|".join([
     rf"^\S.*{_SP}<{_SP}*{_alt(ATTACHED_WORDS)}{_SP}*>$",  # "2015-08-04-PHOTO-1.jpg <attached>"
     rf"^\S.*{_SP}[(（]{_alt(ATTACHED_WORDS)}[)）]$",  # "IMG-2021-WA0001.jpg (file attached)"
     rf"^{_WA_FILE_LOW}{_SP}+[(（][^()（）]{{1,40}}[)）]$",  # the same, any language (signal)
+    rf"^<[^<>:：]{{1,30}}[:：]{_SP}*(?:{_WA_FILE_LOW}|\d{{8}}-[a-z]+-\d{{4}}(?:-\d{{2}}){{5}}\S*)>$",  # "<angehängt: PTT-…>"
     rf"^{_alt(LOCATION_WORDS)}{_SP}*[:：]{_SP}*https?://\S+$",  # "location: https://maps..."
     rf"^[^\n:：]{{1,40}}[:：]{_SP}*{_LOCATION_URL}$",  # any language (signal)
     rf"^{_alt(LIVE_LOCATION)}{_END_PUNCT}$",

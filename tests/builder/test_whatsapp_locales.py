@@ -264,3 +264,16 @@ def test_android_venue_share_is_media_but_a_typed_link_is_text() -> None:
                "https://foursquare.com/v/4bf14b5e0f1c2d7f7a6b7c8d\n"
                "23/03/2022, 13:32 - Ana: meet here\nhttps://maps.google.com/?q=51.5,-0.12\n")
     assert df["kind"].to_list() == ["media", "text"]
+
+
+def test_attached_wa_file_in_brackets_any_language() -> None:
+    df = parse("23/03/2022, 13:31 - Ana: hi\n23/03/2022, 13:32 - Ana: <angehängt: PTT-20220323-WA0000.opus>\n"
+               "23/03/2022, 13:33 - Ana: <qqq: 00000012-PHOTO-2022-03-23-13-33-00.jpg>\n")
+    assert df["kind"].to_list() == ["text", "media", "media"]
+
+
+def test_sniff_a_file_whose_head_is_one_long_forwarded_message() -> None:
+    head = ("12/09/2015, 20:08 - Isha: hi\n13/09/2015, 20:41 - Neel: <Media omitted>\n"
+            "14/09/2015, 23:11 - Neel: NEW FRAUD in Mumbai ...\n" + "".join(f"line {i} of the story\n" for i in range(60)))
+    assert whatsapp.sniff("chat.txt", head) >= 70
+    assert whatsapp.sniff("notes.txt", "just text\n" * 40 + "12/09/2015, 20:08 - Isha: hi\n") < 50
