@@ -134,8 +134,21 @@ def check_base(data: str, base: str, chat_template: str = "auto", max_length: in
             seqs = encode_record(tokenizer, ds.train[i], info.end_of_turn, max_length, train_on)
         except ClonekitError:
             continue
-        for k, seq in enumerate(seqs):
-            label = f"{path}:{i + 1}" + (f" (sequence {k + 1} of {len(seqs)})" if len(seqs) > 1 else "")
-            report.records.append(RenderedRecord(label, _segments(tokenizer, seq)))
+        more = f" (and {len(seqs) - 1} more sequence(s): earlier persona turns, each rendered as chat prompts for it)" \
+            if len(seqs) > 1 else ""
+        report.records.append(RenderedRecord(f"{path}:{i + 1}{more}", _segments(tokenizer, seqs[0])))
     return report
 
+
+
+def format_check(report: CheckReport, color: bool = False) -> str:
+    """The --check report as text; loss-carrying text in reverse video (color) or «…»."""
+    mark = (lambda t: f"\x1b[7m{t}\x1b[0m") if color else (lambda t: f"«{t}»")
+    lines = [f"base {report.base}:"] + [f"  {line}" for line in report.verdict]
+    if report.total_records:
+        lines.append(f"  {report.trainable_records} of {report.total_records} training records can be trained on")
+    lines += [f"  {line}" for line in report.problems]
+    for rec in report.records:
+        lines += ["", f"{rec.where} (loss on {'the reverse-video' if color else 'the «marked»'} text):"]
+        lines.append("".join(mark(text) if trained else text for text, trained in rec.segments))
+    return "\n".join(lines)

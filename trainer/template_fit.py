@@ -296,6 +296,16 @@ def persona_turns(tokenizer, messages: list[dict], end_of_turn: str,
     return msgs, full, out
 
 
+def rewrites_earlier_turns(tokenizer, fit: TemplateFit, end_of_turn: str) -> bool:
+    """True when a two-exchange dialogue's full render does not hold each persona turn as
+    chat prompts for it (so those turns are trained as renders of their own)."""
+    try:
+        _m, _full, turns = persona_turns(tokenizer, [_sys(_SYS), _u(_U1), _a(_A1), _u(_U2), _a(_A2)], end_of_turn, fit)
+    except ClonekitError:
+        return False
+    return any(not t.in_full for t in turns)
+
+
 def strip_think(text: str) -> str:
     """A reply without reasoning blocks (and without a dangling opened or closed think tag)."""
     if "<think>" not in text and "</think>" not in text:

@@ -94,7 +94,7 @@ def prepare_tokenizer(tokenizer, choice: str) -> TemplateInfo:
     "chatml", "llama3". Named templates' markers are added as special tokens when missing;
     the caller must then resize the model's embeddings and train the new rows
     (``added_tokens`` lists them)."""
-    from trainer.template_fit import attach, find_end_of_turn, probe
+    from trainer.template_fit import attach, find_end_of_turn, probe, rewrites_earlier_turns
 
     fallback = None
     if choice == "auto":
@@ -119,6 +119,7 @@ def prepare_tokenizer(tokenizer, choice: str) -> TemplateInfo:
         added, end = _set_named(tokenizer, choice)
         fit = probe(tokenizer)
     attach(tokenizer, fit)
+    fit.rewrites = rewrites_earlier_turns(tokenizer, fit, end)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or end
     stop = [tokenizer.convert_tokens_to_ids(end)]

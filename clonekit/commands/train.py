@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="attention (auto: per conversation for packed rows, varlen flash on CUDA)")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<run-id>)")
+    p.add_argument("--check", action="store_true",
+                   help="only show how the base's chat template is applied: the probe's verdict and three rendered "
+                   "records with the loss-carrying text marked (loads the tokenizer, no weights)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out (or the latest unfinished one) from its last checkpoint")
     p.add_argument("--events-jsonl", metavar="FILE", help="also write progress events as JSON lines (for the TUI)")
@@ -62,6 +65,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "check", False):
+        return _check(args)
     from builder.errors import ClonekitError
     from trainer.preflight import check_train_args
 
@@ -103,3 +108,20 @@ def _sigterm_as_interrupt() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """`--check`: the template verdict and three rendered records, before any GPU time."""
+    import sys
+
+    from builder.errors import ConfigError
+    from trainer.presets import resolve_config
+    from trainer.template_check import check_base, format_check
+
+    if not args.data or not args.base:
+        raise ConfigError("--check needs --data (a dataset version) and --base (the model to check)")
+    cfg = resolve_config(args.preset, overrides_from_args(args))
+    report = check_base(args.data, args.base, cfg.chat_template, cfg.max_length, cfg.train_on,
+                        tiny_vocab=cfg.tiny.vocab_size)
+    print(format_check(report, color=sys.stdout.isatty()))
+    return 0

@@ -353,3 +353,23 @@ def test_named_template_fallback_resizes_trains_the_new_rows_and_reloads(tmp_pat
     assert m.get_input_embeddings().weight.shape[0] == n + 4
     # Only the new rows were trained; the base's own embedding rows are untouched.
     assert torch.equal(m.get_input_embeddings().weight[:n], base.get_input_embeddings().weight)
+
+
+def test_train_check_shows_the_verdict_and_marked_records(tmp_path, capsys):
+    """`clonekit train --base X --check`: tokenizer only, no run folder, no weights."""
+    from clonekit.cli import main
+    from tests.trainer.conftest import write_dataset
+
+    data = write_dataset(tmp_path / "datasets", n_train=6, n_val=2)
+    base = tmp_path / "gemma2"
+    tiny_tokenizer("gemma2").save_pretrained(base)
+    runs = tmp_path / "runs"
+    assert main(["train", "--data", str(data), "--base", str(base), "--check", "--out", str(runs / "x")]) == 0
+    out = capsys.readouterr().out
+    assert "the base model's own chat template; persona turns end with '<end_of_turn>'" in out
+    assert "no system role: the persona prompt is folded into the first user turn" in out
+    assert "6 of 6 training records can be trained on" in out
+    shown = [line for line in out.splitlines() if line.endswith("(loss on the «marked» text):")]
+    assert len(shown) == 3
+    assert "«" in out and "<end_of_turn>»" in out and "<start_of_turn>model\n«" in out
+    assert not runs.exists() and not (base / "model.safetensors").exists()
