@@ -17,7 +17,7 @@ from builder.errors import Cancelled, ClonekitError
 
 # Order is the order shown in --help.
 COMMANDS = [
-    "tui", "demo", "ingest", "build", "datasets", "export", "synth",
+    "tui", "demo", "ingest", "build", "datasets", "pii-report", "export", "synth",
     "train", "runs", "chat", "compare", "merge", "gguf", "serve", "eval", "blind",
 ]
 
@@ -31,10 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"clonekit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        modname = f"clonekit.commands.{name.replace('-', '_')}"  # pii-report -> pii_report.py
         try:
-            module = importlib.import_module(f"clonekit.commands.{name}")
+            module = importlib.import_module(modname)
         except ModuleNotFoundError as err:
-            if err.name != f"clonekit.commands.{name}":
+            if err.name != modname:
                 raise
             continue  # command not built yet
         command = module.register(sub)

@@ -113,7 +113,8 @@ def chat_conversations(
     # stays lazy (no copy of every message) unless PII redaction needs a frame
     msgs, stats["messages_over_max_chars"] = clean.drop_long_messages(messages, cl.max_chars_per_message)
     if cl.pii:
-        red, stats["pii"] = pii.redact_column(msgs.collect(), "text", list(cl.pii_types))
+        red, stats["pii"] = pii.redact_column(msgs.collect(), "text", list(cl.pii_types),
+                                              options=pii.options_from(config.pii))
         msgs = red.lazy()
     chats = identity.chat_table(msgs, me, c)
     selected = sessions.select_messages(msgs, chats, c, s, groups=b.groups).collect()
@@ -186,7 +187,8 @@ def curate(
         instr = inputs.instructions
         if cl.pii:
             ex = instr.with_row_index("_r").explode("messages").unnest("messages")
-            ex, ipii = pii.redact_column(ex, "content", list(cl.pii_types))
+            ex, ipii = pii.redact_column(ex, "content", list(cl.pii_types), chat=None,
+                                         options=pii.options_from(config.pii))
             instr = ex.group_by("_r", maintain_order=True).agg(
                 pl.col("source").first(), pl.struct("role", "content").alias("messages")
             ).drop("_r")

@@ -88,9 +88,30 @@ class CleanSection(StrictModel):
     max_tokens: int | None = Field(None, gt=0)
     max_chars_per_message: int | None = Field(4000, gt=0)
     pii: bool = False
-    pii_types: list[Literal["email", "phone", "url", "card", "iban"]] = Field(
-        default_factory=lambda: ["email", "phone", "url", "card", "iban"]
+    pii_types: list[Literal["email", "phone", "url", "card", "iban", "ip"]] = Field(
+        default_factory=lambda: ["email", "phone", "url", "card", "iban", "ip"]
     )
+
+
+class PiiSection(StrictModel):
+    """[pii]: how redaction (``clean.pii``) reads national phone numbers and writes placeholders."""
+
+    regions: list[str] = Field(default_factory=list)  # ISO 3166 two-letter codes, e.g. ["GB", "IN"]
+    infer_regions: bool = True   # the +CC numbers seen in a chat say which country its numbers are from
+    locale_region: bool = True   # the machine's locale (LANG=en_GB.UTF-8 -> GB) as the last guess
+    consistent: bool = False     # <PHONE_1>, <PHONE_2>: the same value gets the same placeholder
+
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, v: list[str]) -> list[str]:
+        if not v:
+            return v
+        import phonenumbers
+
+        bad = [r for r in v if r.upper() not in phonenumbers.SUPPORTED_REGIONS]
+        if bad:
+            raise ValueError(f"unknown region {', '.join(bad)}: use ISO 3166 two-letter codes such as GB, IN, DE")
+        return [r.upper() for r in v]
 
 
 class SplitSection(StrictModel):
@@ -163,6 +184,7 @@ class BuildConfig(StrictModel):
     sessions: SessionsSection = Field(default_factory=SessionsSection)
     balance: BalanceSection = Field(default_factory=BalanceSection)
     clean: CleanSection = Field(default_factory=CleanSection)
+    pii: PiiSection = Field(default_factory=PiiSection)
     split: SplitSection = Field(default_factory=SplitSection)
     tokenizer: TokenizerSection = Field(default_factory=TokenizerSection)
     synth: SynthSettings = Field(default_factory=SynthSettings)  # type: ignore[valid-type]

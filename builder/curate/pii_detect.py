@@ -256,18 +256,24 @@ def _lengths(region: str) -> frozenset[int]:
 
 @lru_cache(maxsize=400_000)
 def _phone_in(text: str, region: str | None) -> list[Span]:
-    """Valid phone numbers in ``text`` read as numbers of ``region`` (None: only +CC).
+    """Phone numbers in ``text`` read as numbers of ``region``; None: only +CC numbers.
+    A national number must be valid (an assigned range of that country); one written
+    with +CC only possible (a country code and a length that country uses: a '+' and
+    the digits after it are signal enough, and ranges newer than the library's metadata
+    or reserved for fiction, like +44 7700 900xxx, are still someone's number in a chat).
     Cached per (text, region): chats that share a region share the work."""
     pn = _pn()
+    check = pn.is_valid_number if region else pn.is_possible_number
     try:  # a plain parse is ~4x cheaper than the matcher and rejects most candidates
         quick = pn.parse(text, region)
     except pn.NumberParseException:
         quick = None
-    if quick is None or not pn.is_valid_number(quick):
+    if quick is None or not check(quick):
         if len(_digits(text)) < 14:
             return []
     found = []
-    for m in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.VALID):
+    leniency = pn.Leniency.VALID if region else pn.Leniency.POSSIBLE
+    for m in pn.PhoneNumberMatcher(text, region, leniency=leniency):
         num = m.number
         if num.country_code_source == pn.CountryCodeSource.FROM_DEFAULT_COUNTRY:
             # written as a national number: its digits must be how that country writes it
@@ -339,8 +345,8 @@ def region_of(candidate: str) -> str | None:
     if "+" not in candidate:
         return None
     pn = _pn()
-    for m in pn.PhoneNumberMatcher(candidate, None, leniency=pn.Leniency.VALID):
-        return pn.region_code_for_number(m.number)
+    for m in pn.PhoneNumberMatcher(candidate, None, leniency=pn.Leniency.POSSIBLE):
+        return pn.region_code_for_number(m.number) or pn.region_code_for_country_code(m.number.country_code)
     return None
 
 

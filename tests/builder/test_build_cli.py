@@ -91,7 +91,7 @@ def test_build_end_to_end_records_manifest_and_byte_identical_rebuild(exports, c
     assert {r["contact"] for r in m["counts"]["per_contact"]} == {"Ann", "Bob", "Cat"}
     ann = next(r for r in m["counts"]["per_contact"] if r["contact"] == "Ann")
     assert ann["share_after"] <= 0.5 < ann["share_before"]
-    assert m["pii"] == {"url": 0, "email": 0, "iban": 0, "card": 0, "phone": 0}
+    assert m["pii"] == {"url": 0, "email": 0, "iban": 0, "card": 0, "phone": 0, "ip": 0}
     assert "key" not in json.dumps(m["config"]).lower().replace("keep_media", "")
 
     # idempotent: the same inputs and settings write nothing and name the version they match

@@ -1,0 +1,84 @@
+"""What PII redaction would replace, for a person to audit before training: counts per
+type and a sample of redactions with their context. Shared by ``clonekit pii-report`` and
+the TUI's Filter page; it finds exactly what ``build`` redacts (same function, same
+``[clean] pii_types`` and ``[pii]`` settings)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from builder.curate import pii
+from builder.curate.config import BuildConfig
+from builder.curate.sources import Inputs
+from builder.errors import ClonekitError
+
+
+@dataclass
+class PiiReport:
+    messages: int
+    counts: dict[str, int]
+    samples: list[pii.Sample]
+    regions: list[list[str]] = field(default_factory=list)  # the region lists tried for national numbers
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "messages": self.messages, "counts": self.counts,
+                "regions": self.regions, "samples": [asdict(s) for s in self.samples]}
+
+
+def report(inputs: Inputs, config: BuildConfig, per_type: int = 5, width: int = 40, source: str = "") -> PiiReport:
+    """Scan the messages' and the instruction records' texts as ``build`` would redact them."""
+    types = list(config.clean.pii_types)
+    options = pii.options_from(config.pii)
+    counts = {t: 0 for t in types}
+    samples: list[pii.Sample] = []
+    regions: list[list[str]] = []
+    texts = [(inputs.messages, "text", "chat")]
+    if inputs.instructions.height:
+        contents = inputs.instructions.select(pl.col("messages").explode().struct.field("content").alias("content"))
+        texts.append((contents, "content", None))
+    for frame, column, chat in texts:
+        if frame.is_empty():
+            continue
+        s = pii.scan(frame, column, types, chat=chat, options=options)
+        for k, n in s.counts(types).items():
+            counts[k] += n
+        have = {(x.kind) for x in samples}
+        samples += [x for x in pii.samples(s, per_type, width) if x.kind not in have]
+        regions += [list(r) for r in s.regions.values() if list(r) not in regions]
+    samples.sort(key=lambda x: pii.TYPES.index(x.kind))
+    n = inputs.messages.height + inputs.instructions.height
+    return PiiReport(messages=n, counts=counts, samples=samples, regions=regions, source=source)
+
+
+def version_config(path: Path) -> BuildConfig:
+    """The build config a dataset version was written with (from its manifest)."""
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    try:
+        return BuildConfig.model_validate(manifest.get("config") or {})
+    except ValueError as err:
+        raise ClonekitError(f"{path / 'manifest.json'}: its config no longer validates "
+                            f"({str(err).splitlines()[0]}); pass the exports and --config instead") from None
+
+
+def format_report(r: PiiReport) -> str:
+    """The plain-text report (CLI)."""
+    lines = [f"PII in {r.source or 'the sources'}: {r.messages:,} messages scanned"]
+    found = {k: v for k, v in r.counts.items() if v}
+    lines.append("found: " + (", ".join(f"{k} {v:,}" for k, v in found.items()) if found else "nothing"))
+    if r.regions:
+        lines.append("national phone numbers read as: " + "; ".join(",".join(x) or "(none)" for x in r.regions[:6])
+                     + (" …" if len(r.regions) > 6 else ""))
+    if r.samples:
+        lines.append("")
+        lines.append("samples (what is replaced, in context):")
+    for s in r.samples:
+        before = s.before.replace("\n", " ")
+        after = s.after.replace("\n", " ")
+        lines.append(f"  {s.kind:<6} …{before}[{s.original}]{after}…  ->  {s.placeholder}")
+    return "\n".join(lines)
