@@ -317,6 +317,9 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
     timestamp, rest); ``continuation`` holds the joined further lines ("more") of the
     messages that have some, by row number ("row")."""
     ios = template.bracket
+    # Old Android exports (month-word headers) attribute group events to the exporting
+    # user: "Ana: Ben joined", "Ana: Ben changed the subject to “…”".
+    old_events = template is _NAMED_TEMPLATE
     n = records.height
     rest = pl.col("rest")
     lrm_start = rest.str.contains("^[\u200e\x0e]") if ios else pl.lit(False)
@@ -343,6 +346,7 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
                 | body.str.contains(mk.MAYBE_SPECIAL_START)
                 | body.str.contains(mk.MAYBE_SPECIAL_END)
                 | body.is_in(mk.EXACT_BODIES)
+                | (body.str.contains(mk.OLD_ANDROID_EVENT_RE) if old_events else pl.lit(False))
             ).alias("check"),
         )
         .collect()
@@ -406,7 +410,8 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
             decided = fixed[open_rows].select(
                 pl.when(low.str.contains(mk.DELETED_RE)).then(pl.lit("deleted"))
                 .when(low.str.contains(mk.MEDIA_RE)).then(pl.lit("media"))
-                .when((pl.col("_ios_event") & ~low.str.contains(mk.POLL_RE)) | low.str.contains(mk.SYSTEM_RE))
+                .when((pl.col("_ios_event") & ~low.str.contains(mk.POLL_RE)) | low.str.contains(mk.SYSTEM_RE)
+                      | (low.str.contains(mk.OLD_ANDROID_EVENT_RE) if old_events else pl.lit(False)))
                 .then(pl.lit("system"))
                 .otherwise(pl.lit("text"))
             ).to_series()

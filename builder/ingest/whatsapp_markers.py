@@ -102,6 +102,11 @@ MEDIA_RE = "|".join([
     r"^null$",  # Android view-once media
 ])
 VENUE_MORE_RE = rf"^[^\n]{{1,200}}\n{_LOCATION_URL}\n*$"  # the 2 lines after a venue's name
+# Group events of old Android exports, written with the exporter as author (seen in a real
+# 2013 export: "Tanay: Viresh joined", "Tanay: Changed the group icon"); lower-cased bodies.
+OLD_ANDROID_EVENT_RE = (r"(?i)^(?:changed the group icon|changed the subject to .{1,100}"
+                        r"|[^:\n]{1,60}? (?:joined|left|was removed|was added|changed the group icon"
+                        r"|changed the subject to [“\"].{0,100}[”\"]))$")
 SYSTEM_RE = (rf"^(?:{_alt(SYSTEM_PREFIXES)}|{template_alternation(SYSTEM_TEMPLATES)}"
              rf"|{_alt(MISSED_CALLS)}{_END_PUNCT}$)")
 _POLL_WORDS = ("POLL", "ENCUESTA", "UMFRAGE", "SONDAGE", "SONDAGGIO", "ENQUETE", "PEILING", "ОПРОС", "ANKETA",

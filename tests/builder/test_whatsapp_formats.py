@@ -45,6 +45,17 @@ def test_old_android_time_first_with_month_word():
     assert df["sender"].to_list() == ["Ana", "Ben", "Ana", None]
 
 
+def test_old_android_group_events_attributed_to_the_exporter_are_events():
+    # 2013 exports write group events as lines of the exporting user (real shape, names made up)
+    df, _ = parse("19:23, 28 Aug 2013 - Tanay: Viresh changed the subject to “Class of 2016”\n"
+                  "19:07, 20 Sep 2013 - Tanay: Dheeraj joined\n19:08, 20 Sep 2013 - Tanay: Changed the group icon\n"
+                  "19:09, 20 Sep 2013 - Tanay: Ana was removed\n19:10, 20 Sep 2013 - Ana: I joined the gym today\n")
+    assert df["kind"].to_list() == ["system", "system", "system", "system", "text"]
+    # numeric headers (newer exports) write events without an author: no such guessing there
+    df, _ = parse("20/09/2013, 19:07 - Ana: Dheeraj joined\n")
+    assert df["kind"].to_list() == ["text"]
+
+
 def test_month_word_with_year_date_first_and_12h():
     df, _ = parse("Mar 5, 2019, 8:11 PM - Ana: hi\nMar 6, 2019, 12:05 AM - Ben: yo\n")
     assert stamps(df) == [datetime(2019, 3, 5, 20, 11), datetime(2019, 3, 6, 0, 5)]
