@@ -2,9 +2,12 @@
 through the synthesis client (builder/synth/client.py: retries, rate limits, the request
 cache; the key comes from an environment variable and is stored nowhere).
 
-Each item is asked once, the real reply on side 1 or 2 as drawn from the item id (so a
-rerun asks the very same requests and is answered from the cache). The model's answer is
-the first "1" or "2" in its reply; anything else is "invalid" and not scored. A budget
+Language models lean towards one position, so by default each item is asked twice, the
+real reply once as option 1 and once as option 2; an item counts only when both answers
+pick the same reply ("inconsistent" otherwise, reported, not scored). With
+``both_orders=False`` it is asked once, the side drawn from the item id. Requests are the
+same on a rerun, so a rerun is answered from the cache. The model's answer is the first
+"1" or "2" in its reply; anything else is "invalid" and not scored. A budget
 (requests sent, tokens, USD) stops it early; what was answered is still reported.
 Results: <run>/blind/judge.json (atomic), scored apart from the human answers."""
 
@@ -41,6 +44,7 @@ class JudgeConfig:
     max_retries: int = 4
     cache_dir: str | None = None
     seed: int = 0
+    both_orders: bool = True  # each item asked twice, the real reply once on each side (position bias)
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -71,6 +75,18 @@ def parse_choice(content: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def item_verdict(sides: list[int], picked: list[int | None]) -> str:
+    """One item's verdict from its answers: 'invalid' if any answer had no 1/2; asked in both
+    orders, 'real'/'clone' only when both answers agree on the reply, else 'inconsistent'
+    (the judge went by position, not by the text)."""
+    if any(p is None for p in picked):
+        return "invalid"
+    found_real = {p == side for p, side in zip(picked, sides)}
+    if len(found_real) > 1:
+        return "inconsistent"
+    return "real" if found_real.pop() else "clone"
+
+
 def run_judge(run_dir: str | Path, config: JudgeConfig, on_event: OnEvent = ignore_event,
               cancel: CancelToken = NEVER_CANCELLED) -> Path:
     folder = blind_dir(run_dir)
@@ -79,24 +95,31 @@ def run_judge(run_dir: str | Path, config: JudgeConfig, on_event: OnEvent = igno
         raise ClonekitError(f"{folder / 'items.json'}: no blind-test items yet; prepare them first "
                             "(`clonekit blind RUN --prepare`)")
     persona = items.get("persona") or "me"
-    plan = []
+    plan = []  # (item, the real reply's side in each request)
+    conversations = []
     for it in items["items"]:
-        real_side = 1 + stable_draw("judge", config.seed, it["item"]) % 2
-        pair = (it["real"], it["clone"]) if real_side == 1 else (it["clone"], it["real"])
-        plan.append((it, real_side, judge_messages(it, persona, pair)))
-    on_event(Log(f"asking {config.model} about {len(plan)} items"))
-    asked = ask_many(config, [m for _, _, m in plan], "judge", on_event, cancel)
-    verdicts = []
-    for n, (it, real_side, _) in enumerate(plan):
-        if n not in asked.contents:
-            continue  # the budget ran out before this one
-        content = asked.contents[n]
-        picked = parse_choice(content)
-        verdict = "invalid" if picked is None else ("real" if picked == real_side else "clone")
+        sides = [1, 2] if config.both_orders else [1 + stable_draw("judge", config.seed, it["item"]) % 2]
+        for side in sides:
+            pair = (it["real"], it["clone"]) if side == 1 else (it["clone"], it["real"])
+            conversations.append(judge_messages(it, persona, pair))
+        plan.append((it, sides))
+    on_event(Log(f"asking {config.model} about {len(plan)} items ({len(conversations)} requests)"))
+    asked = ask_many(config, conversations, "judge", on_event, cancel)
+    verdicts, n = [], 0
+    for it, sides in plan:
+        numbers, n = list(range(n, n + len(sides))), n + len(sides)
+        if any(k not in asked.contents for k in numbers):
+            continue  # the budget ran out before this item was fully asked
+        answers = [asked.contents[k] for k in numbers]
+        picked = [parse_choice(a) for a in answers]
         verdicts.append({"item": it["item"], "contact": it["contact"], "role_tag": it["role_tag"],
-                         "real_side": real_side, "picked": picked, "verdict": verdict, "answer": content[:200]})
+                         "real_side": sides, "picked": picked, "verdict": item_verdict(sides, picked),
+                         "answer": [a[:200] for a in answers]})
+    picks = [p for v in verdicts for p in v["picked"] if p is not None]
     out = {"model": config.model, "base_url": config.base_url.rstrip("/"), "seed": config.seed,
-           "verdicts": verdicts, "budget_stopped": asked.budget_stopped, "usage": asked.usage, "items": len(plan)}
+           "both_orders": config.both_orders, "verdicts": verdicts, "budget_stopped": asked.budget_stopped,
+           "usage": asked.usage, "items": len(plan),
+           "option_1_rate": round(picks.count(1) / len(picks), 6) if picks else None}
     path = folder / "judge.json"
     atomic_write_text(path, json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     return path

@@ -84,6 +84,7 @@ def fool_rates(verdicts: list[dict]) -> dict:
         "answers": len(verdicts),
         "skipped": sum(v["verdict"] == "skip" for v in verdicts),
         "invalid": sum(v["verdict"] == "invalid" for v in verdicts),
+        "inconsistent": sum(v["verdict"] == "inconsistent" for v in verdicts),
         "items": len({v["item"] for v in scored}),
     }
 
@@ -112,7 +113,8 @@ def fidelity_results(run_dir: str | Path) -> dict:
     if judge_path.is_file():
         judge = json.loads(judge_path.read_text(encoding="utf-8"))
         out["judge"] = dict(fool_rates(judge["verdicts"]), model=judge["model"], base_url=judge["base_url"],
-                            usage=judge.get("usage") or {}, budget_stopped=judge.get("budget_stopped", False))
+                            usage=judge.get("usage") or {}, budget_stopped=judge.get("budget_stopped", False),
+                            both_orders=judge.get("both_orders", False), option_1_rate=judge.get("option_1_rate"))
     facts_path = folder / "facts.json"
     if facts_path.is_file():
         facts = json.loads(facts_path.read_text(encoding="utf-8"))
@@ -150,12 +152,17 @@ def fidelity_markdown(fid: dict) -> str:
     judge = fid.get("judge")
     if judge:
         usage = judge["usage"]
+        orders = ("each item asked twice, the real reply once on each side; an item counts when both answers "
+                  f"agree, {judge['inconsistent']} did not (it went by position)" if judge["both_orders"]
+                  else "each item asked once")
+        bias = judge.get("option_1_rate")
         lines += [
             f"### Automatic judge (`{judge['model']}`), reported separately", "",
-            f"The judge model picked the clone in **{fmt_rate(judge['overall'])}** of items "
-            f"({judge['invalid']} answers it gave were neither 1 nor 2 and are not scored"
+            f"The judge model picked the clone in **{fmt_rate(judge['overall'])}** of items ({orders}; "
+            f"{judge['invalid']} items had an answer that was neither 1 nor 2"
             + ("; the budget stopped it early" if judge["budget_stopped"] else "") + "). "
-            f"Requests sent {usage.get('sent', 0)}, from cache {usage.get('cache_hits', 0)}, "
+            + (f"It answered \"1\" in {bias:.0%} of its answers. " if bias is not None else "")
+            + f"Requests sent {usage.get('sent', 0)}, from cache {usage.get('cache_hits', 0)}, "
             f"tokens {usage.get('tokens', 0)}.", "",
             "| contact | judge fool rate (95% CI) |", "|---|---|",
             *[f"| {c} | {fmt_rate(r)} |" for c, r in judge["by_contact"].items()], "",

@@ -217,7 +217,7 @@ def test_judge_against_fake_openai_server(tmp_path, monkeypatch):
         # a rerun is answered from the cache: nothing is sent again, same verdicts
         again = json.loads(run_judge(tmp_path, cfg).read_text())
         assert server.received == sent
-        assert again["usage"]["cache_hits"] == 6 and again["usage"]["sent"] == 0
+        assert again["usage"]["cache_hits"] == 12 and again["usage"]["sent"] == 0  # 6 items, both orders
         assert again["verdicts"] == first["verdicts"]
     verdicts = {v["item"]: v["verdict"] for v in first["verdicts"]}
     assert verdicts.pop("item05") == "invalid"
@@ -225,9 +225,39 @@ def test_judge_against_fake_openai_server(tmp_path, monkeypatch):
     fid = fidelity_results(tmp_path)
     assert "blind" not in fid  # no human answered: the judge's picks are never mixed in
     assert (fid["judge"]["overall"]["k"], fid["judge"]["overall"]["n"], fid["judge"]["invalid"]) == (5, 5, 1)
+    assert first["option_1_rate"] == 0.5  # it went by the text, not by the position
     for f in [*cache.rglob("*"), path]:
         if f.is_file():
             assert secret.encode() not in f.read_bytes()
+
+
+class PositionJudge(FakeOpenAIServer):
+    """A judge with a pure position bias: always option 1."""
+
+    def reply_content(self, body: dict) -> str:
+        return "1"
+
+
+def test_judge_position_bias_caught_by_asking_both_orders(tmp_path):
+    from trainer.blind_judge import JudgeConfig, item_verdict, run_judge
+
+    assert item_verdict([1, 2], [1, 2]) == "real" and item_verdict([1, 2], [2, 1]) == "clone"
+    assert item_verdict([1, 2], [1, 1]) == "inconsistent" and item_verdict([1, 2], [1, None]) == "invalid"
+    assert item_verdict([2], [1]) == "clone"
+    write_items(tmp_path, n=4)
+    with PositionJudge() as server:
+        both = JudgeConfig(model="fake-model", base_url=server.base_url, api_key_env="NO_SUCH_KEY_VAR",
+                           cache_dir=str(tmp_path / "cache"))
+        out = json.loads(run_judge(tmp_path, both).read_text())
+        assert server.received == 8
+        assert {v["verdict"] for v in out["verdicts"]} == {"inconsistent"} and out["option_1_rate"] == 1.0
+        fid = fidelity_results(tmp_path)["judge"]
+        assert fid["overall"]["n"] == 0 and fid["inconsistent"] == 4  # nothing scored: it never read the replies
+        # asked once per item, the same judge looks like a coin: the verdict follows the drawn side
+        one = json.loads(run_judge(tmp_path, JudgeConfig(
+            model="fake-model", base_url=server.base_url, api_key_env="NO_SUCH_KEY_VAR",
+            cache_dir=str(tmp_path / "cache"), both_orders=False)).read_text())
+    assert all(v["verdict"] == ("real" if v["real_side"] == [1] else "clone") for v in one["verdicts"])
 
 
 def test_judge_budget_stops_early(tmp_path):
@@ -239,7 +269,7 @@ def test_judge_budget_stops_early(tmp_path):
                           cache_dir=str(tmp_path / "cache"), max_requests=2, concurrency=1)
         out = json.loads(run_judge(tmp_path, cfg).read_text())
         assert server.received == 2
-    assert len(out["verdicts"]) == 2 and out["budget_stopped"] is True and out["usage"]["sent"] == 2
+    assert len(out["verdicts"]) == 1 and out["budget_stopped"] is True and out["usage"]["sent"] == 2  # one item, both orders
     assert "the budget stopped it early" in (update_eval_files(tmp_path) and (tmp_path / "eval.md").read_text())
 
 

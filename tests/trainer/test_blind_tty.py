@@ -136,9 +136,10 @@ def test_answers_piped_and_facts_check(prepared):
                                server.base_url, "--judge-cache-dir", str(prepared.parent / "cache")],
                               env=ENV, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "fool rate (judge fake-model): " in proc.stdout
+    assert "fool rate (judge fake-model): – (no answers)" in proc.stdout  # it only ever went by position
     judge = json.loads((prepared / "blind" / "judge.json").read_text())
-    assert len(judge["verdicts"]) == 7 and all(v["picked"] == 1 for v in judge["verdicts"])
+    assert len(judge["verdicts"]) == 7 and judge["option_1_rate"] == 1.0
+    assert all(v["verdict"] == "inconsistent" and v["picked"] == [1, 1] for v in judge["verdicts"])
     facts = json.loads((prepared / "blind" / "facts.json").read_text())
     questions = {a["question"] for a in facts["answers"] if a["kind"] == "known"}
     assert questions == {"where do you live these days?", "what do you do for work?"}  # the fixture's card
@@ -148,6 +149,7 @@ def test_answers_piped_and_facts_check(prepared):
     md = (prepared / "eval.md").read_text()
     assert "## Invented facts" in md and "classified by the judge model `fake-model`" in md
     assert "### Automatic judge (`fake-model`), reported separately" in md
+    assert "7 did not (it went by position)" in md and 'It answered "1" in 100% of its answers' in md
     scored = sum(a["verdict"] != "skip" for a in answers(prepared))
     assert f"This rests on {scored} human judgements" in md  # the judge's 7 are not among them
 
