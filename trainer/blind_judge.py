@@ -38,7 +38,8 @@ class JudgeConfig:
     max_tokens: int | None = None    # input + output tokens sent
     max_cost: float | None = None    # USD
     temperature: float = 0.0
-    max_output_tokens: int = 4
+    max_output_tokens: int = 16  # room for "Answer: 1"; only the first 1/2 (or letter) is read
+    max_tokens_param: str = "max_tokens"  # "max_completion_tokens" for OpenAI's reasoning models
     concurrency: int = 4
     timeout_s: float = 60.0
     max_retries: int = 4
@@ -57,6 +58,9 @@ class JudgeConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--judge-{name.replace('_', '-')}: must be at least 1 (got {value})")
+        if self.max_tokens_param not in ("max_tokens", "max_completion_tokens"):
+            raise ConfigError(f"--judge-max-tokens-param: max_tokens or max_completion_tokens "
+                              f"(got {self.max_tokens_param!r})")
         if self.max_cost is not None and self.max_cost <= 0:
             raise ConfigError(f"--judge-max-cost: must be above 0 (got {self.max_cost})")
 
@@ -165,7 +169,7 @@ async def _ask_all(conversations: list[list[dict]], config: JudgeConfig, cache, 
     client = ChatClient(base_url=config.base_url, model=config.model, api_key=resolve_api_key(config),
                         api_key_env=config.api_key_env, timeout_s=config.timeout_s, cache=cache,
                         limiter=RateLimiter(), retry=RetryPolicy(max_retries=config.max_retries),
-                        jitter_seed=config.seed)
+                        max_tokens_param=config.max_tokens_param, jitter_seed=config.seed)
     params = {"temperature": config.temperature, "max_tokens": config.max_output_tokens}
     requests = []
     for messages in conversations:

@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     j.add_argument("--judge-max-tokens", type=int, help="budget: input+output tokens")
     j.add_argument("--judge-max-cost", type=float, help="budget: USD (needs a known price for the model)")
     j.add_argument("--judge-cache-dir", metavar="DIR", help="request cache folder (default $CLONEKIT_CACHE)")
+    j.add_argument("--judge-max-tokens-param", default="max_tokens", choices=["max_tokens", "max_completion_tokens"],
+                   help="how the API names the reply-length limit (OpenAI's reasoning models: max_completion_tokens)")
     j.add_argument("--judge-one-order", action="store_true",
                    help="ask each item once (default: twice, the real reply once on each side, so a judge that "
                    "goes by position is caught)")
@@ -134,7 +136,7 @@ def _judge_config(args):
     return JudgeConfig(model=args.judge_model, base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
                        max_requests=args.judge_max_requests, max_tokens=args.judge_max_tokens,
                        max_cost=args.judge_max_cost, cache_dir=args.judge_cache_dir, seed=args.seed,
-                       both_orders=not args.judge_one_order)
+                       both_orders=not args.judge_one_order, max_tokens_param=args.judge_max_tokens_param)
 
 
 def _report(run_dir) -> int:
