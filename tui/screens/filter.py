@@ -1,5 +1,7 @@
 """6 Filter: duplicate removal, token-length limits and PII redaction, with the token
-length histogram and the conversations these settings would drop (with examples)."""
+length histogram, the conversations these settings would drop (with examples) and, when
+PII redaction is on, what it replaces (counts per type and samples in context: the same
+report as `clonekit pii-report`)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,29 @@ def run_filter_preview(app, config):
     from builder.workspace import filter_preview
 
     return filter_preview(app.inputs(), config)
+
+
+def run_pii_report(app, config):
+    from builder.curate.pii_report import report
+
+    return report(app.inputs(), config, per_type=3, width=30)
+
+
+def render_pii_report(r):
+    """The Filter page's PII panel: counts, then each sample as before[original]after -> placeholder."""
+    from rich.text import Text
+
+    text = Text()
+    found = ", ".join(f"{n:,} {k}" for k, n in r.counts.items() if n)
+    text.append("PII redaction replaces: ", style="bold")
+    text.append((found or "nothing found") + "\n")
+    for s in r.samples:
+        text.append(f"{s.kind:<6} ", style="dim")
+        text.append("…" + s.before.replace("\n", " "))
+        text.append(s.original, style="reverse")
+        text.append(s.after.replace("\n", " ") + "… ")
+        text.append(f"→ {s.placeholder}\n", style="green")
+    return text
 
 
 class FilterPage(Page):
@@ -44,6 +69,9 @@ class FilterPage(Page):
         with Horizontal():
             yield Histogram(id="length-hist")
             with VerticalScroll(id="dropped-examples"):
+                pii_panel = Static("", id="pii-sample")
+                pii_panel.display = False  # shown while PII redaction is on
+                yield pii_panel
                 yield Static("", id="dropped-summary")
                 yield ConversationView(id="dropped-view")
 
@@ -74,7 +102,13 @@ class FilterPage(Page):
         if not self.ck.ready_for_preview(status):
             return
         status.update("computing…")
-        self.run_core("filter", run_filter_preview, self.ck, self.workspace.build_config(), with_events=False)
+        config = self.workspace.build_config()
+        self.run_core("filter", run_filter_preview, self.ck, config, with_events=False)
+        panel = self.query_one("#pii-sample", Static)
+        panel.display = config.clean.pii
+        if config.clean.pii:
+            panel.update("[dim]looking for PII…[/]")
+            self.run_core("pii-sample", run_pii_report, self.ck, config, with_events=False)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#apply-filter")
@@ -106,6 +140,11 @@ class FilterPage(Page):
             self.apply()
 
     def on_work_done(self, message: WorkDone) -> None:
+        if message.job == "pii-sample":
+            message.stop()
+            panel = self.query_one("#pii-sample", Static)
+            panel.update(f"[red]{message.error}[/]" if message.error else render_pii_report(message.result))
+            return
         if message.job != "filter":
             return
         message.stop()
