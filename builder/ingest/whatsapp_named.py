@@ -13,8 +13,9 @@ last one. Within the file, a date that falls more than half a year before the pr
 one starts a new year (exports are nearly chronological: the odd out-of-order line moves
 by minutes or days, not months). The last message's year is ``--year-end`` when given,
 else the year of the file's date (its mtime, or its zip entry's date) - the previous year
-if the last message's day comes after that date - and a warning says so. With neither,
-the file is refused with one line asking for ``--year-end``: a year is never invented."""
+if the last message's day comes after that date - and a warning says so. With neither (or
+a file date before WhatsApp existed, such as a zip's default 1980-01-01), the file is
+refused with one line asking for ``--year-end``: a year is never invented."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ for _number, _words in enumerate([
 ], start=1):
     for _w in _words.split():
         MONTHS[_w] = _number
+
+FIRST_YEAR = 2009  # WhatsApp's first release: a file dated earlier has a wrong date
 
 _MON_PY = r"(?P<mon>[^\W\d_]{3,10})\.?"
 _TIME_PY = (r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?:[:.](?P<s>\d{2}))?"
@@ -161,6 +164,10 @@ def _inferred_years(fields: pl.DataFrame, name: str, modified: datetime | None, 
     if year_end is None:
         if modified is None:
             raise ParseError(name, "the message dates have no year and the file's date is unknown",
+                             hint="pass --year-end YYYY, the year of the last message")
+        if modified.year < FIRST_YEAR:  # a zip entry's default 1980-01-01, a reset clock
+            raise ParseError(name, f"the message dates have no year and the file's date "
+                             f"({modified.date().isoformat()}) is older than WhatsApp",
                              hint="pass --year-end YYYY, the year of the last message")
         last = fields.select(pl.col("_month").last(), pl.col("_day").last()).row(0)
         file_day = modified.date() if isinstance(modified, datetime) else modified

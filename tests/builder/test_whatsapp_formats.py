@@ -80,6 +80,11 @@ def test_no_year_refused_in_one_line_without_year_end_or_file_date():
     assert "--year-end" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_no_year_with_an_impossible_file_date_is_refused():
+    with pytest.raises(ParseError, match=r"1980-01-01.*--year-end"):
+        parse(NO_YEAR_MD, modified=datetime(1980, 1, 1))
+
+
 def test_no_year_with_year_end_counts_back_over_new_year():
     df, warnings = parse(NO_YEAR_MD, year_end=2020)
     assert warnings == []
