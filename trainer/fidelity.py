@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.atomic import atomic_write_text
+from builder.errors import ClonekitError
 
 Z95 = 1.959963984540054
 
@@ -217,15 +218,21 @@ def update_eval_files(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     fid = fidelity_results(run_dir)
     eval_json = run_dir / "eval.json"
-    results = json.loads(eval_json.read_text(encoding="utf-8")) if eval_json.is_file() else {}
+    try:
+        results = json.loads(eval_json.read_text(encoding="utf-8")) if eval_json.is_file() else {}
+    except json.JSONDecodeError as err:
+        raise ClonekitError(f"{eval_json}: not valid JSON ({err.msg}); delete it (`clonekit eval` writes it "
+                            "again) and rerun") from None
     results["fidelity"] = fid
     if fid.get("blind"):
         plot_fool_rates(fid["blind"]["by_contact"], run_dir / "blind.png",
                         judge=(fid.get("judge") or {}).get("by_contact"))
     atomic_write_text(eval_json, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    if "perplexity_base" in results:
-        md = to_markdown(results)
-    else:
+    try:
+        md = to_markdown(results) if "perplexity_base" in results else None
+    except (KeyError, TypeError, ValueError):
+        md = None  # an eval.json from an older clonekit: keep its numbers in eval.json, rewrite the page
+    if md is None:
         run_id = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("run_id", run_dir.name)
         md = (f"# Evaluation of {run_id}\n\n(perplexity and style: run `clonekit eval {run_dir}`)\n\n"
               + fidelity_markdown(fid))
