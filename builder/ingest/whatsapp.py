@@ -55,7 +55,6 @@ from builder.ingest.base import Document
 from builder.ingest.whatsapp_dates import add_timestamps, infer_order, with_part_values
 from builder.ingest.whatsapp_header import (
     DIGIT_MAP,
-    INVISIBLE_CLASS,
     MERIDIEM_IN_HEADER,
     Template,
     compile_template,
