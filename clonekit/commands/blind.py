@@ -258,7 +258,7 @@ def _session(args, run_dir) -> int:
             print("saved", file=out, flush=True)
     except KeyboardInterrupt:
         print(file=out)
-    left = len(session.queue)
-    print(f"\n{session.rater}: {len(session.answered_now)} answers saved; "
+    left, n = len(session.queue), len(session.answered_now)
+    print(f"\n{session.rater}: {n} answer{'' if n == 1 else 's'} saved; "
           + (f"{left} items left (run the same command to continue)." if left else "all items done."), file=out)
     return 0

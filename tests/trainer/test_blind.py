@@ -269,7 +269,8 @@ def test_judge_budget_stops_early(tmp_path):
                           cache_dir=str(tmp_path / "cache"), max_requests=2, concurrency=1)
         out = json.loads(run_judge(tmp_path, cfg).read_text())
         assert server.received == 2
-    assert len(out["verdicts"]) == 1 and out["budget_stopped"] is True and out["usage"]["sent"] == 2  # one item, both orders
+    # two requests: one item, asked in both orders
+    assert len(out["verdicts"]) == 1 and out["budget_stopped"] is True and out["usage"]["sent"] == 2
     assert "the budget stopped it early" in (update_eval_files(tmp_path) and (tmp_path / "eval.md").read_text())
 
 

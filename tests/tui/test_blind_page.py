@@ -118,5 +118,5 @@ async def test_start_prepares_items_with_the_model(tmp_path: Path, settle) -> No
         assert prepared["complete"] and prepared["sampling"]["max_new_tokens"] == 6  # the Chat page's settings
         await pilot.press("1", "q")
         await settle(pilot)
-        assert "Mia: 1 answers saved" in text_of(app, "#blind-status")
+        assert "Mia: 1 answer saved; " in text_of(app, "#blind-status")
         assert errors == []

@@ -207,8 +207,8 @@ class BlindPage(Page):
 
     def finish(self) -> None:
         s, self.session = self.session, None
-        left = len(s.queue)
-        self.status_text = (f"{s.rater}: {len(s.answered_now)} answers saved; "
+        left, n = len(s.queue), len(s.answered_now)
+        self.status_text = (f"{s.rater}: {n} answer{'' if n == 1 else 's'} saved; "
                             + (f"{left} items left (start again to continue)" if left else "all items done"))
         self.status(self.status_text)
         self.query_one("#blind-context", VerticalScroll).remove_children()
