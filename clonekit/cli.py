@@ -18,7 +18,7 @@ from builder.errors import Cancelled, ClonekitError
 # Order is the order shown in --help.
 COMMANDS = [
     "tui", "demo", "ingest", "build", "datasets", "pii-report", "export", "synth",
-    "train", "runs", "chat", "compare", "merge", "gguf", "serve", "eval", "blind",
+    "train", "runs", "chat", "compare", "merge", "gguf", "serve", "telegram", "eval", "blind",
 ]
 
 

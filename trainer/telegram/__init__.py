@@ -1,0 +1,1 @@
+"""`clonekit telegram`: the clone on Telegram (allow list, journal, bot loop, backends)."""
