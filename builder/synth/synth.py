@@ -269,13 +269,14 @@ def run_synth(cfg: SynthConfig, on_event: OnEvent = ignore_event, cancel: Cancel
         "rejected": dict(sorted(result.rejected.items())),
         "dropped": dict(sorted(result.dropped.items())),
     }
+    rejected = sum(result.rejected.values())
+    # said before writing: with none kept, write_version raises NothingChanged and this says why
+    on_event(Log(f"{len(result.records)} synthetic records kept ({result.counts['synthetic_share']:.1%} of train "
+                 f"tokens); {rejected} items rejected, {sum(result.dropped.values())} dropped "
+                 f"({', '.join(f'{k} {v}' for k, v in sorted(result.dropped.items())) or 'none'})"))
     path = write_version(dv.name, dv.train + result.records, dv.val, manifest,
                          root=dv.path.parent.parent, parent=f"{dv.name}/{dv.version}")
     if out.budget_stopped:
         on_event(Log(f"budget reached: stopped after {len(out.results)} of {len(plan.requests)} requests; "
                      f"the new version holds what completed", "warning"))
-    rejected = sum(result.rejected.values())
-    on_event(Log(f"{len(result.records)} synthetic records kept ({result.counts['synthetic_share']:.1%} of train "
-                 f"tokens); {rejected} items rejected, {sum(result.dropped.values())} dropped "
-                 f"({', '.join(f'{k} {v}' for k, v in sorted(result.dropped.items())) or 'none'})"))
     return path

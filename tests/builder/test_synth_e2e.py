@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.curate.store import load_version
+from builder.curate.store import NothingChanged, load_version
 from builder.errors import Cancelled, ClonekitError
 from builder.events import CancelToken, Progress
 from builder.synth.config import SynthConfig
@@ -166,10 +166,14 @@ def test_duplicates_of_real_data_are_dropped(version, server, tmp_path):
     real = load_version(version).train[0]["messages"]
     reply = json.dumps({"items": [{"instruction": real[1]["content"], "response": real[2]["content"]}]})
     server.reply_content = lambda body: reply  # type: ignore[method-assign]
-    out = run_synth(config(version, server, tmp_path / "c", n=3, per_call=1, synthetic_share=0.9))
-    child = load_version(out)
-    assert synthetic(out) == []
-    assert child.manifest["synth"]["dropped"]["duplicate"] == 3
+    before = sorted(p.name for p in version.parent.iterdir())
+    logs = []
+    with pytest.raises(NothingChanged) as unchanged:  # nothing kept: no copy of the input version
+        run_synth(config(version, server, tmp_path / "c", n=3, per_call=1, synthetic_share=0.9),
+                  on_event=lambda e: logs.append(getattr(e, "message", "")))
+    assert unchanged.value.path == version
+    assert sorted(p.name for p in version.parent.iterdir()) == before
+    assert any("0 synthetic records kept" in m and "duplicate 3" in m for m in logs), logs
 
 
 def test_cancel_keeps_finished_requests_for_the_rerun(version, tmp_path):
