@@ -108,15 +108,18 @@ def encode_record(tokenizer, record: dict, end_of_turn: str, max_length: int, tr
     does not hold exactly as chat would prompt for it (templates that rewrite earlier turns,
     reasoning templates) becomes a sequence of its own: chat's prompt, then the reply.
     Raises ClonekitError when the template cannot render the record."""
-    from trainer.template_fit import persona_turns
+    from trainer.template_fit import fit_of, generation_spans, persona_turns
 
     messages = to_model_messages(record["messages"])
-    _msgs, full, turns = persona_turns(tokenizer, messages, end_of_turn)
+    msgs, full, turns = persona_turns(tokenizer, messages, end_of_turn)
     if train_on == "all":
         ids, labels = _labelled(tokenizer, full, [], "all")
         return [Encoded(ids[:max_length], labels[:max_length], len(ids) > max_length)]
     out = []
     spans = [(len(t.prompt), len(t.text)) for t in turns if t.in_full]
+    marked = generation_spans(tokenizer, fit_of(tokenizer), msgs, full)
+    if marked:
+        spans = [_marked_span(marked, s, e, full, end_of_turn) for s, e in spans]
     if spans:
         ids, labels = _labelled(tokenizer, full, spans, train_on)
         out.append(Encoded(ids[:max_length], labels[:max_length], len(ids) > max_length))
@@ -127,6 +130,17 @@ def encode_record(tokenizer, record: dict, end_of_turn: str, max_length: int, tr
         # The reply is at the end: a too-long context loses its oldest tokens, not the reply.
         out.append(Encoded(ids[-max_length:], labels[-max_length:], len(ids) > max_length))
     return out
+
+
+def _marked_span(marked: list[tuple[int, int]], start: int, end: int, full: str, end_of_turn: str) -> tuple[int, int]:
+    """The template's own {% generation %} span inside this persona turn, through the turn's
+    end-of-turn token (a mark that stops before it is extended: the model must learn to stop)."""
+    inside = [(a, b) for a, b in marked if start <= a < end]
+    if not inside:
+        return start, end
+    a, b = inside[0][0], max(b for _a, b in inside)
+    eot = full.find(end_of_turn, b - len(end_of_turn))
+    return a, (eot + len(end_of_turn) if 0 <= eot <= b + 2 else max(b, end))
 
 
 @dataclass

@@ -296,6 +296,24 @@ def persona_turns(tokenizer, messages: list[dict], end_of_turn: str,
     return msgs, full, out
 
 
+def generation_spans(tokenizer, fit: TemplateFit, messages: list[dict], full: str) -> list[tuple[int, int]] | None:
+    """The character spans the template itself marks with {% generation %} in ``full`` (the
+    render of adapted ``messages``), or None when it has no such marks or renders differently."""
+    if not fit.generation_mask:
+        return None
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    kwargs = {**tokenizer.special_tokens_map, **fit.template_kwargs}
+    try:
+        rendered, indices = render_jinja_template(conversations=[messages], chat_template=template_text(tokenizer),
+                                                  return_assistant_tokens_mask=True, **kwargs)
+    except Exception:  # noqa: BLE001 - the plain render worked; without marks clonekit's own spans are used
+        return None
+    if rendered[0] != full:
+        return None
+    return [(int(a), int(b)) for a, b in indices[0]]
+
+
 def rewrites_earlier_turns(tokenizer, fit: TemplateFit, end_of_turn: str) -> bool:
     """True when a two-exchange dialogue's full render does not hold each persona turn as
     chat prompts for it (so those turns are trained as renders of their own)."""

@@ -100,8 +100,8 @@ def trained_spans(tok, seqs) -> list[str]:
     return spans
 
 
-def test_all_sixteen_fixtures_are_here_and_cited():
-    assert len(KEYS) == 16
+def test_all_seventeen_fixtures_are_here_and_cited():
+    assert len(KEYS) == 17
     sources = (FIXTURES / "SOURCES.md").read_text(encoding="utf-8")
     for key in KEYS:
         s = spec(key)
@@ -122,6 +122,7 @@ VERDICTS = {
     "r1_distill_old": dict(prompt_suffix="", merge_runs=False),
     "phi3_5": dict(system="native", merge_runs=False, assistant_first=True),
     "phi4_mini": dict(system="native", merge_runs=False, assistant_first=True),
+    "phi4_reasoning": dict(system="fold", generation_mask=True, merge_runs=False),
     "llama3_1": dict(system="native", merge_runs=False, assistant_first=True),
     "qwen2_5": dict(system="native", merge_runs=False, assistant_first=True),
     "smollm2": dict(system="native", merge_runs=False, assistant_first=True),
@@ -129,7 +130,7 @@ VERDICTS = {
 END_OF_TURN = {"gemma2": "<end_of_turn>", "gemma3": "<end_of_turn>", "gemma3_1b_first": "<end_of_turn>",
                "llama3_1": "<|eot_id|>", "llama3_2": "<|eot_id|>", "llama3_3": "<|eot_id|>",
                "mistral7b_v0_3": "</s>", "mistral_nemo": "</s>", "mistral_small3": "</s>",
-               "phi3_5": "<|end|>", "phi4_mini": "<|end|>", "qwen2_5": "<|im_end|>", "qwen3": "<|im_end|>",
+               "phi3_5": "<|end|>", "phi4_mini": "<|end|>", "phi4_reasoning": "<|im_end|>", "qwen2_5": "<|im_end|>", "qwen3": "<|im_end|>",
                "smollm2": "<|im_end|>", "r1_distill": "<｜end▁of▁sentence｜>", "r1_distill_old": "<｜end▁of▁sentence｜>"}
 
 
@@ -194,6 +195,30 @@ def test_reasoning_prompt_closes_the_think_block(prepared):
     tok, _ = prepared["r1_distill"]
     prompt = tok.decode(build_prompt(tok, SYSTEM, [{"role": "user", "content": "hey"}], "Alex").input_ids)
     assert prompt.endswith("<｜Assistant｜><think>\n\n</think>\n\n")
+
+
+def test_the_templates_own_generation_marks_give_the_labels(prepared):
+    """Phi-4-reasoning marks assistant text with {% generation %}: those marks are the
+    labels; a mark that stops before the end-of-turn token is extended through it."""
+    from trainer.data import encode_record
+    from trainer.template_fit import attach, generation_spans, persona_turns, probe
+    from trainer.templates import to_model_messages
+
+    tok, info = prepared["phi4_reasoning"]
+    original = tok.chat_template
+    try:
+        tok.chat_template = original.replace("{% generation %}{{message['content'] + '<|im_end|>'}}{% endgeneration %}",
+                                             "{% generation %}{{message['content']}}{% endgeneration %}{{'<|im_end|>'}}")
+        assert tok.chat_template != original
+        fit = attach(tok, probe(tok))
+        msgs, full, _turns = persona_turns(tok, to_model_messages(record("one_to_one")["messages"]), info.end_of_turn)
+        marks = generation_spans(tok, fit, msgs, full)
+        assert [full[a:b] for a, b in marks] == ["yes! around 8?", "usual place"]  # the marks stop short
+        spans = trained_spans(tok, encode_record(tok, record("one_to_one"), info.end_of_turn, 4096))
+        assert spans == ["yes! around 8?<|im_end|>", "usual place<|im_end|>"]
+    finally:
+        tok.chat_template = original
+        attach(tok, info.fit)
 
 
 def test_strip_think():
