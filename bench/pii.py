@@ -22,7 +22,6 @@ implementations alternating --repeats times in this process, caches cleared each
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -39,20 +38,12 @@ sys.path.insert(0, str(REPO / "bench"))
 import polars as pl  # noqa: E402
 
 import _pii_old as old  # noqa: E402
+from tests.pii_eval.score import by_set, load, score  # noqa: E402
 from builder.curate import pii  # noqa: E402
 from builder.curate.pii_detect import _phone_in, find_spans  # noqa: E402
 
-EVAL = REPO / "tests" / "pii_eval" / "eval.jsonl"
 OLD_TYPES = ["email", "phone", "url", "card", "iban"]
 NEW_TYPES = list(pii.TYPES)
-PLACEHOLDER = re.compile(r"<(URL|EMAIL|IBAN|CARD|PHONE|IP)(?:_\d+)?>")
-
-
-def load(scenario: str) -> list[dict]:
-    rows = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines()]
-    if scenario == "no hints":
-        rows = [r for r in rows if not r["set"].startswith("phone-intl")]
-    return rows
 
 
 def redact_old(rows: list[dict]) -> list[str]:
@@ -65,77 +56,6 @@ def redact_new(rows: list[dict], consistent: bool = False) -> list[str]:
     out, _ = pii.redact_column(df, "text", NEW_TYPES,
                                options=pii.PiiOptions(locale_region=False, consistent=consistent))
     return out["text"].to_list()
-
-
-def align(original: str, redacted: str) -> list[tuple[int, int, str]] | None:
-    """Where each placeholder of ``redacted`` sits in ``original``; None when the text
-    outside the placeholders changed."""
-    pieces = PLACEHOLDER.split(redacted)
-    literals, kinds = pieces[0::2], [k.lower() for k in pieces[1::2]]
-    if not kinds:
-        return [] if redacted == original else None
-    pattern = "(.+?)".join(re.escape(p) for p in literals)
-    m = re.fullmatch(pattern, original, flags=re.S)
-    if m is None:
-        return None
-    return [(m.start(i + 1), m.end(i + 1), k) for i, k in enumerate(kinds)]
-
-
-def iou(a: tuple, b: tuple) -> float:
-    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
-    return inter / (max(a[1], b[1]) - min(a[0], b[0]))
-
-
-def score(rows: list[dict], outputs: list[str], types: list[str]) -> dict:
-    labels = {t: 0 for t in types}
-    hit = {t: 0 for t in types}
-    dets = {t: 0 for t in types}
-    tp = {t: 0 for t in types}
-    neg_total, neg_kept, changed = 0, 0, 0
-    neg_by: dict[str, list[int]] = {}
-    for row, out in zip(rows, outputs):
-        found = align(row["text"], out)
-        if found is None:
-            changed += 1
-            found = []
-        for s, e, k in row["spans"]:
-            labels[k] = labels.get(k, 0) + 1
-            if any(dk == k and iou((s, e), (ds, de)) >= 0.8 for ds, de, dk in found):
-                hit[k] = hit.get(k, 0) + 1
-        for ds, de, dk in found:
-            dets[dk] = dets.get(dk, 0) + 1
-            if any(dk == k and iou((s, e), (ds, de)) >= 0.8 for s, e, k in row["spans"]):
-                tp[dk] = tp.get(dk, 0) + 1
-        for s, e, what in row["neg"]:
-            kept = not any(ds < e and s < de for ds, de, _ in found)
-            neg_total += 1
-            neg_kept += kept
-            neg_by.setdefault(what, [0, 0])[0] += kept
-            neg_by[what][1] += 1
-    per = {}
-    for k in labels:
-        per[k] = {"n": labels[k], "recall": hit.get(k, 0) / labels[k] if labels[k] else None,
-                  "precision": tp.get(k, 0) / dets[k] if dets.get(k) else None, "detections": dets.get(k, 0)}
-    n_lab = sum(labels[k] for k in types)
-    n_det = sum(dets.get(k, 0) for k in dets)
-    per["overall"] = {"n": n_lab, "recall": sum(hit.get(k, 0) for k in types) / n_lab,
-                      "precision": sum(tp.values()) / n_det if n_det else None, "detections": n_det}
-    return {"types": per, "negatives_kept": neg_kept / neg_total, "negatives": neg_total,
-            "neg_by": {k: v[0] / v[1] for k, v in sorted(neg_by.items())}, "rows_changed": changed}
-
-
-def by_set(rows: list[dict], outputs: list[str]) -> dict[str, float]:
-    """Recall of the phone lines by how they are written."""
-    acc: dict[str, list[int]] = {}
-    for row, out in zip(rows, outputs):
-        if not row["set"].startswith("phone"):
-            continue
-        found = align(row["text"], out) or []
-        for s, e, k in row["spans"]:
-            ok = any(dk == k and iou((s, e), (ds, de)) >= 0.8 for ds, de, dk in found)
-            acc.setdefault(row["set"], [0, 0])[0] += ok
-            acc[row["set"]][1] += 1
-    return {k: v[0] / v[1] for k, v in sorted(acc.items())}
 
 
 def fmt(x) -> str:
@@ -162,8 +82,8 @@ def quality(scenario: str) -> dict:
         r = res[name]
         print(f"{name}: look-alike negatives kept {r['negatives_kept']:.3f} of {r['negatives']}; "
               f"rows changed outside placeholders: {r['rows_changed']}; {r['seconds']:.2f} s")
-        print(f"   negatives kept by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in r["neg_by"].items()))
-        print(f"   phone recall by writing: " + ", ".join(f"{k} {v:.2f}" for k, v in r["phone_by_set"].items()))
+        print("   negatives kept by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in r["neg_by"].items()))
+        print("   phone recall by writing: " + ", ".join(f"{k} {v:.2f}" for k, v in r["phone_by_set"].items()))
     return res
 
 

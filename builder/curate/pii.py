@@ -27,7 +27,7 @@ from typing import Iterable
 
 import polars as pl
 
-from builder.curate.pii_detect import (  # noqa: F401  (luhn_ok, iban_ok, card_ok: public helpers)
+from builder.curate.pii_detect import (  # noqa: F401  (luhn_ok, iban_ok, card_ok: re-exported helpers)
     CANDIDATE,
     PREFILTER,
     TYPES,

@@ -16,6 +16,7 @@ from builder.curate import pii
 from builder.curate.config import BuildConfig
 from builder.curate.sources import Inputs
 from builder.errors import ClonekitError
+from builder.wording import plural
 
 
 @dataclass
@@ -68,7 +69,7 @@ def version_config(path: Path) -> BuildConfig:
 
 def format_report(r: PiiReport) -> str:
     """The plain-text report (CLI)."""
-    lines = [f"PII in {r.source or 'the sources'}: {r.messages:,} messages scanned"]
+    lines = [f"PII in {r.source or 'the sources'}: {plural(r.messages, 'message')} scanned"]
     found = {k: v for k, v in r.counts.items() if v}
     lines.append("found: " + (", ".join(f"{k} {v:,}" for k, v in found.items()) if found else "nothing"))
     if r.regions:
