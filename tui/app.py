@@ -58,6 +58,8 @@ class GoToCommands(Provider):
         commands += [
             ("Write a dataset version", app.action_write_version, "build with the current clonekit.toml"),
             ("Re-read the sources", app.action_reload_sources, "ingest the exports again"),
+            ("Put the clone on Telegram", app.action_deploy,
+             "the clonekit telegram commands, the allow list filled from your contacts (ctrl+t on Chat)"),
             ("Blind test: who wrote this?", app.action_blind,
              "people pick your real reply or the clone's; the fool rate goes into eval.md"),
         ]
@@ -136,6 +138,9 @@ class CloneKitApp(App):
 
     def action_blind(self) -> None:
         self.push_screen(BlindScreen())
+
+    def action_deploy(self) -> None:
+        self.query_one(ChatPage).action_deploy()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         page = self.active_page()

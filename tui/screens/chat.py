@@ -43,7 +43,8 @@ class ChatPage(Page):
     TITLE = "Chat"
     KEYS = "type and press enter · ctrl+g stops a reply · ctrl+r new conversation"
     DEFAULT_FOCUS = "#chat-input"
-    BINDINGS = [Binding("ctrl+g", "stop", "Stop reply"), Binding("ctrl+r", "reset", "New conversation")]
+    BINDINGS = [Binding("ctrl+g", "stop", "Stop reply"), Binding("ctrl+r", "reset", "New conversation"),
+                Binding("ctrl+t", "deploy", "Put it on Telegram", show=False)]
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -217,6 +218,16 @@ class ChatPage(Page):
     def action_stop(self) -> None:
         if self.cancel_token is not None:
             self.cancel_token.cancel()
+
+    def action_deploy(self) -> None:
+        """The `clonekit telegram` commands for the selected run (tui/screens/deploy.py)."""
+        from tui.screens.deploy import DeployScreen, dataset_contacts
+
+        run = self.query_one("#chat-run", Select).value
+        if not isinstance(run, str):
+            self.error("no finished run to put on Telegram: train one on page 8")
+            return
+        self.app.push_screen(DeployScreen(run, dataset_contacts(run)))
 
     def action_reset(self) -> None:
         if self.session is not None:
