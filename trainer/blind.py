@@ -9,8 +9,9 @@
   single ``write`` under an exclusive lock, then ``fsync``. A line cut off by a kill
   (no newline at the end) is ignored on read and cut away before the next append.
 - ``BlindSession`` is one rater's queue: every item this rater has not answered (skips
-  count as answered), in an order of its own; which side the real reply is on is drawn per
-  (rater, item), so a restarted session shows the same pairing."""
+  count as answered), in an order of their own (earlier turns of one conversation first);
+  which side the real reply is on is drawn per (rater, item), so a restarted session shows
+  the same pairing."""
 
 from __future__ import annotations
 
@@ -266,6 +267,23 @@ def stable_draw(*parts: object) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
+def rater_order(items: list[dict], key: str) -> list[dict]:
+    """A rater's own shuffled order, except that two items cut from one conversation come
+    earlier turn first: the later item's context holds the earlier item's real reply, and
+    seeing it first would give that item away."""
+    order = sorted(items, key=lambda it: stable_draw("order", key, it["item"]))
+    slots: dict[object, list[int]] = {}
+    for pos, it in enumerate(order):
+        src = it.get("source") or {}
+        slots.setdefault(src.get("record", it["item"]), []).append(pos)
+    out = list(order)
+    for positions in slots.values():
+        group = sorted((order[p] for p in positions), key=lambda it: (it.get("source") or {}).get("turn", 0))
+        for pos, it in zip(positions, group):
+            out[pos] = it
+    return out
+
+
 # ---------------------------------------------------------------------------- a session
 @dataclass(frozen=True)
 class Shown:
@@ -291,7 +309,7 @@ class BlindSession:
         self.log = AnswerLog(self.folder)
         key = rater_key(rater)
         answered = {a["item"] for a in read_answers(self.folder) if rater_key(a["rater"]) == key}
-        order = sorted(self.items, key=lambda it: stable_draw("order", key, it["item"]))
+        order = rater_order(self.items, key)
         self.queue = [it for it in order if it["item"] not in answered]
         self.answered_before = len(self.items) - len(self.queue)
         self.answered_now: list[dict] = []

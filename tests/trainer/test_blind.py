@@ -315,3 +315,16 @@ def test_synthetic_fact_records_counted(tmp_path):
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert synthetic_fact_records(str(tmp_path)) == 1
     assert synthetic_fact_records(str(tmp_path / "gone")) is None and synthetic_fact_records(None) is None
+
+
+def test_rater_order_shows_earlier_cuts_of_a_conversation_first():
+    from trainer.blind import rater_order
+
+    items = [{"item": f"i{n}", "source": {"record": n // 3, "turn": 2 * (n % 3) + 2}} for n in range(12)]
+    for rater in ("jess", "alex", "mum"):
+        order = rater_order(items, rater)
+        assert sorted(it["item"] for it in order) == sorted(it["item"] for it in items)
+        for record in range(4):
+            turns = [it["source"]["turn"] for it in order if it["source"]["record"] == record]
+            assert turns == sorted(turns)
+    assert rater_order(items, "jess") != rater_order(items, "alex")  # each rater has an order of their own
