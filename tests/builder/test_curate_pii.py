@@ -82,3 +82,10 @@ def test_nothing_to_find_returns_the_frame_unchanged():
     out, counts = pii.redact_column(df, "t", ALL)
     assert out["t"].to_list() == ["hello", "", None]
     assert counts == {k: 0 for k in ALL}
+
+
+def test_text_holding_the_split_marker_is_still_cut_right():
+    texts = ["a\x00b call +44 20 7946 0958 \x00", "\ufdd0 x@y.org"]
+    out, counts = redact(texts)
+    assert out == ["a\x00b call <PHONE> \x00", "\ufdd0 <EMAIL>"]
+    assert counts["phone"] == 1 and counts["email"] == 1
