@@ -147,6 +147,7 @@ def _tld() -> tuple:
     return extract, last_labels, file_exts
 
 
+_RFC1591_GENERIC = frozenset({"com", "net", "org", "edu", "gov", "mil", "int", "info", "biz"})
 _URL_TRAIL = ".,;:!?'\")]}>*"
 
 
@@ -173,7 +174,11 @@ def _domain_ok(host: str, has_path: bool) -> bool:
         return False  # "end.Next": a missing space after a full stop
     if suffix_label.lower() in file_exts:
         return False  # notes.zip, clip.mov
-    return len(r.suffix) <= 3 or "." in r.suffix or not r.suffix.isascii()
+    # With nothing but name.suffix, only country codes, multi-label suffixes (co.uk), IDN
+    # suffixes and the generic TLDs of RFC 1591 count: the 2013+ generic TLDs are English
+    # words ("see.you", "the.one", "go.now" are a missing space, not a link).
+    suffix = r.suffix.lower()
+    return len(suffix) == 2 or "." in suffix or not suffix.isascii() or suffix in _RFC1591_GENERIC
 
 
 def _url_span(candidate: str) -> Span | None:

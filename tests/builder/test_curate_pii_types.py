@@ -92,6 +92,9 @@ def test_idn_and_upper_case_emails(text, want):
     ("see main.py and clip.mov", "see main.py and clip.mov"),  # file names whose extension is a TLD
     ("ok.so what", "ok.so what"),
     ("end.Next time", "end.Next time"),  # a missing space after a full stop
+    ("see.you tomorrow", "see.you tomorrow"),  # .you is a (2014) TLD, but not without a path
+    ("see.you/later", "<URL>"),
+    ("on amazon.de or bbc.co.uk", "on <URL> or <URL>"),
 ])
 def test_bare_domains(text, want):
     assert redact([text])[0] == [want]

@@ -281,7 +281,8 @@ def negatives() -> list[str | tuple]:
         out += [("number", str(rng.randint(1_000_000, 99_999_999_999))), ("number", f"{rng.randint(1, 999):,}".replace(",", " ") + " 000 000"),
                 ("number", f"3.{rng.randint(10000, 99999999)}"), ("isbn", f"978-{rng.randint(0, 9)}-{rng.randint(10, 99)}-{rng.randint(100000, 999999)}-{rng.randint(0, 9)}")]
     out += [("file", f) for f in ["main.py", "report.zip", "clip.mov", "notes.md", "setup.sh", "data.csv", "photo.jpg"]]
-    out += [("typo", t) for t in ["ok.so", "end.Next", "yes.See", "fine.Thanks"]]
+    out += [("typo", t) for t in ["ok.so", "end.Next", "yes.See", "fine.Thanks", "see.you", "the.one", "go.now",
+                                  "ok.bye", "lol.ok"]]
     return out
 
 
