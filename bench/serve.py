@@ -119,6 +119,22 @@ def run_level(url: tuple[str, int], model_id: str, prompts: list[str], clients: 
             "lat50": percentile(lats, .5), "lat95": percentile(lats, .95)}
 
 
+def wait_static(engine, prompts: list[str], args) -> str:
+    """Wait for the background compile of the static loop (it serves lone requests)."""
+    from trainer.static_decode import _WARM_FAILED, warm_decoder
+
+    needed = max(len(engine.build([{"role": "system", "content": "You are Sam."},
+                                   {"role": "user", "content": p}]).input_ids) for p in prompts) + args.new_tokens
+    t0 = time.perf_counter()
+    while not warm_decoder(engine.model, needed):
+        if engine.model in _WARM_FAILED:
+            return f"its background compile failed ({_WARM_FAILED[engine.model]}): eager batch path only"
+        if time.perf_counter() - t0 > 400:
+            return "its background compile was not done after 400 s"
+        time.sleep(0.5)
+    return f"compiled in the background, ready {time.perf_counter() - t0:.1f}s after the warm-up request"
+
+
 def main() -> None:
     import torch
     import transformers
@@ -181,6 +197,8 @@ def main() -> None:
             run_level(addr, "bench", prompts, 1, 1, args.new_tokens)  # warm-up (compiles the static loop)
             sync(args.device)
             notes.append(f"{label}: warm-up request {time.perf_counter() - t_w:.1f}s")
+            if engine.batcher is not None and engine.batcher.solo_static:
+                notes.append(f"{label}: lone requests on the static loop; " + wait_static(engine, prompts, args))
             table[label] = []
             for clients in levels:
                 row = run_level(addr, "bench", prompts, clients, args.rounds if clients > 1 else args.rounds + 1,
@@ -191,7 +209,8 @@ def main() -> None:
                       f"{row['lat95']:6.2f} s  ({row['requests']} req)", flush=True)
             if engine.batcher is not None:
                 notes.append(f"{label}: largest batch {engine.batcher.max_seen_batch}, "
-                             f"{engine.batcher.steps} decode steps")
+                             f"{engine.batcher.steps} batched decode steps, {engine.batcher.solo_replies} replies "
+                             f"begun alone on the static loop, {engine.batcher.handoffs} handed over to the batch")
         finally:
             server.shutdown()
             server.server_close()

@@ -16,7 +16,12 @@ Columns that are padding for every remaining row are trimmed when a request leav
 
 Sampling is per request: repetition penalty, temperature, top-p and greedy-or-not are
 per-row tensors; a request with a ``seed`` draws its noise from its own generator, so its
-reply does not depend on who else is in the batch."""
+reply does not depend on who else is in the batch.
+
+A lone request (``solo_static``, the default on a GPU) runs on the compiled static-cache
+loop (trainer.static_decode: one CUDA-graph replay per token, ~4x the eager step) once its
+background compile is done; when another request arrives meanwhile, the lone one stops
+there and its cache rows and next token move into the batch, so nobody waits for it."""
 
 from __future__ import annotations
 
@@ -98,7 +103,7 @@ class BatchWorker:
     batch in flight is cancelled."""
 
     def __init__(self, model, tokenizer, stop_ids: list[int], max_batch: int = DEFAULT_MAX_BATCH,
-                 on_error: Callable[[Exception], None] | None = None) -> None:
+                 on_error: Callable[[Exception], None] | None = None, solo_static: bool | None = None) -> None:
         import torch
 
         self.model, self.tokenizer = model, tokenizer
@@ -106,6 +111,9 @@ class BatchWorker:
         self.max_batch = max_batch
         self.on_error = on_error
         self.device = next(model.parameters()).device
+        self.solo_static = self.device.type == "cuda" if solo_static is None else solo_static
+        self.solo_replies = 0  # answered (or begun) alone on the static loop
+        self.handoffs = 0  # lone replies moved into the batch when others arrived
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.vocab = base.get_output_embeddings().weight.shape[0]
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -162,10 +170,14 @@ class BatchWorker:
             try:
                 with torch.inference_mode():
                     new = [j for j in new if not self._skip_cancelled(j)]
-                    if new:
-                        self._admit(new)
+                    if len(new) == 1 and not self.rows and self._try_solo(new[0]):
+                        pass  # answered alone on the static loop, or handed over into self.rows
+                    elif new:
+                        with self._gpu_lock():
+                            self._admit(new)
                     if self.rows:
-                        self._decode_step()
+                        with self._gpu_lock():
+                            self._decode_step()
             except Exception as err:  # noqa: BLE001 — every request in flight gets it; the worker lives on
                 for row in self.rows:
                     row.job.emit(err)
@@ -182,6 +194,81 @@ class BatchWorker:
                     row.job.emit(_reply(row.streamer, row.job.cancel, row.job.input_ids))
                 self.rows = []
                 return
+
+    def _gpu_lock(self):
+        """Eager CUDA work holds the lock a background CUDA-graph capture waits for."""
+        import contextlib
+
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        from trainer.static_decode import GPU_LOCK
+
+        return GPU_LOCK
+
+    def _budget(self, job: BatchJob) -> int:
+        budget = job.settings.max_new_tokens
+        if self.context:
+            budget = max(0, min(budget, self.context - len(job.input_ids)))
+        return budget
+
+    def _streamer(self, job: BatchJob) -> _CallbackStreamer:
+        streamer = _CallbackStreamer(self.tokenizer, self.stop_ids, None, [s for s in job.stop if s])
+        streamer.on_text = job.emit
+        return streamer
+
+    def _try_solo(self, job: BatchJob) -> bool:
+        """Run a lone request on the warm static loop; False when that doesn't apply (off,
+        seeded: its draw must not depend on the path, someone waiting, not compiled yet)."""
+        if not self.solo_static or job.seed is not None or job.settings.static_cache is False \
+                or not self.incoming.empty():
+            return False
+        from trainer.static_decode import static_decode, warm_decoder
+
+        budget = self._budget(job)
+        if budget == 0 or not warm_decoder(self.model, len(job.input_ids) + budget):
+            return False
+        row = _Row(job, self._streamer(job), None, budget=budget)
+        handoff = []
+
+        def on_token(tid: int) -> bool:
+            row.produced += 1
+            if job.cancel.cancelled or not row.streamer.add_token(tid) or row.produced >= budget:
+                return False
+            if not self.incoming.empty():
+                handoff.append(True)  # someone is waiting: carry on in the batch
+                return False
+            return True
+        s = job.settings
+        self.solo_replies += 1
+        stopped = static_decode(self.model, job.input_ids, budget, s.temperature, s.top_p, s.repetition_penalty,
+                                on_token)
+        if handoff and stopped is not None:
+            self._adopt(row, *stopped)
+        else:
+            row.streamer.end()
+            job.emit(_reply(row.streamer, job.cancel, job.input_ids))
+        return True
+
+    def _adopt(self, row: _Row, decoder, next_token) -> None:
+        """The batch starts from a reply the static loop began: its cache up to the
+        decoder's position, its seen-token mask, and the token it already chose."""
+        from transformers import DynamicCache
+
+        torch = self._torch
+        self.handoffs += 1
+        pos = int(decoder.pos[0])
+        self.cache = DynamicCache(ddp_cache_data=[(layer.keys[:, :, :pos], layer.values[:, :, :pos])
+                                                  for layer in decoder.cache.layers])
+        self.mask = torch.ones((1, pos), dtype=torch.long, device=self.device)
+        self.positions = torch.tensor([pos], dtype=torch.long, device=self.device)
+        self.seen = decoder.seen.clone()
+        s = row.job.settings
+        self.params = torch.tensor([[s.temperature or 1.0, s.top_p, s.repetition_penalty]], dtype=torch.float32,
+                                   device=self.device)
+        self.sample = torch.tensor([s.temperature > 0], dtype=torch.bool, device=self.device)
+        self.rows = [row]
+        self.last = next_token.view(1).clone()
+        self._deliver(self.last, 0)
 
     def _skip_cancelled(self, job: BatchJob) -> bool:
         if job.cancel.cancelled:
@@ -220,12 +307,7 @@ class BatchWorker:
             if job.seed is not None:
                 gen = torch.Generator(device=dev)
                 gen.manual_seed(job.seed)
-            budget = job.settings.max_new_tokens
-            if self.context:
-                budget = max(0, min(budget, self.context - len(job.input_ids)))
-            streamer = _CallbackStreamer(self.tokenizer, self.stop_ids, None, [s for s in job.stop if s])
-            streamer.on_text = job.emit
-            rows.append(_Row(job, streamer, gen, budget=budget))
+            rows.append(_Row(job, self._streamer(job), gen, budget=self._budget(job)))
 
         if self.cache is None:
             self.cache, self.mask, self.seen, self.params, self.sample = cache, mask, seen, params, sample

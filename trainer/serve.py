@@ -68,7 +68,8 @@ class Engine:
         self.context = int(getattr(cfg, "max_position_embeddings", 0) or 4096)
         self.max_tokens_limit = min(MAX_NEW_TOKENS_LIMIT, self.context)
         self.jobs: "queue.Queue[Job | None]" = queue.Queue()
-        self.batcher = BatchWorker(model, tokenizer, stop_ids, max_batch or DEFAULT_MAX_BATCH) if batching else None
+        self.batcher = BatchWorker(model, tokenizer, stop_ids, max_batch or DEFAULT_MAX_BATCH,
+                                   solo_static=None if static_cache is not False else False) if batching else None
         if self.batcher is None:
             self.worker = threading.Thread(target=self._work, name="clonekit-generate", daemon=True)
             self.worker.start()

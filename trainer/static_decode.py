@@ -214,15 +214,20 @@ def _warm_up(model, size: int, on_failure) -> None:
 
 
 def static_decode(model, input_ids: list[int], max_new_tokens: int, temperature: float, top_p: float,
-                  penalty: float, on_token: Callable[[int], bool]) -> None:
-    """Decode up to ``max_new_tokens`` tokens; ``on_token(id)`` returns False to stop."""
+                  penalty: float, on_token: Callable[[int], bool]):
+    """Decode up to ``max_new_tokens`` tokens; ``on_token(id)`` returns False to stop.
+
+    Stopped early, returns ``(decoder, next_token)``: the token already chosen after the
+    last one reported (not yet in the cache), so a caller can carry on elsewhere with
+    ``decoder.cache`` up to ``decoder.pos`` (trainer.batching hands a lone reply over to
+    the batch this way); valid until the next call. Otherwise None."""
     import torch
 
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and len(input_ids) + max_new_tokens > limit:
         max_new_tokens = max(0, limit - len(input_ids))
     if max_new_tokens == 0:
-        return
+        return None
     sample = temperature > 0
     decoder = decoder_for(model, len(input_ids) + max_new_tokens)
     cuda = decoder.device.type == "cuda"
@@ -241,5 +246,7 @@ def static_decode(model, input_ids: list[int], max_new_tokens: int, temperature:
             if ready is not None:
                 ready.synchronize()
             if not on_token(int(host[0])):
-                break
+                decoder.warm = True
+                return (decoder, nxt) if i + 1 < max_new_tokens else None
     decoder.warm = True  # compiled (or eager) and run: the auto path may use it too
+    return None

@@ -264,3 +264,50 @@ def test_client_hanging_up_is_one_log_line(server, capfd):
     assert len(logged) == 1 and "disconnected" in logged[0].message, logged
     err = capfd.readouterr().err
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+@pytest.mark.slow
+def test_lone_reply_on_the_static_loop_hands_over_to_the_batch(loaded):
+    """A lone request runs on the static-cache loop (here its eager CPU form, as on a GPU
+    once the background compile is done); a request arriving mid-reply makes it move, cache
+    and chosen token, into the batch. Both replies equal unbatched greedy decoding."""
+    from trainer import static_decode
+    from trainer.batching import BatchJob, BatchWorker
+    from trainer.generate import SamplingSettings, generate_reply
+
+    _, model, tok, _, prompts = loaded
+    first_s = SamplingSettings(temperature=0, max_new_tokens=40, repetition_penalty=1.2, static_cache=None)
+    second_s = SamplingSettings(temperature=0, max_new_tokens=25, repetition_penalty=1.0, static_cache=None)
+    want_first = generate_reply(model, tok, prompts[3], dataclasses_replace(first_s), [])
+    want_second = generate_reply(model, tok, prompts[1], dataclasses_replace(second_s), [])
+    static_decode.decoder_for(model, len(prompts[3]) + 40)  # eager on CPU, so "warm" at once
+    worker = BatchWorker(model, tok, [], solo_static=True)
+    try:
+        second_q: queue.Queue = queue.Queue()
+        first_q: queue.Queue = queue.Queue()
+        pieces = []
+
+        def first_emit(item) -> None:
+            first_q.put(item)
+            if isinstance(item, str):
+                pieces.append(item)
+                if len(pieces) == 3:  # mid-reply, from the worker thread: deterministic
+                    worker.submit(BatchJob(prompts[1], second_s, [], None, second_q.put))
+        worker.submit(BatchJob(prompts[3], first_s, [], None, first_emit))
+        first, first_text = _collect(first_q)
+        second, _ = _collect(second_q)
+        assert worker.solo_replies == 1 and worker.handoffs == 1 and worker.max_seen_batch == 2
+        assert first.token_ids == want_first.token_ids and first_text == want_first.text
+        assert second.token_ids == want_second.token_ids
+        alone_q: queue.Queue = queue.Queue()
+        worker.submit(BatchJob(prompts[3], first_s, [], None, alone_q.put))
+        alone, _ = _collect(alone_q)
+        assert alone.token_ids == want_first.token_ids and worker.solo_replies == 2 and worker.handoffs == 1
+    finally:
+        worker.close()
+
+
+def dataclasses_replace(settings):
+    import dataclasses
+
+    return dataclasses.replace(settings, static_cache=False)
