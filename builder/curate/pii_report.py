@@ -26,10 +26,12 @@ class PiiReport:
     samples: list[pii.Sample]
     regions: list[list[str]] = field(default_factory=list)  # the region lists tried for national numbers
     source: str = ""
+    changed_inputs: list[str] = field(default_factory=list)  # a version's inputs that differ from its manifest
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "messages": self.messages, "counts": self.counts,
-                "regions": self.regions, "samples": [asdict(s) for s in self.samples]}
+                "regions": self.regions, "changed_inputs": self.changed_inputs,
+                "samples": [asdict(s) for s in self.samples]}
 
 
 def report(inputs: Inputs, config: BuildConfig, per_type: int = 5, width: int = 40, source: str = "") -> PiiReport:
@@ -67,10 +69,21 @@ def version_config(path: Path) -> BuildConfig:
                             f"({str(err).splitlines()[0]}); pass the exports and --config instead") from None
 
 
+def changed_inputs(path: Path, inputs: Inputs) -> list[str]:
+    """The input files of version ``path`` whose sha256 differs from its manifest (or
+    that it did not list): the report then no longer shows exactly what was redacted."""
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    then = {f["path"]: f["sha256"] for f in manifest.get("inputs", [])}
+    return [f["path"] for f in inputs.files if then.get(f["path"]) != f["sha256"]]
+
+
 def format_report(r: PiiReport) -> str:
     """The plain-text report (CLI)."""
     lines = [f"PII in {r.source or 'the sources'}: {plural(r.messages, 'message')} scanned"]
     found = {k: v for k, v in r.counts.items() if v}
+    if r.changed_inputs:
+        lines.append(f"note: {plural(len(r.changed_inputs), 'input file')} changed since the version was built "
+                     f"(first: {r.changed_inputs[0]}); this shows what a build would redact now")
     lines.append("found: " + (", ".join(f"{k} {v:,}" for k, v in found.items()) if found else "nothing"))
     if r.regions:
         lines.append("national phone numbers read as: " + "; ".join(",".join(x) or "(none)" for x in r.regions[:6])

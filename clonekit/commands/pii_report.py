@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from builder.curate.config import load_build_config
-    from builder.curate.pii_report import format_report, report, version_config
+    from builder.curate.pii_report import changed_inputs, format_report, report, version_config
     from builder.curate.sources import read_sources
     from builder.curate.store import resolve_version
     from builder.errors import ClonekitError
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.what) == 1 and _is_version(args.what[0], args.root):
         if args.config:
             raise ClonekitError("pii-report: --config applies to exports; a version uses the settings it was built with")
-        path = resolve_version(args.what[0], args.root)
+        path = version = resolve_version(args.what[0], args.root)
         config = version_config(path)
         missing = [s for s in config.build.sources if not Path(s).exists()]
         if missing:
@@ -58,10 +58,13 @@ def run(args: argparse.Namespace) -> int:
         source = f"{path.parent.name}/{path.name} (sources: {', '.join(config.build.sources)})"
         sources = config.build.sources
     else:
+        version = None
         config = load_build_config(Path(args.config) if args.config else None)
         sources = [str(Path(w).expanduser().resolve()) for w in args.what]
         source = ", ".join(args.what)
     inputs = read_sources(sources)
     r = report(inputs, config, per_type=max(0, args.samples), width=max(0, args.width), source=source)
+    if version is not None:
+        r.changed_inputs = changed_inputs(version, inputs)
     print(json.dumps(r.to_dict(), indent=2, ensure_ascii=False) if args.json else format_report(r))
     return 0

@@ -76,7 +76,12 @@ def test_report_on_a_version_uses_its_settings(export, tmp_path, capsys):
     rc, out, err = cli(capsys, "pii-report", "ann", "--root", str(root))
     assert rc == 0, err
     assert out.startswith("PII in ann/v0001 (sources: ")
-    assert "phone 8" in out and "[+44 7400 123456]" in out
+    assert "phone 8" in out and "[+44 7400 123456]" in out and "changed since" not in out
+    with open(export, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"chat": "Ann", "timestamp": "2024-03-03T10:00:00", "sender": "Ann",
+                             "text": "new: ann@new.example", "kind": "text", "source": "test"}) + "\n")
+    rc, out, err = cli(capsys, "pii-report", "ann", "--root", str(root))
+    assert rc == 0 and "note: 1 input file changed since the version was built" in out and "email 5" in out
     export.unlink()
     rc, out, err = cli(capsys, "pii-report", "ann", "--root", str(root))
     assert rc != 0 and "is gone; pass the exports instead" in err
