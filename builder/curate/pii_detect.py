@@ -5,12 +5,13 @@ pii.py cuts every message into candidates with one regex (``CANDIDATE``, run by 
 parts of it are personal data. It only ever sees the candidate, never the rest of the
 message, so the same candidate is redacted the same way in every row.
 
-- phone: Google's libphonenumber (``phonenumbers``), ``PhoneNumberMatcher`` at
-  ``Leniency.VALID`` (the number must be a valid number of its region, which rejects
-  dates, times and most digit runs). A national number (no ``+``/IDD prefix) is tried in
-  the regions given, most likely first, and must be written with its national digits
-  (e.g. the leading trunk ``0`` in France), so an order number ``123456789`` is not a
-  Paris number. Extensions (``x123``, ``ext. 12``) are part of the match.
+- phone: Google's libphonenumber (``phonenumbers``), ``PhoneNumberMatcher``. A national
+  number (no ``+``; an IDD prefix like ``00`` counts as national) is tried in the regions
+  given, most likely first, at ``Leniency.VALID`` (an assigned range of that country,
+  which rejects dates, times and most digit runs) and must be written with its national
+  digits (e.g. the leading trunk ``0`` in France), so an order number ``123456789`` is not
+  a Paris number. A ``+CC`` number needs only ``Leniency.POSSIBLE`` (a real country code
+  and a length it uses). Extensions (``x123``, ``ext. 12``) are part of the match.
 - card: 12-19 digits, Luhn, and an issuer range (IIN) that a card scheme uses.
 - iban: any case, spaces or dashes; ``python-stdnum``'s IBAN check (the registry's
   country length and format, then mod-97) decides; a short word after it is not eaten.
@@ -41,8 +42,9 @@ _IBAN = r"\b[A-Za-z]{2}[0-9]{2}[A-Za-z0-9]*(?:[ -][A-Za-z0-9]{1,4}\b)*"
 _IPV6 = r"(?i:\b[0-9a-f]{1,4}(?::[0-9a-f]{0,4}){2,7}|::[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})"
 _IPV4 = r"(?:\b[vV]|\b)(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?:\.[0-9]+)*\b"
 _DOMAIN = r"\b[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}[\w-]*(?:[/?#][^\s<>\"'`]*)?"
-# 7+ digits with the separators people type; an optional currency sign or '#' (so the
-# validator can see a price or an order number) and an optional extension.
+# 5+ digits with the separators people type; an optional currency sign, '#' or three
+# capitals (so the validator can see a price, an order number or "USD 1200000") and an
+# optional extension.
 _NUMBER = (
     r"(?:[$€£¥₹#№]" + _SP + r"?|\b[A-Z]{3}" + _SP + r")?(?:\(?\+" + _SP + r"?\(?|\(|\b)[0-9]"
     r"(?:(?:[ \u00a0\u202f\u2009.\-/]{1,2}|\)" + _SP + r"?|[ .\-/]?\()?[0-9]){4,}\b"
