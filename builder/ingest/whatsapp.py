@@ -390,7 +390,9 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
         ios_event = (pl.col("body").str.contains(mk.INVISIBLE_START) & ~pl.col("raw").str.contains(mk.INVISIBLE_START)
                      if ios else pl.lit(False))
         # iOS media signal: an LRM before "[" and one inside the body, whatever the language.
-        ios_media = (pl.col("raw").str.starts_with("\u200e") & pl.col("body").str.contains("\u200e", literal=True)
+        # (An LRM that only sets off a trailing "<This message was edited>" does not count.)
+        ios_media = (pl.col("raw").str.starts_with("\u200e")
+                     & pl.col("body").str.replace(mk.IOS_EDITED_RE, "").str.contains("\u200e", literal=True)
                      if ios else pl.lit(False))
         # Lookups first (whole lower-cased bodies): they settle the common markers; the
         # detailed regexes run only on what is left.

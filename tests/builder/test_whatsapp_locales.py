@@ -128,6 +128,12 @@ def test_ios_lrm_marks_media_in_a_language_no_table_has() -> None:
     assert df["kind"].to_list() == ["text", "media", "media", "text"]
 
 
+def test_ios_edited_text_on_an_lrm_line_stays_text() -> None:
+    df = parse(f"[3/18/22, 14:56:01] Kim: Hello\n{LRM}[3/18/22, 14:57:01] Kim: à demain {LRM}<Ce message a été modifié>\n")
+    assert df["kind"].to_list() == ["text", "text"]
+    assert df["text"][1] == "à demain"
+
+
 def test_ios_lrm_without_lrm_in_the_body_stays_text() -> None:
     # the LRM before "[" alone (seen on ordinary messages in some exports) is not enough
     df = parse(f"[3/18/22, 14:56:01] Kim: Hello\n{LRM}[3/18/22, 14:57:01] Kim: just words\n")
