@@ -366,3 +366,31 @@ def test_kill9_and_restart_answers_nothing_twice_and_loses_nothing(tiny_run, tmp
     final = json.loads(state.read_text())
     assert final["pending"] == [] and final["outbox"] == {}
     assert TOKEN not in err + out
+
+
+def test_groups_answer_only_when_listed(tiny_run, tmp_path, token_env):  # noqa: F811
+    """A group not on the allow list gets nothing (no refusal, nothing generated); a listed
+    one is answered, each speaker named (allow-list name, else their Telegram name)."""
+    llm = ScriptedOpenAI(["hey all"])
+    listed = {"id": -100500, "type": "supergroup", "title": "Book club"}
+    other = {"id": -100600, "type": "group", "title": "Random"}
+    try:
+        with FakeTelegram(token=TOKEN) as tg:
+            bot = Bot(_opts(tiny_run, tg, tmp_path, openai_base=llm.base, model="clone",
+                            allow=[*ALLOW, "chat:-100500=Book club:friends"]), [])
+            try:
+                tg.user_says(EVE, "anyone here?", chat=other)
+                tg.user_says(ALEX, "hi everyone", chat=listed)
+                tg.user_says(EVE, "hello!", chat=listed)
+                tg.wait_for_messages(1, listed["id"])
+                tg.wait_for(lambda: _settled(tmp_path / "state.json"))
+            finally:
+                bot.close()
+            assert tg.texts_to(other["id"]) == [] and tg.texts_to(EVE.id) == []
+            assert tg.texts_to(listed["id"]) == ["hey all"]
+    finally:
+        llm.close()
+    (request,) = llm.requests
+    assert "chatting with Book club (friends)" in request["messages"][0]["content"]
+    users = [(m.get("name"), m["content"]) for m in request["messages"] if m["role"] == "user"]
+    assert users == [("Alex", "hi everyone"), ("Eve", "hello!")]
