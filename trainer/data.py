@@ -202,10 +202,12 @@ def encode_all(tokenizer, records: list[dict], end_of_turn: str, max_length: int
             continue
         if len(seqs) > 1:
             rep.note("persona turns trained as separate renders (the template rewrites earlier turns)", f"{where}:{i}")
+        cut = any(e.truncated for e in seqs)
         seqs = [e for e in seqs if e.n_trained]
         if not seqs:
             rep.no_trained_tokens += 1
-            rep.note("skipped: no persona turn to train on", f"{where}:{i}")
+            rep.note(f"skipped: every persona turn is beyond max length {max_length} tokens (raise --max-length)" if cut
+                     else "skipped: no persona turn to train on", f"{where}:{i}")
             continue
         rep.truncated += any(e.truncated for e in seqs)
         for e in seqs:

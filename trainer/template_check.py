@@ -41,9 +41,11 @@ def encode_dataset(tokenizer, ds, info, max_length: int, train_on: str, on_event
     for line in stats.lines() + val_stats.lines():
         on_event(Log(line, level="warning" if line.split(": ", 1)[1].startswith("skipped") else "info"))
     if not train_enc:
-        label, first = next(iter(stats.problems.items()), ("no record has a persona turn to train on", {"example": str(train_path)}))
-        raise ClonekitError(f"{first['example']}: {label.removeprefix('skipped: ')}; no record of {train_path} can be "
-                            "trained on with this template: try --chat-template chatml, or rebuild the dataset")
+        label, first = next(((k, v) for k, v in stats.problems.items() if k.startswith("skipped")),
+                            ("no record has a persona turn to train on", {"example": str(train_path)}))
+        fix = "" if "max length" in label else "; try --chat-template chatml, or rebuild the dataset"
+        raise ClonekitError(f"{first['example']}: {label.removeprefix('skipped: ')} (and so every record of "
+                            f"{train_path.name}){fix}")
     first_ok = next(i for i, rec in enumerate(ds.train) if any(m.get("role") == "assistant" for m in rec.get("messages") or [])
                     and not _skipped(stats, f"{train_path}:{i + 1}"))
     rt = check_round_trip(tokenizer, ds.train[first_ok], info, train_on, where=f"{train_path}:{first_ok + 1}")

@@ -248,6 +248,16 @@ def test_every_record_is_checked_and_problems_are_counted(prepared):
     assert any(k.startswith("consecutive turns") for k in rep.problems)
 
 
+def test_a_record_whose_persona_turns_are_all_cut_off_says_so(prepared):
+    from trainer.data import encode_all
+
+    tok, info = prepared["llama3_1"]
+    enc, rep = encode_all(tok, [record("one_to_one")], info.end_of_turn, 40, "assistant", where="train.jsonl")
+    assert not enc
+    assert rep.problems == {"skipped: every persona turn is beyond max length 40 tokens (raise --max-length)":
+                            {"count": 1, "example": "train.jsonl:1"}}
+
+
 def test_nothing_trainable_is_refused_in_one_line_naming_the_record(prepared, tmp_path):
     from tests.trainer.conftest import write_dataset
     from trainer.data import load_dataset_version
@@ -279,7 +289,7 @@ def test_named_fallback_adds_tokens_and_says_so():
 # ------------------------------------------------------------------ real training, all 16
 REPLY = "ok see you"
 TINY = dict(hidden_size=64, num_layers=1, num_heads=2, num_kv_heads=1, intermediate_size=128, vocab_size=300)
-TRAIN = {"max_steps": 30, "eval_steps": 30, "max_length": 256, "grad_accum": 1, "lr": 1e-2, "method": "lora"}
+TRAIN = {"max_steps": 30, "eval_steps": 30, "max_length": 1024, "grad_accum": 1, "lr": 1e-2, "method": "lora"}
 
 
 @pytest.fixture(scope="module")
@@ -316,7 +326,7 @@ def _train_tiny(root: Path, data: Path, key: str, **overrides) -> Path:
     from trainer.train import TrainRequest, train
 
     texts = [m["content"] for msgs in SHAPES.values() for m in msgs] + [REPLY]
-    base = build_tiny_base(texts, TinyModelConfig(**TINY), root / "base", 256, template=spec(key))
+    base = build_tiny_base(texts, TinyModelConfig(**TINY), root / "base", 1024, template=spec(key))
     return train(TrainRequest(data=str(data), base=str(base), preset="tiny-cpu", overrides={**TRAIN, **overrides},
                               out=root / "run"))
 
@@ -336,7 +346,9 @@ def test_every_template_trains_chats_stops_and_merges(tmp_path, reply_dataset, o
     from trainer.run_dir import load_run
 
     failures = []
-    for key in KEYS:
+    # Phi-4-reasoning (the {% generation %} example) has its labels checked above; its built-in
+    # ~1000-token system prompt would double this test's time on the tiny vocabulary.
+    for key in [k for k in KEYS if k != "phi4_reasoning"]:
         run = _train_tiny(tmp_path / key, reply_dataset, key)
         info = load_run(run)
         assert info.status == "done" and info.chat_template == "base" and info.info["template_fit"], key
