@@ -177,6 +177,31 @@ def test_loss_is_exactly_the_persona_turns_and_chat_prompts_match(prepared, key,
     assert any(e.input_ids[: len(prompt)] == prompt and e.labels[len(prompt)] != IGNORE for e in seqs), (key, shape)
 
 
+def test_adapt_merges_folds_and_opens_as_the_template_needs():
+    from trainer.template_fit import TemplateFit, adapt
+    from trainer.templates import to_model_messages
+
+    gemma2 = TemplateFit(system="fold", merge_runs=True, assistant_first=False)
+    group = adapt(gemma2, to_model_messages(SHAPES["group"]))
+    assert group == [
+        {"role": "user", "content": f"{SYSTEM}\n\nAlex: anyone up for pizza\nMia: me!"},
+        {"role": "assistant", "content": "always, 8pm?"},
+        {"role": "user", "content": "Jo: works"},
+        {"role": "assistant", "content": "see you both"}]
+    first = adapt(gemma2, to_model_messages(SHAPES["persona_first_with_system"]))
+    assert first[0] == {"role": "user", "content": f"{SYSTEM}\n\n(new conversation)"}
+    assert [m["role"] for m in first] == ["user", "assistant", "user", "assistant"]
+    # A template that takes everything keeps the conversation as it is, a system-less
+    # persona-first one aside (there is nothing to prompt its first turn with).
+    plain = TemplateFit()
+    assert adapt(plain, to_model_messages(SHAPES["two_persona_turns_in_a_row"])) == to_model_messages(
+        SHAPES["two_persona_turns_in_a_row"])
+    assert adapt(plain, to_model_messages(SHAPES["persona_first_no_system"]))[0] == {
+        "role": "user", "content": "(new conversation)"}
+    listed = adapt(TemplateFit(list_content=True), [{"role": "user", "content": "hi"}])
+    assert listed == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+
 def test_qwen3_is_trained_in_non_thinking_mode_turn_by_turn(prepared):
     from trainer.data import encode_record
     from trainer.prompting import build_prompt
