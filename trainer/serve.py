@@ -288,6 +288,7 @@ def _finish(reply: Reply) -> str:
 class ClonekitHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog; socketserver's 5 resets a burst of 16 clients
     engine: Engine | None = None
     on_event: OnEvent = staticmethod(ignore_event)
 

@@ -311,3 +311,4 @@ def dataclasses_replace(settings):
     import dataclasses
 
     return dataclasses.replace(settings, static_cache=False)
+
