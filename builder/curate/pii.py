@@ -27,7 +27,7 @@ from typing import Iterable
 
 import polars as pl
 
-from builder.curate.pii_detect import (  # noqa: F401  (luhn_ok, iban_ok, card_ok: re-exported helpers)
+from builder.curate.pii_detect import (
     CANDIDATE,
     PREFILTER,
     TYPES,
@@ -38,6 +38,9 @@ from builder.curate.pii_detect import (  # noqa: F401  (luhn_ok, iban_ok, card_o
     luhn_ok,
     region_of,
 )
+
+__all__ = ["PLACEHOLDERS", "TYPES", "PiiOptions", "Sample", "Scan", "Span", "card_ok", "detections", "iban_ok",
+           "locale_region", "luhn_ok", "options_from", "redact_column", "samples", "scan"]
 
 PLACEHOLDERS = {"url": "<URL>", "email": "<EMAIL>", "iban": "<IBAN>", "card": "<CARD>", "phone": "<PHONE>", "ip": "<IP>"}
 _SENTINELS = ("\x00", "\ufdd0", "\ufdd1", "\U0010fffe")
