@@ -253,17 +253,24 @@ def _common_prefix(a: str, b: str) -> int:
     return i
 
 
-def persona_turns(tokenizer, messages: list[dict], end_of_turn: str,
-                  fit: TemplateFit | None = None) -> tuple[list[dict], str, list[PersonaTurn]]:
+def persona_turns(tokenizer, messages: list[dict], end_of_turn: str, fit: TemplateFit | None = None,
+                  each_turn: bool = False) -> tuple[list[dict], str, list[PersonaTurn]]:
     """(adapted messages, full render, one PersonaTurn per persona turn that has a prompt).
 
     A turn is labelled inside the full render when the full render starts with this
     turn's prompt and reply (a prefix-stable template); otherwise (the template rewrites
     earlier turns, or its generation prompt differs from its training render) the turn is
-    trained on its own text, prompt + reply, rendered as chat will render it."""
+    trained on its own text, prompt + reply, rendered as chat will render it.
+
+    For a template the probe found prefix-stable this takes two renders per record, not
+    two per persona turn (``each_turn`` forces the turn-by-turn renders)."""
     fit = fit or fit_of(tokenizer)
     msgs = adapt(fit, messages)
     full = render_adapted(tokenizer, fit, msgs)
+    if not each_turn and not fit.rewrites and not fit.prompt_suffix:
+        fast = _stable_turns(tokenizer, fit, msgs, full, end_of_turn)
+        if fast is not None:
+            return msgs, full, fast
     out = []
     for k, m in enumerate(msgs):
         if m["role"] != "assistant" or k == 0:
@@ -318,10 +325,44 @@ def rewrites_earlier_turns(tokenizer, fit: TemplateFit, end_of_turn: str) -> boo
     """True when a two-exchange dialogue's full render does not hold each persona turn as
     chat prompts for it (so those turns are trained as renders of their own)."""
     try:
-        _m, _full, turns = persona_turns(tokenizer, [_sys(_SYS), _u(_U1), _a(_A1), _u(_U2), _a(_A2)], end_of_turn, fit)
+        _m, _full, turns = persona_turns(tokenizer, [_sys(_SYS), _u(_U1), _a(_A1), _u(_U2), _a(_A2)], end_of_turn, fit,
+                                         each_turn=True)
     except ClonekitError:
         return False
     return any(not t.in_full for t in turns)
+
+
+def _stable_turns(tokenizer, fit: TemplateFit, msgs: list[dict], full: str, end_of_turn: str) -> list[PersonaTurn] | None:
+    """persona_turns for a prefix-stable template in two renders instead of two per turn:
+    every message's text is found in order in the full render; the last persona turn's
+    prompt is rendered for real and gives the text between a prompt and its reply (" " for
+    Mistral v0.3, "" mostly), which every earlier turn must show too. None when anything
+    does not line up (then every turn is rendered on its own)."""
+    found: list[tuple[int, int, int]] = []  # (message index, content start, content end)
+    pos = 0
+    for k, m in enumerate(msgs):
+        body = content_text(m).strip()
+        at = full.find(body, pos) if body else -1
+        if at < 0:
+            return None
+        pos = at + len(body)
+        if m["role"] == "assistant" and k > 0:
+            found.append((k, at, pos))
+    if not found:
+        return []
+    k_last, at_last, _ = found[-1]
+    prompt = render_adapted(tokenizer, fit, msgs[:k_last], add_generation_prompt=True)
+    if not full.startswith(prompt) or len(prompt) > at_last:
+        return None
+    gap = full[len(prompt):at_last]
+    out = []
+    for k, at, end_body in found:
+        start = at - len(gap)
+        eot = full.find(end_of_turn, end_body)
+        if full[start:at] != gap or eot < 0 or any(b <= eot < e for _k, b, e in found if b > end_body):
+            return None
+        out.append(PersonaTurn(k, full[:start], full[start:eot + len(end_of_turn)], True))
+    return out
 
 
 def strip_think(text: str) -> str:

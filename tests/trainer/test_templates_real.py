@@ -202,6 +202,18 @@ def test_adapt_merges_folds_and_opens_as_the_template_needs():
     assert listed == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
 
 
+@pytest.mark.parametrize("key", KEYS)
+def test_the_two_render_path_equals_rendering_every_turn(prepared, key):
+    """persona_turns' fast path for prefix-stable templates gives exactly the turn-by-turn result."""
+    from trainer.template_fit import persona_turns
+    from trainer.templates import to_model_messages
+
+    tok, info = prepared[key]
+    for shape in SHAPES:
+        msgs = to_model_messages(record(shape)["messages"])
+        assert persona_turns(tok, msgs, info.end_of_turn) == persona_turns(tok, msgs, info.end_of_turn, each_turn=True)
+
+
 def test_qwen3_is_trained_in_non_thinking_mode_turn_by_turn(prepared):
     from trainer.data import encode_record
     from trainer.prompting import build_prompt
