@@ -292,10 +292,7 @@ def _header_fields(heads: pl.DataFrame, header_re: str, template: Template, arab
         year = pl.concat_str([head.str.extract(rf"([MTSHR]){DIGIT_RUN}", 1).fill_null(""), year])
     if template.meridiem == "pre":
         mer = head.str.extract(MERIDIEM_IN_HEADER, 1)
-    elif meridiem_optional(template):
-        # only within the header itself: a body may start with "am" or "PM"
-        mer = pl.col("raw").str.extract(f"^({header_re.removeprefix('^')})", 1).str.extract(MERIDIEM_IN_HEADER, 1)
-    else:
+    else:  # filled in below for the headers that carry one
         mer = pl.lit(None, pl.String)
     fields = [
         n.get(date_at, null_on_oob=True).alias("p1"),
@@ -308,7 +305,16 @@ def _header_fields(heads: pl.DataFrame, header_re: str, template: Template, arab
          else pl.lit(False)).alias("era"),
         mer.alias("mer"),
     ]
-    return heads.with_columns(fields).drop("nums")
+    heads = heads.with_columns(fields).drop("nums")
+    if template.meridiem != "pre" and meridiem_optional(template):
+        # Read from the header itself (a body may start with "am" or "PM"), and only on the
+        # lines whose header has one (a DFA match first: extracting is the costly part).
+        rows = heads.get_column("raw").str.contains(compile_template(template, meridiem_required=True)).arg_true()
+        if rows.len():
+            words = (heads.get_column("raw").gather(rows).str.extract(f"^({header_re.removeprefix('^')})", 1)
+                     .str.extract(MERIDIEM_IN_HEADER, 1))
+            heads = heads.with_columns(heads.get_column("mer").scatter(rows, words))
+    return heads
 
 
 def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Template) -> pl.DataFrame:
@@ -386,7 +392,7 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
             )
         )
         low = pl.col("_low")
-        key = low.str.strip_chars_end(".。")
+        key = low.str.strip_chars_end(mk.END_MARKS)
         ios_event = (pl.col("body").str.contains(mk.INVISIBLE_START) & ~pl.col("raw").str.contains(mk.INVISIBLE_START)
                      if ios else pl.lit(False))
         # iOS media signal: an LRM before "[" and one inside the body, whatever the language.
@@ -406,17 +412,31 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
             .otherwise(None).alias("kind"),
             "placeholder", "_low", ios_event.alias("_ios_event"),
         ).collect()
-        open_rows = fixed.get_column("kind").is_null().arg_true()
+        kinds_now = fixed.get_column("kind")
+        open_rows = kinds_now.is_null().arg_true()
         if open_rows.len():
-            decided = fixed[open_rows].select(
-                pl.when(low.str.contains(mk.DELETED_RE)).then(pl.lit("deleted"))
-                .when(low.str.contains(mk.MEDIA_RE)).then(pl.lit("media"))
-                .when((pl.col("_ios_event") & ~low.str.contains(mk.POLL_RE)) | low.str.contains(mk.SYSTEM_RE)
-                      | (low.str.contains(mk.OLD_ANDROID_EVENT_RE) if old_events else pl.lit(False)))
-                .then(pl.lit("system"))
-                .otherwise(pl.lit("text"))
-            ).to_series()
-            fixed = fixed.with_columns(fixed.get_column("kind").scatter(open_rows, decided))
+            is_event = fixed.get_column("_ios_event").gather(open_rows)
+            # iOS events (an LRM opens the body, none the line) are events unless they are a
+            # deleted message with a name in it, a location or a poll: three small checks
+            # instead of the whole tables (the export's many join/leave notices land here).
+            events, others = open_rows.filter(is_event), open_rows.filter(~is_event)
+            if events.len():
+                kinds_now = kinds_now.scatter(events, fixed[events].select(
+                    pl.when(low.str.contains(mk.DELETED_TEMPLATE_RE)).then(pl.lit("deleted"))
+                    .when(low.str.contains(mk.LOCATION_RE)).then(pl.lit("media"))
+                    .when(low.str.contains(mk.POLL_RE)).then(pl.lit("text"))
+                    .otherwise(pl.lit("system"))
+                ).to_series())
+            if others.len():
+                kinds_now = kinds_now.scatter(others, fixed[others].select(
+                    pl.when(low.str.contains(mk.DELETED_RE)).then(pl.lit("deleted"))
+                    .when(low.str.contains(mk.MEDIA_RE)).then(pl.lit("media"))
+                    .when(low.str.contains(mk.SYSTEM_RE)
+                          | (low.str.contains(mk.OLD_ANDROID_EVENT_RE) if old_events else pl.lit(False)))
+                    .then(pl.lit("system"))
+                    .otherwise(pl.lit("text"))
+                ).to_series())
+            fixed = fixed.with_columns(kinds_now.alias("kind"))
         author = author.scatter(check_rows, fixed.get_column("author"))
         text = text.scatter(check_rows, fixed.get_column("text"))
         kind = kind.scatter(check_rows, fixed.get_column("kind"))

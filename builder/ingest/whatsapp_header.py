@@ -192,10 +192,11 @@ def _literal(text: str) -> str:
     return _I + "".join(out) + _I
 
 
-def compile_template(t: Template) -> str:
+def compile_template(t: Template, meridiem_required: bool = False) -> str:
     """The one header regex of a file, matching the header at the start of a line (the
     body follows the match). It has no capture groups: Polars finds match spans with a
-    DFA, which is several times faster than extracting groups."""
+    DFA, which is several times faster than extracting groups. ``meridiem_required``: only
+    the headers of this shape that carry an AM/PM word (which ones need reading as 12-hour)."""
     sep = re.escape(t.date_sep) + (f"{_SP}+" if t.date_space else "")
     date = (
         f"(?P<d1>{_DIG}{{1,4}}){_I}{sep}{_I}(?P<d2>{_DIG}{{1,4}}){_I}{sep}{_I}"
@@ -211,6 +212,8 @@ def compile_template(t: Template) -> str:
         time += r"\."
     if t.meridiem == "pre":
         time = f"(?P<mer>{_MER_RS}){_SP}?" + time
+    elif meridiem_required and meridiem_optional(t):
+        time = time + f"{_SP}?(?P<mer>{_MER_RS})"
     elif t.meridiem == "post":
         time = time + f"(?:{_SP}?(?P<mer>{_MER_RS}))?"
     elif t.end != " ":

@@ -101,6 +101,12 @@ MEDIA_RE = "|".join([
     rf"^{_alt(LIVE_LOCATION)}{_END_PUNCT}$",
     r"^null$",  # Android view-once media
 ])
+DELETED_TEMPLATE_RE = rf"^{template_alternation(DELETED_TEMPLATES)}{_END_PUNCT}$"  # "... by admin %@"
+LOCATION_RE = "|".join([  # the location forms of MEDIA_RE alone (for iOS events)
+    rf"^{_alt(LOCATION_WORDS)}{_SP}*[:：]{_SP}*https?://\S+$",
+    rf"^[^\n:：]{{1,40}}[:：]{_SP}*{_LOCATION_URL}$",
+    rf"^{_alt(LIVE_LOCATION)}{_END_PUNCT}$",
+])
 VENUE_MORE_RE = rf"^[^\n]{{1,200}}\n{_LOCATION_URL}\n*$"  # the 2 lines after a venue's name
 # Group events of old Android exports, written with the exporter as author (seen in a real
 # 2013 export: "Tanay: Viresh joined", "Tanay: Changed the group icon"); lower-cased bodies.
@@ -143,10 +149,16 @@ def _variants(words: tuple[str, ...]) -> set[str]:
 
 # Whole lower-cased bodies (trailing period dropped) decided by lookup, before any regex:
 # the common markers (deleted, "<Media omitted>", missed calls) never reach the regexes.
-EXACT_DELETED: list[str] = sorted({w.lower() for w in DELETED})
-EXACT_MEDIA: list[str] = sorted({f"<{w.lower()}>" for w in MEDIA_OMITTED} | {w.lower() for w in IOS_OMITTED + LIVE_LOCATION}
-                                | {"null"})
-EXACT_SYSTEM: list[str] = sorted({w.lower() for w in MISSED_CALLS})
+END_MARKS = ".。।۔"  # stripped from the end of a body (and of the table entries) before lookups
+
+
+def _keys(words) -> set[str]:
+    return {w.lower().rstrip(END_MARKS) for w in words}
+
+
+EXACT_DELETED: list[str] = sorted(_keys(DELETED))
+EXACT_MEDIA: list[str] = sorted({f"<{w.lower()}>" for w in MEDIA_OMITTED} | _keys(IOS_OMITTED + LIVE_LOCATION) | {"null"})
+EXACT_SYSTEM: list[str] = sorted(_keys(MISSED_CALLS))
 
 # Whole bodies that are (or start) a marker, as WhatsApp writes them (any case variant).
 EXACT_BODIES: list[str] = sorted(
