@@ -133,16 +133,22 @@ class TrainPage(Page):
         choices = run_choices(self.workspace.runs_root)
         self._run_status = {path: status for _, path, status in choices}
         target = str(self.run_dir) if self.run_dir is not None else None
-        self._filling_runs = True
+        before = select.value
         select.set_options([(label, path) for label, path, _ in choices])
-        if target in self._run_status:
+        # set_options blanks the value; putting it back posts a Changed that is ours, not a pick
+        self._set_by_code = target if target in self._run_status else None
+        if self._set_by_code is not None:
             select.value = target
-        self._filling_runs = False
+        elif before != select.value:
+            self._set_by_code = select.value
 
     @on(Select.Changed, "#train-run")
     def run_picked(self, event: Select.Changed) -> None:
         """Picking a run makes it the one Resume continues, and shows its loss curve."""
-        if getattr(self, "_filling_runs", False) or not isinstance(event.value, str):
+        if event.value == getattr(self, "_set_by_code", None):
+            self._set_by_code = None
+            return  # refresh_runs restored the current run
+        if not isinstance(event.value, str):
             return
         if self.proc is not None and self.proc.poll() is None:
             return  # the picker follows the running run; nothing to switch to
