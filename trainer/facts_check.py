@@ -36,24 +36,43 @@ from trainer.blind import blind_dir
 from trainer.fidelity import Rate
 from trainer.generate import SamplingSettings
 
-# (pattern on one card fact, question asked); the pattern's "v" group is the expected value
+# A proper noun (one or more capitalised words, whatever the case flag) and the end of a
+# free-text value (punctuation or a connecting word).
+NAME = r"(?-i:[A-Z])[\w'-]+(?: (?-i:[A-Z])[\w'-]+)*"
+END = r"(?=$|[,.;:!?)]| and | with | who | which | where | but | at )"
+
+# (pattern on one clause of a card fact, question asked); the pattern's "v" group is the
+# expected value. Matching ignores case except where a name must be capitalised.
 PATTERNS: list[tuple[str, str]] = [
-    (r"\blives? in (?P<v>.+)", "where do you live these days?"),
-    (r"\bworks? as (?:an? )?(?P<v>.+)", "what do you do for work?"),
-    (r"\bworks? (?:at|for) (?P<v>.+)", "where do you work?"),
-    (r"\b(?:is |comes? )?from (?P<v>.+)", "where are you from originally?"),
-    (r"\b(?:partner|wife|husband|girlfriend|boyfriend|fianc[eé]e?)(?:'s name)? is (?:called |named )?(?P<v>.+)",
-     "what's your partner's name again?"),
-    (r"\bmarried to (?P<v>.+)", "who are you married to?"),
-    (r"\bha(?:s|ve) an? (?P<pet>dog|cat|rabbit|parrot|horse|hamster) (?:called|named) (?P<v>.+)",
-     "what's your {pet}'s name?"),
+    (rf"^(?:[\w']+ ){{0,2}}(?:lives?|living|based) (?:in|near) (?P<v>{NAME})", "where do you live these days?"),
+    (rf"\b(?:mum|dad|mother|father|parents)(?: and (?:mum|dad|mother|father))? lives? (?:in|near) (?P<v>{NAME})",
+     "where do your parents live?"),
+    (rf"\bworks? as (?:an? )?(?P<v>[\w' -]+?){END}", "what do you do for work?"),
+    (r"^(?:[\w']+ ){0,2}is an? (?P<v>[\w' -]+?) (?:at|for|in|with)\b", "what do you do for work?"),
+    (rf"\bworks? (?:at|for) (?P<v>{NAME})", "where do you work?"),
+    (rf"\b(?:agency|company|office|firm|studio|practice|hospital|school|startup) in (?P<v>{NAME})",
+     "which city do you work in?"),
+    (rf"\b(?:is |comes? |am )from (?P<v>{NAME})", "where are you from originally?"),
+    (rf"\b(?:partner|wife|husband|girlfriend|boyfriend|fianc[eé]e?)(?:'s name)?(?: is)?(?: called| named)?,? "
+     rf"(?P<v>{NAME})", "what's your partner's name again?"),
+    (rf"\bmarried to (?P<v>{NAME})", "who are you married to?"),
+    (rf"\b(?P<rel>sister|brother)(?:'s name)? is (?P<v>{NAME})", "what's your {rel}'s name?"),
+    (rf"^(?P<v>{NAME}) is (?:[\w']+'s|my) (?:younger |older |little |big |twin )?(?P<rel>sister|brother)\b",
+     "what's your {rel}'s name?"),
+    (rf"\bboss(?:'s name)? is (?P<v>{NAME})", "who's your boss again?"),
+    (rf"\b(?P<pet>dog|cat|rabbit|parrot|horse|hamster|puppy|kitten)(?: called| named)?,? (?P<v>{NAME})",
+     "what's the {pet} called again?"),  # "the": the card's pet may be the family's
     (r"\bborn in (?P<v>\d{4})\b", "what year were you born?"),
-    (r"^(?:is |am )?(?P<v>\d{1,3})(?: years old| yo)?$", "how old are you?"),
-    (r"\bstud(?:ied|ies|y) (?P<v>.+?)(?: at .+)?$", "what did you study?"),
-    (r"\bspeaks? (?P<v>.+)", "which languages do you speak?"),
-    (r"\bfavou?rite (?P<what>[\w ]+?) is (?P<v>.+)", "what's your favourite {what}?"),
-    (r"\bdrives? an? (?P<v>.+)", "what car do you drive?"),
+    (r"(?:^|\bis |\bam |\baged? )(?P<v>\d{1,3})(?: years old| yo|$)", "how old are you?"),
+    (rf"\bstud(?:ied|ies|y|ying) (?P<v>[\w' -]+?){END}", "what did you study?"),
+    (r"\bspeaks? (?P<v>[\w' ,-]+?)(?=$|[.;:!?)])", "which languages do you speak?"),
+    (rf"\bfavou?rite (?P<what>[\w ]+?) is (?P<v>[\w' -]+?){END}", "what's your favourite {what}?"),
+    (rf"\bdrives? an? (?P<v>[\w' -]+?){END}", "what car do you drive?"),
+    (r"\bgoes (?P<v>\w+ing)\b", "what do you do for fun?"),
 ]
+# not evidence of agreement when they appear in a reply
+STOPWORDS = {"the", "and", "with", "for", "who", "which", "small", "big", "new", "old", "their", "his", "her",
+             "our", "your", "from", "near"}
 
 # (question, topic word: the question is left out when a card fact mentions it)
 UNKNOWN: list[tuple[str, str]] = [
@@ -109,20 +128,25 @@ def fold(text: str) -> str:
 
 
 def probes_from_card(facts: list[str]) -> tuple[list[Probe], list[str]]:
-    """(questions on the card, facts no pattern understood)."""
+    """(questions on the card, facts no pattern understood). A fact is split into clauses
+    at ". " and ";", every pattern is tried on every clause, and a question is asked once
+    (the first fact that answers it wins)."""
     probes, not_probed, asked = [], [], set()
     for fact in facts:
-        text = fact.strip().rstrip(".").strip()
-        for pattern, question in PATTERNS:
-            found = re.search(pattern, text, flags=re.IGNORECASE)
-            if found:
+        matched = False
+        for clause in re.split(r"(?<=[.;!?])\s+|;\s*", fact.strip()):
+            text = clause.strip().rstrip(".!").strip()
+            for pattern, question in PATTERNS:
+                found = re.search(pattern, text, flags=re.IGNORECASE)
+                if not found:
+                    continue
+                matched = True
                 q = question.format(**{k: v.lower() for k, v in found.groupdict().items() if k != "v"})
                 value = found.group("v").strip().strip("\"'")
                 if q not in asked and value:
                     asked.add(q)
                     probes.append(Probe(q, "known", value, fact))
-                break
-        else:
+        if not matched:
             not_probed.append(fact)
     return probes, not_probed
 
@@ -172,7 +196,7 @@ def classify(probe: Probe, reply: str) -> str:
             if any(n in _numbers(reply) for n in numbers):
                 return "agree"
         else:
-            wanted = {w for w in _words(probe.expected) if len(w) >= 3}
+            wanted = {w for w in _words(probe.expected) if len(w) >= 3 and w not in STOPWORDS}
             if wanted & set(_words(reply)):
                 return "agree"
         return "deflect" if deflects(reply) else "contradict"

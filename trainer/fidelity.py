@@ -183,7 +183,7 @@ def fidelity_markdown(fid: dict) -> str:
             f"| not on the card | makes something up instead of deflecting | {fmt_rate(s['unknown_made_up'])} |",
             f"| not on the card | deflects | {fmt_rate(s['unknown_deflect'])} |", "",
             f"This rests on {facts['replies']} replies to {facts['questions']} questions."
-            + (f" Card facts no question was derived from: {'; '.join(facts['not_probed'])}."
+            + (f" Card facts no question was derived from: {'; '.join(f.rstrip('.') for f in facts['not_probed'])}."
                if facts["not_probed"] else ""),
             "", *[f"- {d}" for d in facts["definitions"]], "",
         ]

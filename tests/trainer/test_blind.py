@@ -144,6 +144,23 @@ def test_facts_probes_and_classification():
     unknown = unknown_probes(card)
     assert unknown and not any("dentist" in p.question for p in unknown)  # the card mentions a dentist
 
+    # the demo persona's card: sentences with several facts each
+    demo = ["Sam Kellett is a UX designer at a small design agency in Leeds.",
+            "Sam lives with their partner Alex, a nurse who works shifts, and their cat Miso.",
+            "Sam's family: Mum and Dad live near York with their dog Biscuit; Jess is Sam's younger sister.",
+            "Sam's boss is Helen Marsh; clients include Orchard, Fernway and Pebble Health.",
+            "Sam plays in a Thursday pub quiz team with Dev, Tom and Priya."]
+    probes_demo, not_probed_demo = probes_from_card(demo)
+    assert [(p.question, p.expected) for p in probes_demo] == [
+        ("what do you do for work?", "UX designer"), ("which city do you work in?", "Leeds"),
+        ("what's your partner's name again?", "Alex"), ("what's the cat called again?", "Miso"),
+        ("where do your parents live?", "York"), ("what's the dog called again?", "Biscuit"),
+        ("what's your sister's name?", "Jess"), ("who's your boss again?", "Helen Marsh")]
+    assert not_probed_demo == [demo[-1]]
+    assert classify(probes_demo[0], "designer, at the agency") == "agree"
+    assert classify(probes_demo[0], "the small one") == "contradict"  # "small"/"the" are no evidence
+    assert classify(probes_demo[7], "helen obviously") == "agree"
+
     lisbon, born = probes[0], probes[3]
     assert classify(lisbon, "still in lisbon haha") == "agree"
     assert classify(lisbon, "LISBÖN obviously") == "agree"  # accents and case ignored
