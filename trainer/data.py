@@ -166,34 +166,20 @@ class EncodeReport:
         return [f"{p['count']} record(s): {label} (e.g. {p['example']})" for label, p in self.problems.items()]
 
 
-def _adaptations(fit, messages: list[dict]) -> list[str]:
-    """Which of the template fit's adaptations change this conversation (for the report)."""
-    rest = [m for m in messages if m["role"] != "system"]
-    has_system = any(m["role"] == "system" and m["content"] for m in messages)
-    out = []
-    if fit.merge_runs and any(a["role"] == b["role"] for a, b in zip(rest, rest[1:])):
-        out.append("consecutive turns of one speaker merged (the template needs strict alternation)")
-    if has_system and fit.system == "fold":
-        out.append("system prompt folded into the first user turn (the template has no system role)")
-    if rest and rest[0]["role"] == "assistant":
-        if not fit.assistant_first or not has_system or fit.system == "fold":
-            out.append(f"opens with the persona: a neutral opening {fit.opening!r} was put before it")
-    return out
-
-
 def encode_all(tokenizer, records: list[dict], end_of_turn: str, max_length: int, train_on: str,
                where: str = "train.jsonl") -> tuple[list[Encoded], EncodeReport]:
     """Encode every record, never stopping at the first bad one: records the template cannot
     render are skipped and counted per problem (with one example); the caller refuses only
     when nothing is left."""
-    from trainer.template_fit import fit_of
+    from trainer.template_fit import adapt, fit_of
 
     fit = fit_of(tokenizer)
     out: list[Encoded] = []
     rep = EncodeReport(records=len(records))
     for i, rec in enumerate(records, 1):
-        messages = to_model_messages(rec.get("messages") or [])
-        for label in _adaptations(fit, messages):
+        notes: list[str] = []
+        adapt(fit, to_model_messages(rec.get("messages") or []), notes)
+        for label in notes:
             rep.note(label, f"{where}:{i}")
         try:
             seqs = encode_record(tokenizer, rec, end_of_turn, max_length, train_on)

@@ -30,6 +30,10 @@ OPENING = "(new conversation)"
 _ATTR = "clonekit_fit"
 _THINK_BLOCK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
 _SCAFFOLD = re.compile(r"<think>\s*</think>\s*|<think>\s*$")
+# What a template's refusal looks like from apply_chat_template besides jinja's own errors
+# (raise_exception is a TemplateError; "empty conversation" is a ValueError; string
+# content indexed as a list is a TypeError/KeyError/IndexError/AttributeError).
+_REFUSALS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 _GENERATION_TAG = re.compile(r"{%-?\s*generation\s*-?%}")
 
 
@@ -97,7 +101,7 @@ def render_adapted(tokenizer, fit: TemplateFit, messages: list[dict], add_genera
         raise ClonekitError("nothing to render: the conversation is empty")
     try:
         text = _raw(tokenizer, messages, add_generation_prompt, fit.template_kwargs)
-    except (TemplateError, ValueError, TypeError, KeyError, IndexError) as err:
+    except _REFUSALS + (TemplateError,) as err:
         raise ClonekitError(
             f"the chat template refuses this conversation ({str(err).splitlines()[0][:160]}); "
             "use --chat-template chatml") from None
@@ -112,8 +116,10 @@ def content_text(message: dict) -> str:
 
 
 # ------------------------------------------------------------------ adapting
-def adapt(fit: TemplateFit, messages: list[dict]) -> list[dict]:
-    """role/content messages (trainer.templates.to_model_messages) -> what this template accepts."""
+def adapt(fit: TemplateFit, messages: list[dict], notes: list[str] | None = None) -> list[dict]:
+    """role/content messages (trainer.templates.to_model_messages) -> what this template
+    accepts. ``notes`` (when given) gets one line per change made, for the record check."""
+    note = notes.append if notes is not None else (lambda _line: None)
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system" and m["content"])
     rest = [dict(role=m["role"], content=m["content"]) for m in messages if m["role"] != "system"]
     if fit.merge_runs:
@@ -123,14 +129,18 @@ def adapt(fit: TemplateFit, messages: list[dict]) -> list[dict]:
                 merged[-1]["content"] += "\n" + m["content"]
             else:
                 merged.append(m)
+        if len(merged) < len(rest):
+            note("consecutive turns of one speaker merged (the template needs strict alternation)")
         rest = merged
     if rest and rest[0]["role"] == "assistant" and (not fit.assistant_first or not system or fit.system == "fold"):
         rest.insert(0, {"role": "user", "content": fit.opening})
+        note(f"opens with the persona: a neutral opening {fit.opening!r} was put before it")
     if system and fit.system == "fold":
         if rest and rest[0]["role"] == "user":
             rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
         else:
             rest.insert(0, {"role": "user", "content": system})
+        note("system prompt folded into the first user turn (the template has no system role)")
         out = rest
     else:
         out = ([{"role": "system", "content": system}] if system else []) + rest
@@ -159,9 +169,11 @@ def _accepts(tokenizer, messages: list[dict], kwargs: dict, list_content: bool =
     """The render, or None when the template refuses."""
     if list_content:
         messages = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in messages]
+    from jinja2 import TemplateError
+
     try:
         return _raw(tokenizer, messages, gen, kwargs)
-    except Exception:  # noqa: BLE001 - any refusal (raise_exception, undefined, type errors) means "no"
+    except _REFUSALS + (TemplateError,):  # raise_exception, undefined names, list-vs-string content
         return None
 
 
@@ -308,13 +320,14 @@ def generation_spans(tokenizer, fit: TemplateFit, messages: list[dict], full: st
     render of adapted ``messages``), or None when it has no such marks or renders differently."""
     if not fit.generation_mask:
         return None
+    from jinja2 import TemplateError
     from transformers.utils.chat_template_utils import render_jinja_template
 
     kwargs = {**tokenizer.special_tokens_map, **fit.template_kwargs}
     try:
         rendered, indices = render_jinja_template(conversations=[messages], chat_template=template_text(tokenizer),
                                                   return_assistant_tokens_mask=True, **kwargs)
-    except Exception:  # noqa: BLE001 - the plain render worked; without marks clonekit's own spans are used
+    except _REFUSALS + (TemplateError,):  # the plain render worked; without marks clonekit's own spans are used
         return None
     if rendered[0] != full:
         return None
