@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from builder.errors import ClonekitError
 from builder.events import CancelToken
+from builder.wording import plural
 from tui.messages import ChatText, WorkDone
 from tui.screens.base import Page
 from tui.widgets.field import field
@@ -212,7 +213,7 @@ class ChatPage(Page):
             return
         reply = message.result
         self.reply_text = reply.text
-        self._render_reply(f"  ({len(reply.token_ids)} tokens, {reply.finish_reason})")
+        self._render_reply(f"  ({plural(len(reply.token_ids), 'token')}, {reply.finish_reason})")
         status.update(f"talking as {self.session.contact}" + (f" ({self.session.role})" if self.session.role else ""))
 
     def action_stop(self) -> None:
