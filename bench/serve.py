@@ -83,7 +83,7 @@ def stream_request(host: str, port: int, body: dict) -> tuple[float, float, int]
 
 
 def run_level(url: tuple[str, int], model_id: str, prompts: list[str], clients: int, rounds: int,
-              new_tokens: int) -> dict:
+              new_tokens: int, temperature: float = 0.7) -> dict:
     results: list[tuple[float, float, int]] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -91,7 +91,7 @@ def run_level(url: tuple[str, int], model_id: str, prompts: list[str], clients: 
     def client(c: int) -> None:
         for r in range(rounds):
             body = {"model": model_id, "stream": True, "stream_options": {"include_usage": True},
-                    "max_tokens": new_tokens, "temperature": 0.7, "top_p": 0.95,
+                    "max_tokens": new_tokens, "temperature": temperature, "top_p": 0.95,
                     "messages": [{"role": "system", "content": "You are Sam."},
                                  {"role": "user", "content": prompts[(c * rounds + r) % len(prompts)]}]}
             try:
@@ -150,6 +150,7 @@ def main() -> None:
     ap.add_argument("--clients", default="1,4,16", help="concurrency levels (default 1,4,16)")
     ap.add_argument("--rounds", type=int, default=2, help="requests per client per level (default 2)")
     ap.add_argument("--max-batch", type=int, default=32)
+    ap.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (default 0.7, top-p 0.95)")
     ap.add_argument("--static-baseline", action="store_true",
                     help="also the one-at-a-time worker on the compiled static-cache loop")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -176,7 +177,7 @@ def main() -> None:
     header = (f"serve bench: {args.shape} ({sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params, "
               f"{next(model.parameters()).dtype}), device {device_name}, torch {torch.__version__}, "
               f"transformers {transformers.__version__}, prompt ~{args.prompt_tokens} tok, {args.new_tokens} new "
-              f"tok, sampled (T 0.7, top-p 0.95), {args.rounds} requests per client; "
+              f"tok, {'greedy' if args.temperature == 0 else f'sampled (T {args.temperature:g}, top-p 0.95)'}, {args.rounds} requests per client; "
               f"setup {setup:.1f}s")
     print("# " + header, flush=True)
 
@@ -194,7 +195,7 @@ def main() -> None:
         addr = server.server_address[:2]
         try:
             t_w = time.perf_counter()
-            run_level(addr, "bench", prompts, 1, 1, args.new_tokens)  # warm-up (compiles the static loop)
+            run_level(addr, "bench", prompts, 1, 1, args.new_tokens, args.temperature)  # warm-up (compiles the static loop)
             sync(args.device)
             notes.append(f"{label}: warm-up request {time.perf_counter() - t_w:.1f}s")
             if engine.batcher is not None and engine.batcher.solo_static:
@@ -202,7 +203,7 @@ def main() -> None:
             table[label] = []
             for clients in levels:
                 row = run_level(addr, "bench", prompts, clients, args.rounds if clients > 1 else args.rounds + 1,
-                                args.new_tokens)
+                                args.new_tokens, args.temperature)
                 table[label].append(row)
                 print(f"{label:48s} c={clients:<3d} {row['tps']:8.1f} tok/s  TTFT p50 {row['ttft50'] * 1e3:7.0f} ms "
                       f"p95 {row['ttft95'] * 1e3:7.0f} ms  latency p50 {row['lat50']:6.2f} s p95 "
