@@ -417,13 +417,13 @@ def _classify(records: pl.DataFrame, continuation: pl.DataFrame, template: Templ
         if open_rows.len():
             is_event = fixed.get_column("_ios_event").gather(open_rows)
             # iOS events (an LRM opens the body, none the line) are events unless they are a
-            # deleted message with a name in it, a location or a poll: three small checks
-            # instead of the whole tables (the export's many join/leave notices land here).
+            # deleted message with a name in it, a location, an attachment or a poll: small
+            # checks instead of the whole tables (the export's many join/leave notices land here).
             events, others = open_rows.filter(is_event), open_rows.filter(~is_event)
             if events.len():
                 kinds_now = kinds_now.scatter(events, fixed[events].select(
                     pl.when(low.str.contains(mk.DELETED_TEMPLATE_RE)).then(pl.lit("deleted"))
-                    .when(low.str.contains(mk.LOCATION_RE)).then(pl.lit("media"))
+                    .when(low.str.contains(mk.IOS_EVENT_MEDIA_RE)).then(pl.lit("media"))
                     .when(low.str.contains(mk.POLL_RE)).then(pl.lit("text"))
                     .otherwise(pl.lit("system"))
                 ).to_series())

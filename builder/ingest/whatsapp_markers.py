@@ -107,6 +107,14 @@ LOCATION_RE = "|".join([  # the location forms of MEDIA_RE alone (for iOS events
     rf"^[^\n:：]{{1,40}}[:：]{_SP}*{_LOCATION_URL}$",
     rf"^{_alt(LIVE_LOCATION)}{_END_PUNCT}$",
 ])
+# What an iOS event-shaped body (an LRM opens it, none the line) can be besides an event:
+# a location, or an attachment written by older iOS versions without the line's LRM
+# ("\u200e<attached: 00000046-PHOTO-….jpg>", "2015-08-04-PHOTO-1.jpg <attached>"), in any language.
+IOS_EVENT_MEDIA_RE = "|".join([
+    LOCATION_RE,
+    r"^<[^<>\n:：]{1,40}[:：][^<>\n]*>$",
+    rf"^\S+\.[a-z0-9]{{2,5}}{_SP}+<[^<>\n]{{1,30}}>$",
+])
 VENUE_MORE_RE = rf"^[^\n]{{1,200}}\n{_LOCATION_URL}\n*$"  # the 2 lines after a venue's name
 # Group events of old Android exports, written with the exporter as author (seen in a real
 # 2013 export: "Tanay: Viresh joined", "Tanay: Changed the group icon"); lower-cased bodies.

@@ -283,3 +283,11 @@ def test_sniff_a_file_whose_head_is_one_long_forwarded_message() -> None:
             "14/09/2015, 23:11 - Neel: NEW FRAUD in Mumbai ...\n" + "".join(f"line {i} of the story\n" for i in range(60)))
     assert whatsapp.sniff("chat.txt", head) >= 70
     assert whatsapp.sniff("notes.txt", "just text\n" * 40 + "12/09/2015, 20:08 - Isha: hi\n") < 50
+
+
+def test_older_ios_attachments_without_the_line_lrm_are_media() -> None:
+    # seen in real exports (gesiscss/WhatsR test files): the body's LRM only
+    df = parse(f"[1/29/18, 14:56:01] Kim: hi\n[1/29/18, 14:57:01] Kim: {LRM}<attached: {LRM}PTT-20180129-WA0025.opus>\n"
+               f"[1/29/18, 14:58:01] Kim: {LRM}<adjunto: 00000046-PHOTO-2018-01-29-14-58-01.jpg>\n"
+               f"[1/29/18, 14:59:01] Group: {LRM}Kim added Ana\n")
+    assert df["kind"].to_list() == ["text", "media", "media", "system"]
