@@ -15,6 +15,8 @@ Arms (each in its own process, so kernel patches never leak between them):
   clonekit-today  the same call with the previous defaults forced: checkpointing on,
                   one row per micro-batch, no fused kernels, sdpa attention over the
                   block-diagonal mask (the loss-curve reference)
+  clonekit-sdpa, clonekit-nofused, clonekit-b1, clonekit-ckpt
+                  the shipped plan with one lever switched off (what each one wins)
   trl-liger, trl  TRL SFTTrainer: packing="bfd" + padding_free, max_length 3000, batch 1
                   x grad-accum 8, gradient checkpointing, LoRA r=32 alpha=64 dropout 0.05
                   all-linear, same tokenized rows and labels, use_liger_kernel on/off
@@ -344,8 +346,9 @@ def main() -> int:
             Path(args.out).write_text(json.dumps({"partial": True, "arms": results}, indent=1))
 
     ck = results.get("clonekit", {})
-    tokens_per_epoch = ck.get("tokens_per_epoch") or results.get("clonekit-today", {}).get("tokens_per_epoch") or 0
-    steps_per_epoch = ck.get("estimate_steps_per_epoch") or 0
+    ck_arms = [r for n, r in results.items() if n.startswith("clonekit") and r.get("tokens_per_epoch")]
+    tokens_per_epoch = ck_arms[0]["tokens_per_epoch"] if ck_arms else 0
+    steps_per_epoch = ck_arms[0]["estimate_steps_per_epoch"] if ck_arms else 0
     val_tokens = int(SEED_JOB["val"] * (tokens_per_epoch / SEED_JOB["train"])) if tokens_per_epoch else 0
     for r in results.values():
         r["projected_job_min"] = (lambda s: s / 60 if s else None)(project_job(r, tokens_per_epoch, steps_per_epoch, val_tokens))
@@ -358,11 +361,13 @@ def main() -> int:
     import transformers
 
     versions = {"torch": torch.__version__, "transformers": transformers.__version__}
-    for mod in ("peft", "bitsandbytes", "trl", "liger_kernel", "accelerate"):
+    from importlib import metadata
+
+    for dist in ("peft", "bitsandbytes", "trl", "liger-kernel", "accelerate", "triton"):
         try:
-            versions[mod] = __import__(mod).__version__
-        except Exception as err:  # a missing peer library is reported, not fatal
-            versions[mod] = f"unavailable ({type(err).__name__})"
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # a missing peer library is reported, not fatal
+            versions[dist] = "not installed"
     summary = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu, "versions": versions, "preset": args.preset,
                "warmup_steps": args.warmup, "timed_steps": args.steps, "setup_s": setup_s,
                "tokens_per_epoch": tokens_per_epoch, "arms": results}

@@ -19,6 +19,7 @@ reports the epoch time from that."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from trainer.config import TrainConfig
@@ -30,11 +31,16 @@ PEAK_FLOPS = [
     ("L40S", 362e12), ("L40", 181e12), ("A6000", 155e12), ("A10", 125e12), ("L4", 121e12),
     ("4090", 165e12), ("3090", 71e12), ("V100", 125e12), ("T4", 65e12),
 ]
-# Model-FLOPs utilisation (the FLOPs counted by flops_per_token over the time) seen for
-# the plain transformers path; FUSED_GAIN multiplies it with Liger kernels and packed
-# attention. Calibrated on an H200, bench/RESULTS.md.
+# Model-FLOPs utilisation (the FLOPs counted by flops_per_token over the time). The base is
+# the plain transformers path (sdpa over the block-diagonal mask, one row per micro-batch);
+# the gains multiply it for per-conversation attention, Liger's kernels and each doubling
+# of the rows per micro-batch. qlora's were fitted on an H200 (Mistral-7B shape, seed
+# preset, bench/train.py, 2026-12-02: the base predicted the old path within 1%, the gains
+# reproduce the four variants measured there within 1%); lora/full are unmeasured guesses.
 ASSUMED_MFU = {"qlora": 0.25, "lora": 0.35, "full": 0.35}
-FUSED_GAIN = 1.0
+PACKED_GAIN = 1.256
+FUSED_GAIN = 1.134
+BATCH_DOUBLING_GAIN = 0.097
 CPU_FLOPS_PER_THREAD = 4e9  # rough, 4-bit dequantization included
 
 
@@ -160,30 +166,38 @@ class Plan:
     fused: bool
     budget_bytes: int | None  # free GPU memory it was fitted into
     reason: str
+    packed_attention: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def plan_memory(shape: ModelShape, cfg: TrainConfig, trainable: int, free_bytes: int | None, fused: bool) -> Plan:
+def plan_memory(shape: ModelShape, cfg: TrainConfig, trainable: int, free_bytes: int | None, fused: bool,
+                packed_attention: bool = True) -> Plan:
     """Checkpointing off whenever the run fits ``free_bytes`` (90% of it) without it, then
     the most rows per micro-batch that still fit (a divisor of the rows per step, so each
-    optimizer step sees exactly the same rows). Without a GPU nothing changes."""
+    optimizer step sees exactly the same rows). Rows grow only under per-conversation
+    attention: over a dense block-diagonal mask a longer micro-batch costs quadratically
+    (measured: 4 rows through sdpa ran at half the speed of per-conversation attention).
+    Without a GPU nothing changes."""
     rows = cfg.batch_size * cfg.grad_accum
     forced = cfg.gradient_checkpointing if isinstance(cfg.gradient_checkpointing, bool) else None
     if free_bytes is None:
-        return Plan(bool(forced), cfg.batch_size, cfg.grad_accum, fused, None, "no GPU: as configured")
+        return Plan(bool(forced), cfg.batch_size, cfg.grad_accum, fused, None, "no GPU: as configured", packed_attention)
     budget = int(0.90 * free_bytes)
     choices = [forced] if forced is not None else [False, True]
-    sizes = [b for b in range(rows, 0, -1) if rows % b == 0] if cfg.micro_batch == "auto" else [cfg.batch_size]
+    grow = cfg.micro_batch == "auto" and packed_attention
+    sizes = [b for b in range(rows, 0, -1) if rows % b == 0] if grow else [cfg.batch_size]
     for ckpt in choices:
         for b in sizes:
             if memory_bytes(shape, cfg, trainable, checkpointing=ckpt, batch_size=b, fused=fused) <= budget:
                 why = "forced" if forced is not None else ("fits without it" if not ckpt else "needed to fit")
-                return Plan(ckpt, b, rows // b if cfg.micro_batch == "auto" else cfg.grad_accum, fused, free_bytes,
-                            f"checkpointing {'on' if ckpt else 'off'} ({why}), {b} row(s) per micro-batch")
+                return Plan(ckpt, b, rows // b if grow else cfg.grad_accum, fused, free_bytes,
+                            f"checkpointing {'on' if ckpt else 'off'} ({why}), {b} row(s) per micro-batch",
+                            packed_attention)
     ckpt = True if forced is None else forced
-    return Plan(ckpt, cfg.batch_size, cfg.grad_accum, fused, free_bytes, "nothing fits the free memory: as configured")
+    return Plan(ckpt, cfg.batch_size, cfg.grad_accum, fused, free_bytes, "nothing fits the free memory: as configured",
+                packed_attention)
 
 
 def device_info(device: str) -> tuple[str, int | None, float]:
@@ -211,6 +225,13 @@ def flops_per_token(shape: ModelShape, cfg: TrainConfig, checkpointing: bool, me
     return per_token + 3 * 2 * shape.layers * mean_seq_len * shape.hidden  # causal attention scores + values
 
 
+def assumed_mfu(method: str, fused: bool, packed_attention: bool, batch_size: int) -> float:
+    mfu = ASSUMED_MFU[method] * (FUSED_GAIN if fused else 1.0)
+    if packed_attention:
+        mfu *= PACKED_GAIN * (1 + BATCH_DOUBLING_GAIN * math.log2(max(batch_size, 1)))
+    return mfu
+
+
 def estimate(shape: ModelShape, cfg: TrainConfig, trainable: int, device: str, tokens_per_epoch: int,
              rows_per_epoch: int, mean_seq_len: float, plan: Plan | None = None) -> Estimate:
     name, gpu_mem, peak = device_info(device)
@@ -218,7 +239,7 @@ def estimate(shape: ModelShape, cfg: TrainConfig, trainable: int, device: str, t
     fused = plan.fused if plan else False
     batch = plan.batch_size if plan else cfg.batch_size
     mem = memory_bytes(shape, cfg, trainable, checkpointing=ckpt, batch_size=batch, fused=fused)
-    mfu = ASSUMED_MFU[cfg.method] * (FUSED_GAIN if fused else 1.0)
+    mfu = assumed_mfu(cfg.method, fused, plan.packed_attention if plan else False, batch)
     rate = peak * (mfu if gpu_mem else 1.0)
     steps = max(1, -(-rows_per_epoch // (cfg.batch_size * cfg.grad_accum)))
     fits = gpu_mem is None or mem <= 0.95 * gpu_mem

@@ -343,9 +343,10 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     rows_probe = make_rows(train_enc, cfg.max_length, cfg.packing)
     mean_len = stats["tokens"] / len(train_enc)
     fused = kernels.wanted(cfg, device)
+    attn = _attention(cfg, model_config, device)
     # A resumed run keeps its plan: the rows per micro-batch decide where the data order resumes.
     plan = Plan(**run["plan"]) if run.get("plan") else plan_memory(
-        shape, cfg, n_trainable, free_gpu_bytes(device), fused)
+        shape, cfg, n_trainable, free_gpu_bytes(device), fused, packed_attention=attn == ATTN_NAME)
     est = estimate(shape, cfg, n_trainable, device, stats["tokens"], len(rows_probe), mean_len, plan)
     for line in est.lines():
         on_event(Log(line))
@@ -370,7 +371,6 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         )
 
     dtype = _dtype(cfg, device)
-    attn = _attention(cfg, model_config, device)
     model, applied = _load_model(base_path, cfg, device, dtype, len(tokenizer), r.local_rank, attn, plan.fused)
     kind = {"cuda": "varlen flash attention"}.get(device, "one SDPA per conversation")
     on_event(Log(f"attention: {f'per conversation ({kind})' if attn == ATTN_NAME else attn} · "
