@@ -9,11 +9,12 @@ def test_plural():
     assert plural(2, "datum", "data") == "2 data"
 
 
-def test_ingest_summary_says_1_chat(tmp_path):
+def test_ingest_summary_total_counts_chats(tmp_path):
     from builder.ingest import ingest_paths
     from builder.ingest.summary import format_summary
 
-    chat = tmp_path / "WhatsApp Chat with Ann.txt"
-    chat.write_text("01/03/2024, 10:00 - Ann: hi\n01/03/2024, 10:01 - Sam: hey\n", encoding="utf-8")
-    summary = format_summary(ingest_paths([chat]))
-    assert "total (1 chat)" in summary and "1 chats" not in summary
+    for name in ("Ann", "Bob"):
+        (tmp_path / f"WhatsApp Chat with {name}.txt").write_text(
+            f"01/03/2024, 10:00 - {name}: hi\n01/03/2024, 10:01 - Sam: hey\n", encoding="utf-8")
+    summary = format_summary(ingest_paths([tmp_path]))
+    assert "total (2 chats)" in summary
