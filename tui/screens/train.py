@@ -49,6 +49,9 @@ def estimate_lines(preset: str, overrides: dict, base: str, version_path: str) -
     else:
         from transformers import AutoConfig
 
+        from trainer.preflight import check_base
+
+        check_base(base)  # a missing folder or no network, in one line, before transformers tries
         try:
             model_cfg = AutoConfig.from_pretrained(base)
         except OSError as err:
