@@ -21,7 +21,7 @@ from builder.events import CancelToken
 from builder.wording import plural
 from trainer.generate import Reply, SamplingSettings, generate_reply
 from trainer.prompting import build_prompt, persona_system_prompt, resolve_contact
-from trainer.template_fit import strip_think
+from trainer.template_fit import ThinkFilter, strip_think
 
 HELP = """commands:
   /as NAME     talk as this contact (their role is taken from the training data);
@@ -77,8 +77,11 @@ class ChatSession:
               cancel: CancelToken | None = None) -> Reply:
         turns = self.history + [{"role": "user", "name": self.contact, "content": text}]
         prompt = build_prompt(self.tokenizer, self.system, turns, self.contact, self.history_tokens)
+        hide = ThinkFilter()  # what streams out is what the reply will say: no think blocks
         reply = generate_reply(self.model, self.tokenizer, prompt.input_ids, self.settings,
-                               self.stop_ids, on_text=on_text, cancel=cancel or CancelToken())
+                               self.stop_ids, on_text=hide.wrap(on_text), cancel=cancel or CancelToken())
+        if on_text and (rest := hide.flush()):
+            on_text(rest)
         reply = dataclasses.replace(reply, text=strip_think(reply.text))  # reasoning bases: no think tags shown
         self.history = turns + [{"role": "assistant", "content": reply.text}]
         return reply

@@ -27,7 +27,7 @@ from builder.errors import ClonekitError
 from builder.events import NEVER_CANCELLED, CancelToken, Log, OnEvent, ignore_event
 from trainer.generate import MAX_NEW_TOKENS_LIMIT, Reply, SamplingSettings, generate_reply
 from trainer.prompting import build_prompt, persona_system_prompt, resolve_contact
-from trainer.template_fit import strip_think
+from trainer.template_fit import ThinkFilter, strip_think
 from trainer.serve_protocol import (
     MAX_BODY_BYTES, ChatRequest, RequestError, chunk_body, completion_body, completion_id,
     models_body, parse_chat_request, usage_chunk,
@@ -264,11 +264,15 @@ def _make_handler(server: "ClonekitHTTPServer", api_key: str | None, on_event: O
                 self.wfile.flush()
 
             send({**chunk_body(cid, model, created, {"role": "assistant", "content": ""}), **usage_field})
+            hide = ThinkFilter()  # reasoning bases: think blocks never reach the client
             while True:
                 item = job.out.get()
                 if isinstance(item, str):
-                    send({**chunk_body(cid, model, created, {"content": item}), **usage_field})
+                    if text := hide.feed(item):
+                        send({**chunk_body(cid, model, created, {"content": text}), **usage_field})
                 elif isinstance(item, Reply):
+                    if rest := hide.flush():
+                        send({**chunk_body(cid, model, created, {"content": rest}), **usage_field})
                     send({**chunk_body(cid, model, created, {}, _finish(item)), **usage_field})
                     if include_usage:
                         send(usage_chunk(cid, model, created, item.prompt_tokens, len(item.token_ids)))

@@ -390,6 +390,60 @@ def strip_think(text: str) -> str:
     return text.strip()
 
 
+class ThinkFilter:
+    """strip_think for a stream of text deltas: text inside <think>…</think> (and the
+    whitespace after it) is never passed on; a delta ending in what may be the start of a
+    tag is held back until the next one decides."""
+
+    _OPEN, _CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        self.pending = ""
+        self.inside = False
+        self.after_block = False
+
+    def feed(self, delta: str) -> str:
+        self.pending += delta
+        out = []
+        while self.pending:
+            tag = self._CLOSE if self.inside else self._OPEN
+            at = self.pending.find(tag)
+            if at >= 0:
+                if not self.inside:
+                    out.append(self.pending[:at])
+                self.pending = self.pending[at + len(tag):]
+                self.inside = not self.inside
+                self.after_block = not self.inside
+                continue
+            keep = next((n for n in range(min(len(tag) - 1, len(self.pending)), 0, -1)
+                         if tag.startswith(self.pending[-n:])), 0)
+            text, self.pending = self.pending[:len(self.pending) - keep], self.pending[len(self.pending) - keep:]
+            if not self.inside:
+                out.append(text)
+            break
+        text = "".join(out)
+        if self.after_block and text:
+            text = text.lstrip()
+            self.after_block = not text
+        return text
+
+    def flush(self) -> str:
+        """What is still held back once the stream ends (an unfinished tag that was not one)."""
+        text, self.pending = ("" if self.inside else self.pending), ""
+        return text
+
+    def wrap(self, on_text):
+        """An on_text callback that only sees the text outside think blocks."""
+        if on_text is None:
+            return None
+
+        def filtered(delta: str) -> None:
+            text = self.feed(delta)
+            if text:
+                on_text(text)
+        return filtered
+
+
 def new_rows_trainable(model, old_rows: int, n_tokens: int, lora_targets: str | list[str] = "all-linear") -> dict:
     """LoraConfig arguments that train the embedding (and untied head) rows of tokens
     clonekit added to the vocabulary (the chatml/llama3 fallback): without them the new

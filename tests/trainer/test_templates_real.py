@@ -267,6 +267,25 @@ def test_strip_think():
     assert strip_think("sure <think>let me") == "sure"
 
 
+@pytest.mark.parametrize("text", ["<think>\nhmm, 8?\n</think>\n\nyes! around 8?", "plain reply", "a < b <thi",
+                                  "<think></think>ok", "x <think>y</think> z", "<thinking is fun>"])
+def test_streamed_replies_hide_think_blocks_like_the_final_text(text):
+    """chat and serve stream through ThinkFilter: whatever the chunking, the streamed text
+    is the reply chat keeps (strip_think)."""
+    import random
+
+    from trainer.template_fit import ThinkFilter, strip_think
+
+    for seed in range(20):
+        rng, f, out, i = random.Random(seed), ThinkFilter(), [], 0
+        while i < len(text):
+            n = rng.randint(1, 4)
+            out.append(f.feed(text[i:i + n]))
+            i += n
+        out.append(f.flush())
+        assert "".join(out) == strip_think(text)
+
+
 def test_every_record_is_checked_and_problems_are_counted(prepared):
     from trainer.data import encode_all
 
