@@ -277,15 +277,16 @@ def manifest_for(curated: Curated, config: BuildConfig, inputs: Inputs, counter:
 
 
 def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED,
-          force: bool = False, skip_unreadable: bool = False) -> Path:
+          force: bool = False, skip_unreadable: bool = False, year_end: int | None = None) -> Path:
     """Read the sources, curate, write a new version; returns its folder. Raises
     store.NothingChanged (writing nothing) when the records equal the latest version's,
     unless ``force``. ``skip_unreadable``: source files that cannot be read are skipped
-    (each reported as a warning event) instead of stopping the build."""
+    (each reported as a warning event) instead of stopping the build. ``year_end``: the year
+    of the last message of WhatsApp exports whose dates have no year."""
     step = _Steps(on_event, cancel)
     step("read")
     counter = load_counter(config.tokenizer.spec)
-    inputs = read_sources(config.build.sources, on_event, cancel, strict=not skip_unreadable)
+    inputs = read_sources(config.build.sources, on_event, cancel, strict=not skip_unreadable, year_end=year_end)
     curated = curate(inputs, config, counter, on_event, cancel)
     step("write")
     manifest = manifest_for(curated, config, inputs, counter)

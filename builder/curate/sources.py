@@ -72,7 +72,7 @@ def _files_under(path: Path) -> list[Path]:
 
 def read_sources(
     sources: list[str], on_event: OnEvent = ignore_event, cancel: CancelToken = NEVER_CANCELLED,
-    strict: bool = True,
+    strict: bool = True, year_end: int | None = None,
 ) -> Inputs:
     if not sources:
         raise ClonekitError("no sources: pass export files/folders to `clonekit build` or set [build] sources in clonekit.toml")
@@ -87,13 +87,13 @@ def read_sources(
     # on large blocks; the parse leaves part of a core idle)
     with ThreadPoolExecutor(1) as pool:
         hashed = pool.submit(lambda: [{"path": str(f), "sha256": sha256_file(f), "bytes": f.stat().st_size} for f in paths])
-        messages_, instructions_ = _read_all(sources, on_event, cancel, strict)
+        messages_, instructions_ = _read_all(sources, on_event, cancel, strict, year_end)
         files = hashed.result()
     return Inputs(pl.concat(messages + messages_), pl.concat(instructions + instructions_), files)
 
 
 def _read_all(sources: list[str], on_event: OnEvent, cancel: CancelToken,
-              strict: bool = True) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+              strict: bool = True, year_end: int | None = None) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
     messages: list[pl.DataFrame] = []
     instructions: list[pl.DataFrame] = []
     others: list[str] = []
@@ -112,7 +112,7 @@ def _read_all(sources: list[str], on_event: OnEvent, cancel: CancelToken,
                 f"'{others[0]}' needs the ingestion parsers, which are not installed; "
                 "pass a messages.jsonl written by `clonekit ingest -o`"
             ) from None
-        result = ingest_paths(others, on_event=on_event, cancel=cancel, strict=strict)
+        result = ingest_paths(others, on_event=on_event, cancel=cancel, strict=strict, year_end=year_end)
         for skipped in (f for f in result.files if f.error):  # strict=False only
             on_event(Log(f"skipped unreadable source file: {skipped.error}", "warning"))
         messages.append(conform(result.messages))

@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--skip-unreadable", action="store_true",
                    help="build from what can be read: source files that cannot be read or parsed are skipped "
                    "and listed (default: the first such file stops the build)")
+    p.add_argument("--year-end", type=int, metavar="YYYY",
+                   help="the year of the last message, for WhatsApp exports whose dates have no year "
+                   "(default: counted back from the file's date, with a warning)")
     p.add_argument("--force", action="store_true",
                    help="write a new version even when its records equal the latest version's")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -107,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(quiet=args.quiet)
     try:
         path = build(config, on_event=printer, cancel=CancelToken(), force=args.force,
-                     skip_unreadable=getattr(args, "skip_unreadable", False))
+                     skip_unreadable=getattr(args, "skip_unreadable", False),
+                     year_end=getattr(args, "year_end", None))
     except NothingChanged as unchanged:
         # Idempotent: the same inputs and settings give the version that already exists.
         printer.close()

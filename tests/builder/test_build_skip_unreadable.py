@@ -23,3 +23,20 @@ def test_build_is_strict_by_default_and_skips_with_the_flag(exports, capsys):  #
     version = exports / "datasets" / out.strip().splitlines()[-1].split("/datasets/")[-1]
     manifest = json.loads((version / "manifest.json").read_text())
     assert manifest["counts"]["messages"] > 0
+
+
+def test_build_year_end_reaches_exports_without_years(exports, capsys):  # noqa: F811
+    folder = exports / "exports"
+    for f in folder.iterdir():
+        f.unlink()
+    lines = [f"{d} Mar {10 + i % 10}:{i % 60:02d} - {'Ann' if i % 2 else 'Sam'}: message {i} about lunch today"
+             for i, d in enumerate(sorted([1, 2, 3, 4, 5] * 12))]
+    (folder / "WhatsApp Chat with Ann.txt").write_text("\n".join(lines) + "\n")
+    args = [a for a in base_args(exports) if a != "-q"]
+    rc, out, err = cli(capsys, "build", *args, "--me", "Sam", "--year-end", "2017")
+    assert rc == 0, err
+    version = exports / "datasets" / out.strip().splitlines()[-1].split("/datasets/")[-1]
+    records = [json.loads(line) for name in ("train.jsonl", "val.jsonl")
+               for line in (version / name).read_text().splitlines()]
+    assert records and all(r["meta"]["start"].startswith("2017-03") for r in records)
+    assert "counted back from the file's date" not in err
