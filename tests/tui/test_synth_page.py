@@ -157,3 +157,14 @@ def test_errors_name_the_page_fields_not_cli_flags() -> None:
     assert in_page_words("set a valid key in that variable or pass --api-key-env") == (
         "set a valid key in that variable or pass 'API key variable'")
     assert in_page_words("lower --n or raise synthetic_share") == "lower 'records wanted (N)' or raise synthetic_share"
+
+
+def test_train_page_errors_name_its_fields_and_keep_commands() -> None:
+    from tui.screens.base import in_page_words
+    from tui.screens.train import TrainPage
+
+    said = in_page_words("out of GPU memory at step 3; try --max-length 512 or --preset qlora; "
+                         "continue with: clonekit train --resume --out runs/x", TrainPage.FIELD_FOR_FLAG,
+                         TrainPage.SETTINGS_TABLE)
+    assert said == ("out of GPU memory at step 3; try 'max length' 512 or 'preset' qlora; "
+                    "continue with: clonekit train --resume --out runs/x")

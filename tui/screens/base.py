@@ -3,6 +3,7 @@ that posts CoreEvent/WorkDone messages, and turning ClonekitError into notificat
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from textual.containers import Vertical
@@ -16,6 +17,21 @@ if TYPE_CHECKING:
     from tui.app import CloneKitApp
 
 
+_FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def in_page_words(message: str, fields: dict[str, str], table: str = "") -> str:
+    """A core error as a page says it: the core names `clonekit` flags; on a page a flag
+    with a field becomes the field's label in quotes, any other its ``[table]`` key in
+    clonekit.toml (or stays as it is when the page has no table)."""
+    def word(m: re.Match) -> str:
+        flag = m.group()
+        if flag in fields:
+            return f"'{fields[flag]}'"
+        return f"[{table}] {flag[2:].replace('-', '_')} in clonekit.toml" if table else flag
+    return _FLAG.sub(word, message) if fields else message
+
+
 class Page(Vertical):
     """One step of the flow (a tab). Subclasses set TITLE and override ``refresh_page``,
     called when the page is shown and whenever the shared state changes."""
@@ -24,6 +40,8 @@ class Page(Vertical):
     TAB = ""  # a shorter tab label when TITLE is long (all nine tabs fit 80 columns)
     KEYS = ""  # one line shown in the page's key help
     DEFAULT_FOCUS = ""  # selector of the widget focused when the page is shown
+    FIELD_FOR_FLAG: dict[str, str] = {}  # `clonekit` flag -> this page's field label, for error messages
+    SETTINGS_TABLE = ""  # the clonekit.toml table the page's settings live in
     BINDINGS = [("escape", "leave_input", "Leave the field")]
 
     def focus_default(self) -> None:
@@ -65,8 +83,11 @@ class Page(Vertical):
     def refresh_page(self) -> None:
         """Re-read shared state into the widgets."""
 
+    def in_page_words(self, message: str) -> str:
+        return in_page_words(message, self.FIELD_FOR_FLAG, self.SETTINGS_TABLE)
+
     def error(self, message: str) -> None:
-        self.app.notify(message, severity="error", timeout=8)
+        self.app.notify(self.in_page_words(message), severity="error", timeout=8)
 
     def set_config(self, changes: dict[str, Any]) -> bool:
         """Write ``{"section.key": value}`` to clonekit.toml; False (and a notification

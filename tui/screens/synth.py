@@ -5,8 +5,6 @@ without the rejected ones."""
 
 from __future__ import annotations
 
-import re
-
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
@@ -19,6 +17,7 @@ from builder.events import CancelToken, Log, Progress
 from builder.synth.review import write_reviewed
 from tui.messages import CoreEvent, VersionWritten, WorkDone
 from tui.screens.base import Page
+from tui.screens.base import in_page_words as base_in_page_words
 from tui.widgets.conversation_view import ConversationView
 from tui.widgets.field import field
 
@@ -46,18 +45,10 @@ def synthesize(config, on_event, cancel):
 # The synth core names `clonekit synth` flags in its errors; on this page they are fields.
 FIELD_FOR_FLAG = {"--n": "records wanted (N)", "--max-cost": "max cost (USD)", "--model": "model",
                   "--base-url": "base URL", "--api-key-env": "API key variable", "--mode": "mode"}
-_FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
 def in_page_words(message: str) -> str:
-    """An error as this page's fields say it: a flag with a field becomes the field's
-    label in quotes; any other becomes its [synth] key in clonekit.toml."""
-    def word(m: re.Match) -> str:
-        flag = m.group()
-        if flag in FIELD_FOR_FLAG:
-            return f"'{FIELD_FOR_FLAG[flag]}'"
-        return f"[synth] {flag[2:].replace('-', '_')} in clonekit.toml"
-    return _FLAG.sub(word, message)
+    return base_in_page_words(message, FIELD_FOR_FLAG, "synth")
 
 
 class SynthPage(Page):
@@ -65,6 +56,8 @@ class SynthPage(Page):
     TAB = "Synth"
     KEYS = "e estimates the cost (sends nothing) · Run · in the list: a accepts, r rejects · W writes the accepted ones"
     DEFAULT_FOCUS = "#synth-estimate"  # not a field: page keys (1-9) work on arrival
+    FIELD_FOR_FLAG = FIELD_FOR_FLAG
+    SETTINGS_TABLE = "synth"
     BINDINGS = [Binding("e", "estimate", "Estimate"), Binding("a", "accept", "Accept"),
                 Binding("r", "reject", "Reject"), Binding("W", "write_reviewed", "Write accepted")]
 
@@ -96,9 +89,6 @@ class SynthPage(Page):
                 yield ConversationView("the generated samples show up here after a run: review each one, "
                                        "reject the bad ones, then write a version without them",
                                        id="synth-view")
-
-    def error(self, message: str) -> None:
-        super().error(in_page_words(message))
 
     def on_mount(self) -> None:
         self.query_one("#synth-samples", DataTable).add_columns("#", "status", "contact", "tokens", "generator")

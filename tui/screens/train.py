@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -77,6 +78,10 @@ class TrainPage(Page):
     TITLE = "Train"
     KEYS = "set up, Estimate, Start · Cancel stops (the checkpoint is kept) · pick a run to Resume it"
     DEFAULT_FOCUS = "#train-start"
+    FIELD_FOR_FLAG = {"--data": "dataset version", "--preset": "preset", "--base": "base model",
+                      "--max-steps": "max steps", "--epochs": "epochs", "--lr": "learning rate",
+                      "--max-length": "max length", "--lora-r": "LoRA rank"}
+    SETTINGS_TABLE = ""  # other flags stay: its messages quote whole commands (clonekit train --resume ...)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -258,7 +263,7 @@ class TrainPage(Page):
             return
         message.stop()
         text = self.query_one("#train-estimate-text", Static)
-        text.update(f"[red]{message.error}[/]" if message.error else "\n".join(message.result))
+        text.update(f"[red]{escape(self.in_page_words(message.error))}[/]" if message.error else "\n".join(message.result))
 
     # ------------------------------------------------------------------ the subprocess
     def _command(self, resume: bool) -> list[str]:
@@ -385,7 +390,8 @@ class TrainPage(Page):
             what = kept.split("; ", 1)[1].split("; continue with", 1)[0] if "; " in kept else "its last checkpoint is kept"
             stats.update(f"[yellow]stopped[/]: {name} · {what} · Resume continues it")
         else:
-            stats.update(f"[red]failed[/] (exit {message.returncode}): {message.tail.splitlines()[-1] if message.tail else ''}")
+            last = self.in_page_words(message.tail.splitlines()[-1]) if message.tail else ""
+            stats.update(f"[red]failed[/] (exit {message.returncode}): {escape(last)}")
             if message.tail:
                 log.write(message.tail)
             self.error(f"training failed: {message.tail.splitlines()[-1] if message.tail else 'see the log'}")
