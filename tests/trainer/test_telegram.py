@@ -199,8 +199,9 @@ class ScriptedOpenAI:
     """An OpenAI-compatible /v1/chat/completions on 127.0.0.1 answering from a script;
     ``gate`` (when set) holds each request until released, so users can write meanwhile."""
 
-    def __init__(self, replies: list[str]) -> None:
+    def __init__(self, replies: list[str], failures: list[int] | None = None) -> None:
         self.replies, self.requests = list(replies), []
+        self.failures = list(failures or [])  # statuses answered to the first requests
         self.gate: threading.Event | None = None
         self.arrived = threading.Event()
         fake = self
@@ -215,6 +216,13 @@ class ScriptedOpenAI:
                 fake.arrived.set()
                 if fake.gate is not None:
                     fake.gate.wait(30)
+                if fake.failures:
+                    status = fake.failures.pop(0)
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                    return
                 text = fake.replies.pop(0)
                 data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
@@ -394,3 +402,31 @@ def test_groups_answer_only_when_listed(tiny_run, tmp_path, token_env):  # noqa:
     assert "chatting with Book club (friends)" in request["messages"][0]["content"]
     users = [(m.get("name"), m["content"]) for m in request["messages"] if m["role"] == "user"]
     assert users == [("Alex", "hi everyone"), ("Eve", "hello!")]
+
+
+def test_model_server_down_then_back_and_a_refused_request(tiny_run, tmp_path, token_env):  # noqa: F811
+    """The model server answers 503 four times (more than one reply's tries): the message
+    waits in the journal and is answered once it is back. A 400 (it refuses the request
+    for good) is logged and that message dropped; the next one is answered."""
+    events: list = []
+    llm = ScriptedOpenAI(["back again", "fine"], failures=[503, 503, 503, 503])
+    try:
+        with FakeTelegram(token=TOKEN) as tg:
+            bot = Bot(_opts(tiny_run, tg, tmp_path, openai_base=llm.base, model="clone", retry_delay=0.2), events)
+            try:
+                tg.user_says(ALEX, "you there?")
+                tg.wait_for_messages(1, ALEX.id)
+                llm.failures.append(400)
+                tg.user_says(ALEX, "a message the server refuses")
+                tg.wait_for(lambda: len(llm.requests) >= 6 and _settled(tmp_path / "state.json"))
+                tg.user_says(ALEX, "and now?")
+                tg.wait_for_messages(2, ALEX.id)
+            finally:
+                bot.close()
+            texts = tg.texts_to(ALEX.id)
+    finally:
+        llm.close()
+    assert texts == ["back again", "fine"]
+    warnings = [e.message for e in events if e.level == "warning"]
+    assert any("no reply yet" in w and "HTTP 503" in w for w in warnings)
+    assert any("HTTP 400" in w and "not answered" in w for w in warnings)

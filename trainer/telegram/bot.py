@@ -34,6 +34,11 @@ DEFAULT_REFUSAL = "Sorry, I only chat with people I know here."
 RESET_TEXT = "(memory cleared: new conversation)"
 
 
+class Unanswerable(ClonekitError):
+    """Retrying can't help (the newest messages alone overflow the context, or the model
+    server refuses the request): those messages get no reply."""
+
+
 class Backend(Protocol):
     """Writes the persona's reply: ``system`` prompt, ``turns`` oldest first."""
 
@@ -54,6 +59,7 @@ class BotConfig:
     poll_timeout: int = 25
     typing_every: float = 4.0  # Telegram shows "typing…" for ~5 s per action
     max_backoff: float = 60.0
+    retry_delay: float = 5.0  # first wait after a failed reply (model server down), doubling
 
 
 def redact(text: str, token: str) -> str:
@@ -68,7 +74,7 @@ def silence_http_logs() -> None:
 
 def _incoming(update: dict) -> dict | None:
     """The few fields the bot uses from a message update (None for other updates)."""
-    msg = update.get("message") or update.get("edited_message")
+    msg = update.get("message")  # edits are not new messages: no second reply to a fixed typo
     if not msg or not isinstance(msg.get("text"), str):
         return None
     sender, chat = msg.get("from") or {}, msg.get("chat") or {}
@@ -160,7 +166,7 @@ class TelegramBot:
         while not stop.is_set():
             updates = await self.call(
                 "getUpdates", self.bot.get_updates, offset=self.journal.offset or None,
-                timeout=self.config.poll_timeout, allowed_updates=["message", "edited_message"],
+                timeout=self.config.poll_timeout, allowed_updates=["message"],
                 read_timeout=self.config.poll_timeout + 10)
             if not updates:
                 continue
@@ -183,9 +189,12 @@ class TelegramBot:
             self.chats[chat_id] = asyncio.ensure_future(self._chat(chat_id))
 
     async def _chat(self, chat_id: int) -> None:
-        """Send what is committed for this chat, then answer what waits, until nothing does."""
-        try:
-            while True:
+        """Send what is committed for this chat, then answer what waits, until nothing does.
+        A failed reply (model server down, generation error) is retried with backoff; its
+        messages stay in the journal meanwhile."""
+        delay = self.config.retry_delay
+        while True:
+            try:
                 if str(chat_id) in self.journal.outbox:
                     await self._send_outbox(chat_id)
                     continue
@@ -193,14 +202,14 @@ class TelegramBot:
                 if not waiting:
                     return
                 await self._answer(chat_id, waiting)
-        except asyncio.CancelledError:
-            raise
-        except ClonekitError as err:
-            self.log(str(err), "warning")
-        except Exception as err:  # noqa: BLE001 — one chat's failure must not stop the others
-            self.log(f"chat {chat_id}: {type(err).__name__}: {err}", "warning")
-            await self.sleep(5)
-            self._kick(chat_id)
+                delay = self.config.retry_delay
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 — one chat's failure must not stop the others
+                self.log(f"chat {chat_id}: no reply yet ({type(err).__name__}: {err}); retrying in {delay:g}s",
+                         "warning")
+                await self.sleep(delay)
+                delay = min(delay * 2, self.config.max_backoff)
 
     # -- one reply ------------------------------------------------------------------------
 
@@ -245,6 +254,10 @@ class TelegramBot:
         typing = asyncio.ensure_future(self._typing(chat_id))
         try:
             text = await self.backend.reply(system, self.history.get(chat_id) + turns, contact)
+        except Unanswerable as err:
+            self.log(f"chat {chat_id}: {err}; those messages are not answered", "warning")
+            self._commit(chat_id, waiting, parts, [])
+            return
         finally:
             typing.cancel()
         reply_parts = reply_messages(text, burst=self.config.burst)
@@ -308,8 +321,8 @@ class LocalBackend:
         prompt = build_prompt(self.engine.tokenizer, system, turns, contact, history_tokens=self.history_tokens)
         room = self.engine.context - len(prompt.input_ids)
         if room < 1:
-            raise ClonekitError(f"the prompt ({len(prompt.input_ids)} tokens) fills the model's context "
-                                f"({self.engine.context}); lower --history-tokens")
+            raise Unanswerable(f"the prompt ({len(prompt.input_ids)} tokens) fills the model's context "
+                                f"({self.engine.context}); lower --history-tokens if this repeats")
         settings = dataclasses.replace(self.settings, max_new_tokens=min(self.settings.max_new_tokens, room))
         job = Job(prompt.input_ids, settings, [], None)
         self.engine.submit(job)
@@ -332,12 +345,12 @@ class OpenAIBackend:
     prompt and the turns that fit, sent as messages; the server applies the template."""
 
     def __init__(self, base_url: str, model: str, tokenizer, settings, history_tokens: int = 3000,
-                 api_key: str | None = None, timeout: float = 300.0) -> None:
+                 api_key: str | None = None, timeout: float = 300.0, tries: int = 3) -> None:
         import httpx
 
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model, self.tokenizer, self.settings = model, tokenizer, settings
-        self.history_tokens = history_tokens
+        self.history_tokens, self.tries = history_tokens, tries
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.AsyncClient(timeout=timeout, headers=headers)
 
@@ -351,7 +364,7 @@ class OpenAIBackend:
                 "temperature": self.settings.temperature, "top_p": self.settings.top_p,
                 "max_tokens": self.settings.max_new_tokens}
         delay = 1.0
-        for attempt in range(6):
+        for attempt in range(self.tries):
             try:
                 resp = await self.client.post(self.url, json=body)
             except httpx.HTTPError as err:
@@ -360,13 +373,13 @@ class OpenAIBackend:
                 if resp.status_code == 200:
                     return resp.json()["choices"][0]["message"]["content"] or ""
                 if resp.status_code not in (429, 500, 502, 503, 504):
-                    raise ClonekitError(f"--openai-base {self.url}: HTTP {resp.status_code}: {resp.text[:200]}")
+                    raise Unanswerable(f"--openai-base {self.url}: HTTP {resp.status_code}: {resp.text[:200]}")
                 problem = f"HTTP {resp.status_code}"
                 retry_after = resp.headers.get("Retry-After", "")
                 if retry_after.isdigit():
                     delay = max(delay, float(retry_after))
-            if attempt == 5:
-                raise ClonekitError(f"--openai-base {self.url}: {problem} (gave up after 6 tries)")
+            if attempt == self.tries - 1:
+                raise ClonekitError(f"--openai-base {self.url}: {problem} ({self.tries} tries)")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")

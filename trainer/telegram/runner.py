@@ -38,6 +38,7 @@ class TelegramOptions:
     burst: bool = True
     burst_delay: float = 0.8
     poll_timeout: int = 25
+    retry_delay: float = 5.0
 
 
 def read_token(env: str) -> str:
@@ -78,7 +79,7 @@ def run_telegram(opts: TelegramOptions, on_event: OnEvent = ignore_event,
         backend = LocalBackend(engine, opts.settings, opts.history_tokens)
     config = BotConfig(allow=allow, persona=run.persona, contact_counts=counts,
                        refusal=opts.refusal or DEFAULT_REFUSAL, greeting=opts.greeting, burst=opts.burst,
-                       burst_delay=opts.burst_delay, poll_timeout=opts.poll_timeout)
+                       burst_delay=opts.burst_delay, poll_timeout=opts.poll_timeout, retry_delay=opts.retry_delay)
 
     async def main() -> int:
         bot = make_bot(token, opts.api_base, opts.poll_timeout)
