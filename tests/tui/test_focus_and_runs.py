@@ -115,3 +115,22 @@ async def test_train_picker_offers_interrupted_runs_and_chat_selects_the_new_run
         assert "3 finished runs · 1 unfinished run on page 8" in str(app.query_one("#chat-status").render())
         assert {v for _, v in app.query_one("#chat-run")._options} >= {str(old_done), str(new), str(newest)}
         assert errors == []
+
+
+async def test_preview_w_with_nothing_changed_writes_nothing_and_W_forces(demo_ws: Path, settle) -> None:
+    app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
+    versions = demo_ws / "datasets" / "demo"
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        errors = error_notes(app)
+        await settle(pilot)
+        await pilot.press("7")
+        await settle(pilot)
+        await pilot.press("w")
+        await settle(pilot, rounds=5)
+        assert "nothing changed since demo/v0001" in str(app.query_one("#preview-status").render())
+        assert sorted(p.name for p in versions.iterdir()) == ["v0001"]
+        await pilot.press("W")
+        await settle(pilot, rounds=5)
+        assert sorted(p.name for p in versions.iterdir()) == ["v0001", "v0002"]
+        assert any("wrote" in n.message and "v0002" in n.message for n in app._notifications)
+        assert errors == []
