@@ -55,7 +55,16 @@ def test_qlora_run_learns_and_writes_the_run_folder(finished):
     assert len(losses) == 12
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3  # it learns
     assert [r["step"] for r in rows if "eval_loss" in r][:3] == [4, 8, 12]
-    assert any(isinstance(e, Progress) and e.stage == "train" and "tok/s" in e.detail for e in events)
+    assert any(isinstance(e, Progress) and e.stage == "train" and "now" in e.detail and "avg" in e.detail for e in events)
+    # The fast path is the path under test: per-conversation attention, the plan recorded,
+    # the rates labelled (run.json and metrics.jsonl).
+    info = run.info
+    assert info["kernels"]["attention"] == "clonekit_packed" and info["kernels"]["fused"] == []  # no Liger on CPU
+    assert info["plan"]["checkpointing"] is False and info["plan"]["batch_size"] * info["plan"]["grad_accum"] == 1
+    assert info["final"]["tokens_per_s"] > 0 and info["final"]["tokens_per_s_steady"] > 0
+    assert info["final"]["tokens_per_s_wall"] <= info["final"]["tokens_per_s"] * 1.01  # evals count only in wall time
+    step_rows = [r for r in rows if "loss" in r]
+    assert all(r["tokens_per_s"] > 0 and r["tokens_per_s_avg"] > 0 and r["step_s"] > 0 for r in step_rows)
     logs = " ".join(e.message for e in events if isinstance(e, Log))
     assert "round-trip check ok" in logs and "estimated peak memory" in logs and "trainable" in logs
     # The quantized base really is 4-bit.
