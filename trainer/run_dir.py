@@ -184,8 +184,8 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             self.path.touch()
-        except OSError:
-            pass  # the folder is being removed (a refused run); nothing to report
+        except FileNotFoundError:
+            self._stop.set()  # the run folder was removed (a refused run): nothing left to beat for
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
