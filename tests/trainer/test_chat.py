@@ -186,3 +186,18 @@ def test_chat_cli_errors(tmp_path):
     assert proc.returncode == 2
     lines = [x for x in proc.stderr.splitlines() if x.startswith("clonekit:")]
     assert len(lines) == 1 and "run not found" in lines[0]
+
+
+def test_unknown_contact_at_start_is_warned_before_the_chat():
+    import io
+    from collections import Counter
+
+    from trainer.chat_repl import ChatSession, run_repl
+    from trainer.generate import SamplingSettings
+
+    s = ChatSession(None, None, PERSONA, [], SamplingSettings(), "", "", contact_counts=Counter({("Alex", "friend"): 2}))
+    s.talk_as("Nobody")
+    err = io.StringIO()
+    assert run_repl(s, stdin=io.StringIO("/quit\n"), stdout=io.StringIO(), stderr=err, interactive=False) == 0
+    assert err.getvalue().startswith("warning: 'Nobody' is not a contact in the training data (known: Alex)")
+    assert s.role == "contact" and "Nobody (contact)" in s.system
