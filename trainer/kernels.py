@@ -35,10 +35,11 @@ def _head_is_trained(cfg: TrainConfig) -> bool:
     return cfg.method != "full" and isinstance(targets, list) and "lm_head" in targets
 
 
-def apply(model, cfg: TrainConfig) -> list[str]:
+def apply(model, cfg: TrainConfig, head_rows_trained: bool = False) -> list[str]:
     """Patch ``model`` (a transformers causal LM, before peft) in place; returns the kernels
     applied, [] when Liger has none for this architecture. The fused cross-entropy reads
-    the head's weight directly, so it stays off when a LoRA trains the head."""
+    the head's plain weight, so it stays off when anything peft adds trains the head: a
+    LoRA on lm_head, or rows of tokens clonekit added (``head_rows_trained``)."""
     from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN, _apply_liger_kernel_to_instance
 
     model_type = getattr(model.config, "model_type", None)
@@ -46,7 +47,7 @@ def apply(model, cfg: TrainConfig) -> list[str]:
         if cfg.fused_kernels == "on":
             raise ClonekitError(f"fused_kernels = on: Liger has no kernels for model type {model_type!r}; use --fused-kernels auto")
         return []
-    flce = not _head_is_trained(cfg)
+    flce = not _head_is_trained(cfg) and not head_rows_trained
     _apply_liger_kernel_to_instance(model=model, rope=True, rms_norm=True, swiglu=True,
                                     fused_linear_cross_entropy=flce, cross_entropy=False)
     return ["rope", "rms_norm", "swiglu"] + (["fused_linear_cross_entropy"] if flce else [])

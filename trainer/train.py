@@ -182,7 +182,7 @@ def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: 
     if fused:
         from trainer import kernels
 
-        applied = kernels.apply(model, cfg)
+        applied = kernels.apply(model, cfg, head_rows_trained=old_rows < n_tokens)
     if cfg.method == "full":
         return model, applied
     from peft import LoraConfig, get_peft_model

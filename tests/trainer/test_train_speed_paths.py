@@ -232,3 +232,30 @@ def test_progress_shows_windowed_and_cumulative_rates_from_step_time_only(tmp_pa
     assert "now 2,000 tok/s" in prog.detail and "avg 1,333 tok/s" in prog.detail
     assert prog.extra["tokens_per_s_avg"] == pytest.approx(20_000 / 15.0)
     assert cb.measured_epoch_seconds == pytest.approx(100.0)  # calibrated at step 8 from 1,000 tokens/s
+
+
+def test_fused_cross_entropy_stays_off_when_peft_trains_the_head(monkeypatch):
+    """Liger's fused loss reads lm_head.weight directly: a LoRA on the head, or new token
+    rows that peft trains there, would silently stop learning. The kernel patch itself is
+    recorded (liger may be absent here), not run."""
+    import sys
+    import types
+
+    from trainer import kernels
+
+    calls = []
+    fake = types.ModuleType("liger_kernel.transformers.monkey_patch")
+    fake.MODEL_TYPE_TO_APPLY_LIGER_FN = {"mistral": None}
+    fake._apply_liger_kernel_to_instance = lambda model, **kw: calls.append(kw)
+    monkeypatch.setitem(sys.modules, "liger_kernel.transformers.monkey_patch", fake)
+    model = types.SimpleNamespace(config=types.SimpleNamespace(model_type="mistral"))
+    assert "fused_linear_cross_entropy" in kernels.apply(model, _cfg())
+    assert calls[-1]["fused_linear_cross_entropy"] is True
+    assert "fused_linear_cross_entropy" not in kernels.apply(model, _cfg(), head_rows_trained=True)
+    assert calls[-1]["fused_linear_cross_entropy"] is False
+    lora_head = _cfg(target_modules=["q_proj", "lm_head"])
+    assert "fused_linear_cross_entropy" not in kernels.apply(model, lora_head)
+    model.config.model_type = "unknown-arch"
+    assert kernels.apply(model, _cfg()) == []
+    with pytest.raises(ClonekitError, match="no kernels"):
+        kernels.apply(model, _cfg(fused_kernels="on"))
