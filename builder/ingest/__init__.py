@@ -186,10 +186,14 @@ def _parse_group(parser: Parser, docs: list[Document], on_event: OnEvent,
     the rest of its group parsed again without it."""
     reports: list[FileReport] = []
     pending = list(docs)
+    shown: set[str] = set()  # a retry without the failing file repeats the others' warnings
     while pending:
         warned = [0]
 
         def warn(message: str) -> None:
+            if str(message) in shown:
+                return
+            shown.add(str(message))
             warned[0] += 1
             if warned[0] <= MAX_WARNINGS_PER_GROUP:
                 on_event(Log(str(message), "warning"))

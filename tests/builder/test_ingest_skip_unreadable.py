@@ -55,3 +55,15 @@ def test_reports_carry_the_reason_for_the_sources_page(tmp_path):
     assert set(failed) == {"WhatsApp Chat with Broken.txt", "notes.txt"}
     assert "binary" in failed["notes.txt"]
     assert result.messages.height == 5
+
+
+def test_a_retry_without_the_bad_file_does_not_repeat_warnings(tmp_path):
+    from builder.events import Log
+
+    folder = make_folder(tmp_path)
+    # read before the broken file (name order), so its warnings come out before the failure
+    (folder / "WhatsApp Chat with Abe.txt").write_text(WA_ANDROID + "19/03/2024, 25:61 - Kim: odd\n")
+    logs: list[str] = []
+    ingest_paths([folder], strict=False, on_event=lambda ev: logs.append(ev.message) if isinstance(ev, Log) else None)
+    odd = [m for m in logs if "25:61" in m]
+    assert len(odd) == 1
