@@ -27,7 +27,6 @@ import http.client
 import json
 import os
 import random
-import statistics
 import sys
 import threading
 import time
@@ -174,10 +173,11 @@ def main() -> None:
         prompts.append(" ".join(words))
     unreachable = [model.config.vocab_size]  # never stop early: every request decodes new_tokens
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    sampling = "greedy" if args.temperature == 0 else f"sampled (T {args.temperature:g}, top-p 0.95)"
     header = (f"serve bench: {args.shape} ({sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params, "
               f"{next(model.parameters()).dtype}), device {device_name}, torch {torch.__version__}, "
               f"transformers {transformers.__version__}, prompt ~{args.prompt_tokens} tok, {args.new_tokens} new "
-              f"tok, {'greedy' if args.temperature == 0 else f'sampled (T {args.temperature:g}, top-p 0.95)'}, {args.rounds} requests per client; "
+              f"tok, {sampling}, {args.rounds} requests per client; "
               f"setup {setup:.1f}s")
     print("# " + header, flush=True)
 

@@ -297,7 +297,9 @@ class BatchWorker:
         new_layers = cache.layers
 
         seen = torch.zeros((len(jobs), self.vocab), dtype=torch.bool, device=dev)
-        seen.scatter_(1, ids, mask.bool())
+        # padding points at each row's last (real) token: a scatter of False for the pad id
+        # could otherwise race a True for the same id in the prompt
+        seen.scatter_(1, torch.where(mask.bool(), ids, ids[:, -1:]), True)
         params = torch.tensor([[s.temperature or 1.0, s.top_p, s.repetition_penalty]
                                for s in (j.settings for j in jobs)], dtype=torch.float32, device=dev)
         sample = torch.tensor([j.settings.temperature > 0 for j in jobs], dtype=torch.bool, device=dev)

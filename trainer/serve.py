@@ -101,7 +101,6 @@ class Engine:
         if req.model != self.model_id:
             raise RequestError(404, f"model {req.model!r} does not exist; this server has {self.model_id!r}",
                                "model", code="model_not_found")
-        messages = req.messages
         prompt = self.build(req.messages)
         room = self.context - len(prompt.input_ids)
         if room < 1:
