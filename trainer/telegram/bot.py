@@ -106,8 +106,7 @@ class TelegramBot:
 
     # -- Bot API calls that survive the network -------------------------------------------
 
-    async def call(self, what: str, fn: Callable[..., Awaitable[Any]], *args: Any, give_up: bool = False,
-                   **kwargs: Any) -> Any:
+    async def call(self, what: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         """``fn`` with Telegram's 429 retry_after honoured and 5xx / timeouts retried with
         exponential backoff. A request Telegram refuses for good (400, 403) returns None
         after one log line; a rejected token or a second poller raise ClonekitError."""
@@ -132,7 +131,7 @@ class TelegramBot:
                 self.log(f"Telegram refused {what}: {err}", "warning")
                 return None
             except NetworkError as err:  # 5xx, timeouts, connection errors (TimedOut is one)
-                if give_up or self.stopping:
+                if self.stopping:
                     raise
                 self.log(f"{what} failed ({err}); retrying in {delay:g}s", "warning")
                 await self.sleep(delay)
