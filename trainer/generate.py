@@ -178,7 +178,9 @@ def generate_reply(model, tokenizer, input_ids: list[int], settings: SamplingSet
     streamer = _CallbackStreamer(tokenizer, set(stop_ids), on_text, [s for s in stop_strings or [] if s])
     use_static = settings.static_cache
     if use_static is None:
-        use_static = _static_ready(model, len(input_ids) + settings.max_new_tokens)
+        # a seeded reply stays on one path, so the same seed gives the same reply whether or
+        # not the compile has finished (compare and eval seed every reply)
+        use_static = seed is None and _static_ready(model, len(input_ids) + settings.max_new_tokens)
     if use_static:
         from trainer.static_decode import static_decode
 
@@ -199,11 +201,23 @@ def generate_reply(model, tokenizer, input_ids: list[int], settings: SamplingSet
 
 def _static_ready(model, needed: int) -> bool:
     """Auto mode: is the compiled decoder warm (starting its background compile if not)?"""
-    if next(model.parameters()).device.type != "cuda":
+    if next(model.parameters()).device.type != "cuda" or adapters_disabled(model):
         return False
     from trainer.static_decode import warm_decoder
 
     return warm_decoder(model, needed)
+
+
+def adapters_disabled(model) -> bool:
+    """Inside peft's ``model.disable_adapter()`` (compare/eval's base replies): graphs
+    compiled for the adapter don't apply, so the auto path stays eager."""
+    if not hasattr(model, "disable_adapter"):
+        return False
+    for module in model.modules():
+        flag = getattr(module, "disable_adapters", None)  # peft's tuner layers
+        if isinstance(flag, bool):
+            return flag
+    return False
 
 
 def _gpu_lock(device):

@@ -178,3 +178,22 @@ def test_background_warm_up_hands_over_to_the_static_loop(loaded, monkeypatch):
     assert static_decode.warm_decoder(model, len(ids) + 8)
     second = generate_reply(model, tok, ids, settings, [])
     assert calls == [1] and second.token_ids == first.token_ids
+
+
+def test_auto_path_skips_seeded_replies_and_disabled_adapters(loaded, monkeypatch):
+    """Auto never switches a seeded reply (same seed, same reply, compiled or not) nor a
+    reply inside peft's disable_adapter() (compare/eval's base side)."""
+    from trainer import generate
+    from trainer.generate import SamplingSettings, adapters_disabled, generate_reply
+
+    model, tok, _, ids = loaded
+    asked = []
+    monkeypatch.setattr(generate, "_static_ready", lambda m, needed: asked.append(needed) or False)
+    generate_reply(model, tok, ids, SamplingSettings(max_new_tokens=4), [], seed=3)
+    assert asked == []
+    generate_reply(model, tok, ids, SamplingSettings(max_new_tokens=4), [])
+    assert len(asked) == 1
+    assert not adapters_disabled(model)
+    with model.disable_adapter():
+        assert adapters_disabled(model)
+    assert not adapters_disabled(model)
