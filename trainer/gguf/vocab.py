@@ -47,20 +47,34 @@ def _split_regexes(pre: dict | None) -> tuple[list[str], list[dict]]:
 
 # Preferred llama.cpp pre-tokenizer names when several share one regex.
 _PREFERRED = ("llama-bpe", "qwen2", "tekken", "gpt-4o", "smaug-bpe", "dbrx")
+# The splits of the supported families, for transformers releases without the table
+# (transformers.integrations.gguf.gguf_tokenizer_mapping.GGUF_PRE_TOKENIZER_SPLITS).
+_KNOWN_SPLITS = {
+    "llama-bpe": (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+                  r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
+    "qwen2": (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+              r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
+}
+
+
+def _pre_splits() -> dict[str, str]:
+    try:
+        from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+    except ImportError:
+        return dict(_KNOWN_SPLITS)
+    return {**_KNOWN_SPLITS, **GGUF_PRE_TOKENIZER_SPLITS}
 
 
 def _pre_name(tokenizer_json: dict, where: Path) -> str:
     """llama.cpp's name for how this tokenizer splits text before BPE. Decided from the
     tokenizer's own split regex (llama.cpp has one per name), not guessed."""
-    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
-
     regexes, items = _split_regexes(tokenizer_json.get("pre_tokenizer"))
     if not regexes:
         byte_level = [p for p in items if p.get("type") == "ByteLevel"]
         if byte_level and byte_level[0].get("use_regex", True) and not byte_level[0].get("add_prefix_space"):
             return "gpt-2"  # ByteLevel's built-in regex is GPT-2's
     elif len(regexes) == 1:
-        names = [n for n, rx in GGUF_PRE_TOKENIZER_SPLITS.items() if rx == regexes[0]]
+        names = [n for n, rx in _pre_splits().items() if rx == regexes[0]]
         names.sort(key=lambda n: _PREFERRED.index(n) if n in _PREFERRED else len(_PREFERRED))
         if names:
             return names[0]
