@@ -312,3 +312,46 @@ def dataclasses_replace(settings):
 
     return dataclasses.replace(settings, static_cache=False)
 
+
+
+@pytest.mark.slow
+def test_serve_run_answers_503_while_loading_then_serves_and_stops(tiny_run, monkeypatch):  # noqa: F811
+    """serve_run binds first and answers 503 + Retry-After while the model loads (load is
+    slowed here so a request lands in it), then serves; cancel stops it cleanly."""
+    import socket
+    import urllib.error
+
+    from builder.events import CancelToken
+    from trainer import inference
+    from trainer.serve import serve_run
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    loading, release = threading.Event(), threading.Event()
+    real_load = inference.load_model
+
+    def slow_load(*args, **kwargs):
+        loading.set()
+        release.wait(30)
+        return real_load(*args, **kwargs)
+    monkeypatch.setattr(inference, "load_model", slow_load)
+    cancel, ready = CancelToken(), threading.Event()
+    thread = threading.Thread(target=serve_run, args=(str(tiny_run),), daemon=True, kwargs=dict(
+        port=port, device="cpu", cancel=cancel, on_ready=lambda url: ready.set()))
+    thread.start()
+    try:
+        assert loading.wait(30)
+        url = f"http://127.0.0.1:{port}"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(urllib.request.Request(url + "/v1/chat/completions", data=b"{}"), timeout=10)
+        assert info.value.code == 503 and info.value.headers["Retry-After"]
+        release.set()
+        assert ready.wait(60)
+        with urllib.request.urlopen(url + "/health", timeout=10) as resp:
+            assert resp.status == 200
+    finally:
+        release.set()
+        cancel.cancel()
+        thread.join(30)
+    assert not thread.is_alive()
