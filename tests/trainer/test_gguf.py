@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import os
 import shutil
 
 from builder.errors import ClonekitError
@@ -445,3 +446,56 @@ def test_real_training_run_exports(tmp_path):
     print(f"\ntrained tiny run: max |logit diff| / max |logit| {quality}")
     assert quality["f16"] < TRAINED_QUALITY["f16"] and quality["q8_0"] < TRAINED_QUALITY["q8_0"]
     assert quality["q4_0"] < TRAINED_QUALITY["q4_0"]
+
+
+GO_RENDER = """package main
+
+import (
+	"encoding/json"
+	"os"
+	"text/template"
+)
+
+type Message struct{ Role, Content string }
+
+func main() {
+	var in struct {
+		Template string
+		Messages []Message
+	}
+	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
+		panic(err)
+	}
+	t := template.Must(template.New("m").Parse(in.Template))
+	if err := t.Execute(os.Stdout, map[string]any{"Messages": in.Messages}); err != nil {
+		panic(err)
+	}
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs a Go toolchain (Ollama's templates are Go text/template)")
+def test_modelfile_go_templates_render_like_training(tmp_path):
+    """Go's own text/template renders each Modelfile TEMPLATE to exactly what the Jinja
+    chat template gave in training, for a conversation as Ollama passes it (the Modelfile
+    SYSTEM first in .Messages)."""
+    import subprocess
+
+    from trainer.modelfile import PROBE, TEMPLATES
+    from trainer.templates import CHATML, LLAMA3
+
+    (tmp_path / "render.go").write_text(GO_RENDER)
+    jinja = {"chatml": CHATML, "llama3": LLAMA3}
+    for tpl in TEMPLATES:
+        for messages in (PROBE, PROBE[1:], PROBE + [{"role": "assistant", "content": "ok\n\n  see you"},
+                                                    {"role": "user", "content": "{{ not a template }} <b>"}]):
+            go = subprocess.run(
+                ["go", "run", str(tmp_path / "render.go")], cwd=tmp_path, capture_output=True, text=True, check=True,
+                input=json.dumps({"Template": tpl.go, "Messages": [{"Role": m["role"], "Content": m["content"]}
+                                                                  for m in messages]}),
+                env={**os.environ, "GOCACHE": str(tmp_path / "gocache"), "GOPATH": str(tmp_path / "gopath"),
+                     "GO111MODULE": "off"}).stdout
+            from jinja2 import Template
+
+            want = Template(jinja[tpl.name]).render(messages=messages, add_generation_prompt=True)
+            assert go == want == tpl.python(messages), (tpl.name, go, want)
