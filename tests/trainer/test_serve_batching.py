@@ -42,36 +42,46 @@ def _collect(q: "queue.Queue", timeout: float = 60):
         return item, "".join(pieces)
 
 
-def _run_batch(model, tok, jobs, stagger: float = 0.0, max_batch: int = 32, stop_ids=()):
-    """jobs: (input_ids, settings, stop strings, seed). Returns [(Reply, streamed text)] and the worker."""
+def _run_batch(model, tok, jobs, staggered: bool = False, max_batch: int = 32, stop_ids=()):
+    """jobs: (input_ids, settings, stop strings, seed). Returns [(Reply, streamed text)] and
+    the worker. ``staggered``: job i > 0 is submitted when job 0 has streamed i pieces (from
+    the worker thread, so it joins mid-generation deterministically)."""
     from trainer.batching import BatchJob, BatchWorker
 
     worker = BatchWorker(model, tok, list(stop_ids), max_batch=max_batch)
-    outs = []
+    outs = [queue.Queue() for _ in jobs]
+    later = [BatchJob(ids, settings, stop, seed, q.put) for (ids, settings, stop, seed), q in zip(jobs[1:], outs[1:])]
+    pieces = []
+
+    def first_emit(item) -> None:
+        outs[0].put(item)
+        if isinstance(item, str) and staggered:
+            pieces.append(item)
+            if len(pieces) <= len(later):
+                worker.submit(later[len(pieces) - 1])
     try:
-        for ids, settings, stop, seed in jobs:
-            q: queue.Queue = queue.Queue()
-            outs.append(q)
-            worker.submit(BatchJob(ids, settings, stop, seed, q.put))
-            if stagger:
-                time.sleep(stagger)
+        ids, settings, stop, seed = jobs[0]
+        worker.submit(BatchJob(ids, settings, stop, seed, first_emit))
+        if not staggered:
+            for job in later:
+                worker.submit(job)
         return [_collect(q) for q in outs], worker
     finally:
         worker.close()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stagger", [0.0, 0.03])
-def test_batched_greedy_equals_unbatched(loaded, stagger):
+@pytest.mark.parametrize("staggered", [False, True])
+def test_batched_greedy_equals_unbatched(loaded, staggered):
     """Six requests of different prompt lengths, budgets and penalties, all at once or
     joining one by one mid-generation: every reply is exactly the unbatched greedy reply."""
     from trainer.generate import SamplingSettings, generate_reply
 
     _, model, tok, _, prompts = loaded
     settings = [SamplingSettings(temperature=0, repetition_penalty=pen, max_new_tokens=n, static_cache=False)
-                for pen, n in [(1.1, 20), (1.0, 12), (1.3, 30), (1.1, 7), (1.0, 25), (1.2, 16)]]
+                for pen, n in [(1.3, 30), (1.0, 12), (1.1, 20), (1.1, 7), (1.0, 25), (1.2, 16)]]
     expected = [generate_reply(model, tok, ids, s, []) for ids, s in zip(prompts, settings)]
-    results, worker = _run_batch(model, tok, [(ids, s, [], None) for ids, s in zip(prompts, settings)], stagger)
+    results, worker = _run_batch(model, tok, [(ids, s, [], None) for ids, s in zip(prompts, settings)], staggered)
     for want, (got, streamed) in zip(expected, results):
         assert got.token_ids == want.token_ids
         assert got.text == want.text == streamed
@@ -355,3 +365,54 @@ def test_serve_run_answers_503_while_loading_then_serves_and_stops(tiny_run, mon
         cancel.cancel()
         thread.join(30)
     assert not thread.is_alive()
+
+
+def test_choose_tokens_keeps_what_transformers_keeps():
+    """Per-row top-p through the top-256 shortcut (peaked rows) and the full sort (flat
+    rows) draws only tokens transformers' penalty/temperature/top-p processors keep, with
+    their frequencies; a seeded row draws the same whatever shares its batch."""
+    import torch
+    from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+
+    from trainer.batching import choose_tokens
+
+    torch.manual_seed(0)
+    vocab = 1000
+    peaked = torch.randn(vocab) * 4  # nucleus of a few dozen tokens: the shortcut
+    flat = torch.randn(vocab) * 0.1  # nucleus of most of the vocabulary: the full sort
+    logits = torch.stack([peaked, flat])
+    context = torch.tensor([[1, 4, 4, 9, 30]])
+    seen = torch.zeros(2, vocab, dtype=torch.bool)
+    seen[:, context[0]] = True
+    t, p, pen = torch.full((2, 1), 0.8), torch.full((2, 1), 0.9), torch.full((2, 1), 1.3)
+    allowed, probs = [], []
+    for row in range(2):
+        ref = RepetitionPenaltyLogitsProcessor(1.3)(context, logits[row:row + 1].clone())
+        ref = TopPLogitsWarper(0.9)(context, TemperatureLogitsWarper(0.8)(context, ref))
+        allowed.append(set(torch.nonzero(ref[0] > float("-inf")).flatten().tolist()))
+        probs.append(ref.softmax(-1)[0])
+    assert 1 < len(allowed[0]) < 256 < len(allowed[1])
+
+    def noise(width, rows):
+        return torch.empty((2, width)).exponential_(1)
+    draws = [choose_tokens(logits, seen, t, p, pen, torch.tensor([True, True]), noise).tolist() for _ in range(600)]
+    for row in range(2):
+        got = [d[row] for d in draws]
+        assert set(got) <= allowed[row] and len(set(got)) > 1
+    top = int(probs[0].argmax())
+    assert abs([d[0] for d in draws].count(top) / len(draws) - float(probs[0][top])) < 0.08
+    greedy = choose_tokens(logits, seen, t, p, pen, torch.tensor([False, True]), noise)
+    assert greedy[0].item() == int(RepetitionPenaltyLogitsProcessor(1.3)(context, logits[:1].clone()).argmax())
+
+    def seeded(batch_logits):
+        gen = torch.Generator().manual_seed(7)
+
+        def row0_noise(width, rows):
+            out = torch.empty((batch_logits.shape[0], width)).exponential_(1)
+            if rows[0]:
+                out[0] = torch.empty(width).exponential_(1, generator=gen)
+            return out
+        n = batch_logits.shape[0]
+        return [choose_tokens(batch_logits, seen[:n], t[:n], p[:n], pen[:n], torch.ones(n, dtype=torch.bool),
+                              row0_noise)[0].item() for _ in range(20)]
+    assert seeded(logits[:1]) == seeded(logits)
