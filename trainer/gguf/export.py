@@ -160,7 +160,7 @@ def export_gguf(run_ref: str | os.PathLike, output: str | os.PathLike, quant: st
     write_hparams(writer, config, spec)
     writer.add_file_type(file_type(quant))
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    vocab = write_vocab(writer, Path(run.tokenizer_dir), tokenizer, int(config.vocab_size), chat_template,
+    write_vocab(writer, Path(run.tokenizer_dir), tokenizer, int(config.vocab_size), chat_template,
                         eot[0] if eot else None)
     writer.add_string("clonekit.run_id", run.run_id)
     writer.add_string("clonekit.base", str(run.base))
@@ -224,7 +224,4 @@ def export_gguf(run_ref: str | os.PathLike, output: str | os.PathLike, quant: st
     fell_back = sum(1 for _g, _s, p in items if p.type_name == "F16") if quant not in ("f16", "f32", "bf16") else 0
     if fell_back:
         on_event(Log(f"{fell_back} tensor(s) have rows not a multiple of the {quant} block and stay f16"))
-    if vocab.notes:
-        for note in vocab.notes:
-            on_event(Log(note))
     return GgufResult(out, modelfile_path, quant, size, dict(types), tpl.name if tpl else None, system)

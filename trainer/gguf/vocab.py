@@ -11,7 +11,7 @@ in training."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import ClonekitError
@@ -25,7 +25,6 @@ class VocabInfo:
     toktypes: list[int]
     scores: list[float] | None = None
     add_space_prefix: bool | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _looks_special(token: str) -> bool:
