@@ -16,6 +16,7 @@ from builder.ingest.base import Document
 
 # Registry order breaks ties between equal sniff scores.
 MODULES = ("whatsapp", "telegram", "discord", "messenger", "instagram", "signal", "imessage",
+           "wechat", "qq", "line", "kakaotalk", "sms_xml", "slack", "telegram_html",
            "csv_table", "instructions")
 
 SNIFF_CHARS = 8192

@@ -1,0 +1,39 @@
+"""Epoch timestamps as wall-clock time, for exports that store only an instant
+(Slack ``ts``, SMS Backup & Restore ``date``, WeChat ``CreateTime``).
+
+The Message contract wants the time as the people saw it. An epoch carries no zone, so
+it is rendered in the zone named by the ``CLONEKIT_TZ`` environment variable (an IANA
+name such as ``Asia/Shanghai``), else in UTC, as Telegram's and Messenger's epoch
+fallbacks are. Parsers that also have a written local time prefer that."""
+
+from __future__ import annotations
+
+import os
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from builder.errors import ConfigError
+
+ENV = "CLONEKIT_TZ"
+EPOCH_S = (-62135596800, 253402300799)  # 0001-01-01 .. 9999-12-31 in seconds
+
+
+def zone() -> str:
+    """The zone epoch times are shown in: ``$CLONEKIT_TZ`` or UTC."""
+    name = os.environ.get(ENV, "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{ENV}={name!r}: not a time zone name (use an IANA name like Asia/Shanghai, or unset it for UTC)") from None
+    return name
+
+
+def wall_clock(seconds: pl.Expr, tz: str | None = None) -> pl.Expr:
+    """Epoch ``seconds`` (float or int; out-of-range values become null) as a naive
+    datetime in ``tz`` (default: :func:`zone`)."""
+    tz = tz or zone()
+    micros = (seconds.cast(pl.Float64, strict=False) * 1_000_000).round(0)
+    micros = pl.when(micros.is_between(EPOCH_S[0] * 1_000_000, EPOCH_S[1] * 1_000_000)).then(micros.cast(pl.Int64))
+    instant = pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+    return instant.dt.convert_time_zone(tz).dt.replace_time_zone(None)

@@ -1,0 +1,83 @@
+"""KakaoTalk exports: PC (Korean, English), phone (Korean) .txt and the Date,User,Message
+CSV; quirks, fuzz."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from builder.errors import ParseError
+from builder.ingest import ingest_paths, kakaotalk
+from builder.ingest.base import Document
+from tests.builder.fuzzing import assert_one_line
+from tests.builder.world_support import detected, fixture, only_parse_error, run
+
+
+def load(name: str) -> Document:
+    return Document(name, fixture("kakaotalk", name).read_text(encoding="utf-8"))
+
+
+def test_pc_korean():
+    df, _ = run(kakaotalk.parse, load("pc_ko.txt"))
+    assert df.get_column("chat").unique().to_list() == ["홍길동"]
+    assert df.get_column("kind").to_list() == ["text", "text", "media", "system", "deleted", "media"]
+    assert df.item(1, "text") == "네 안녕하세요!\n두 줄로 씁니다"
+    assert df.item(2, "timestamp") == datetime(2024, 12, 9, 12, 5)  # 오후 12:05 is noon
+    assert df.item(3, "sender") is None and df.item(3, "timestamp") == datetime(2024, 12, 9, 12, 5)
+    assert df.item(4, "timestamp") == datetime(2024, 12, 9, 0, 10)  # 오전 12:10
+    assert df.item(5, "timestamp") == datetime(2024, 12, 10, 8, 0)
+
+
+def test_pc_english():
+    df, _ = run(kakaotalk.parse, load("pc_en.txt"))
+    assert df.get_column("chat").unique().to_list() == ["John"]
+    assert df.get_column("kind").to_list() == ["text", "text", "media", "system"]
+    assert df.item(0, "timestamp") == datetime(2024, 12, 9, 14, 30)
+    assert df.item(2, "timestamp") == datetime(2024, 12, 9, 0, 5)
+
+
+def test_phone_korean():
+    df, _ = run(kakaotalk.parse, load("mobile_ko.txt"))
+    assert df.get_column("chat").unique().to_list() == ["제주도 여행 21"]
+    assert df.get_column("kind").to_list() == ["system", "text", "media", "media"]
+    assert df.item(0, "sender") is None
+    assert df.item(1, "text") == "초대 고마워\n다들 언제 와?"
+    assert df.item(1, "timestamp") == datetime(2026, 2, 1, 20, 27)
+
+
+def test_csv_english_and_korean_headers():
+    df, _ = run(kakaotalk.parse, load("kakaotalk_msg_preprocessor.csv"))
+    assert df.get_column("kind").to_list() == ["media", "text", "text"]
+    assert df.item(2, "text") == "여러 줄\n메시지"
+    korean = "날짜,사용자,메시지\n2020-06-28 01:01:00,\"김한길\",\"안녕\"\n"
+    assert detected("talk.csv", korean) == "kakaotalk"
+    df, _ = run(kakaotalk.parse, Document("talk.csv", korean))
+    assert df.item(0, "sender") == "김한길" and df.item(0, "timestamp") == datetime(2020, 6, 28, 1, 1)
+
+
+@pytest.mark.parametrize("name", ["pc_ko.txt", "pc_en.txt", "mobile_ko.txt", "kakaotalk_msg_preprocessor.csv"])
+def test_detected_not_as_csv_or_whatsapp(name, tmp_path):
+    assert detected(name, load(name).text) == "kakaotalk"
+    (tmp_path / name).write_bytes(fixture("kakaotalk", name).read_bytes())
+    assert ingest_paths([tmp_path]).files[0].format == "kakaotalk"
+
+
+def test_errors_are_one_line():
+    for name, text in (("x.txt", ""), ("x.txt", "홍길동 님과 카카오톡 대화\n아무것도 없음\n"),
+                       ("x.csv", "Date,User,Message\nyesterday,a,b\n")):
+        with pytest.raises(ParseError) as err:
+            kakaotalk.parse([Document(name, text)], lambda _m: None)
+        assert_one_line(err.value)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.sampled_from([
+    "--------------- 2024년 12월 9일 월요일 ---------------", "[홍길동] [오후 2:30] 안녕", "[A] [13:70 PM] x",
+    "2026. 2. 2. 오전 7:33, 홍길동 : 사진", "2026. 2. 1. 오후 8:26: 홍길동님이 나갔습니다.", "김영희님이 들어왔습니다.",
+    "--------------- Monday, December 9, 2024 ---------------", "[John] [2:30 PM] Hi", "", "\r", "Date,User,Message",
+]) | st.text(max_size=30), max_size=12))
+def test_fuzz_only_parse_error(lines):
+    only_parse_error(kakaotalk.parse, Document("x.txt", "\n".join(lines)))
