@@ -9,7 +9,6 @@ fallbacks are. Parsers that also have a written local time prefer that."""
 from __future__ import annotations
 
 import os
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
@@ -21,6 +20,8 @@ EPOCH_S = (-62135596800, 253402300799)  # 0001-01-01 .. 9999-12-31 in seconds
 
 def zone() -> str:
     """The zone epoch times are shown in: ``$CLONEKIT_TZ`` or UTC."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only parsers of epoch exports need it
+
     name = os.environ.get(ENV, "").strip() or "UTC"
     try:
         ZoneInfo(name)

@@ -66,8 +66,11 @@ def sniff(name: str, head: str) -> int:
     headers = len(_STRICT_HEADER.findall(head))
     if re.search(_OBJECT, head, re.MULTILINE) and headers:
         return 90
+    # "date time name(id)" alone on its line, the body below: WhatsApp never writes that
+    # (its headers go on with " - Name: text" or "] Name: text")
+    whatsapp_like = re.search(r"^\[?\d{4}-\d{1,2}-\d{1,2},? \d{1,2}:\d{2}(?::\d{2})?\]? (?:- )?[^\n(<]*: ", head, re.MULTILINE)
     if headers >= 2:
-        return 70
+        return 70 if whatsapp_like else 90
     return 0
 
 

@@ -26,8 +26,7 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import polars as pl
 
@@ -36,6 +35,9 @@ from builder.ingest import epoch_zone
 from builder.ingest._json_util import clean_name, scrub
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA, empty_messages
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 FORMAT = "sms_xml"
 KIND = "messages"
@@ -79,6 +81,8 @@ def _media(ct: str) -> str:
 
 
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
+    import xml.etree.ElementTree as ET  # only when an SMS backup is read
+
     text = scrub(doc.text).lstrip("\ufeff")
     if not text.strip():
         raise ParseError(doc.name, "the file is empty", hint="make a new backup with SMS Backup & Restore")

@@ -149,6 +149,8 @@ class _PageParser(HTMLParser):
                 role = "skip"
             elif "from_name" in classes:
                 role = "fwd_name" if inside_forward else "from_name"
+                if role == "from_name" and self.current.sender is None:
+                    self.current.sender = ""  # present, maybe empty (a deleted account)
             elif "text" in classes and tag == "div" and self._role() not in ("skip",):
                 role = "text"
             elif self.current.service and "body" in classes and "details" in classes:
@@ -159,7 +161,10 @@ class _PageParser(HTMLParser):
                     if cls in classes:
                         self.current.media.append(label)
                         break
-                role = "skip" if "media_wrap" not in classes else ""
+                role = "media" if "media_wrap" not in classes else ""
+            elif "title" in classes and "bold" in classes and self._role() == "media" and self.current.media:
+                role = "media_title"  # "Sticker", "Video message": more exact than the class
+                self.current.media[-1] = ""
             elif "reactions" in classes or "signature" in classes or "userpic_wrap" in classes:
                 role = "skip"
         elif "page_header" in classes or (tag == "div" and "text" in classes and "bold" in classes and "header" in self.stack):
@@ -183,6 +188,8 @@ class _PageParser(HTMLParser):
             self.current.sender = (self.current.sender or "") + data
         elif role in ("text", "service"):
             self._append(data)
+        elif role == "media_title" and data.strip():
+            self.current.media[-1] = f"[{(self.current.media[-1].strip('[]') + ' ' + data.strip()).strip().lower()}]"
 
     def _append(self, data: str) -> None:
         if self.current is None:
@@ -250,7 +257,8 @@ def _parse_doc(doc: Document, state: _State, warn: Callable[[str], None]) -> pl.
         if body:
             rows.add(label, state.chat, time, state.sender, body, "text")
         else:
-            rows.add(label, state.chat, time, state.sender, " ".join(msg.media) or "[empty message]", "media")
+            media = " ".join(m for m in msg.media if m)
+            rows.add(label, state.chat, time, state.sender, media or "[empty message]", "media")
     if pending:
         warn(f"{doc.name}: {len(pending)} service message(s) without any dated message skipped")
     if not len(rows):

@@ -110,14 +110,14 @@ def _read_table(doc: Document) -> pl.DataFrame:
         data = load_json(doc.name, text, WHAT)
         if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
             raise ParseError(doc.name, "expected a JSON list of message objects", hint=f"is this a {WHAT}?")
-        cols = sorted({k for row in data for k in row if isinstance(k, str)})
+        cols = sorted({k for row in data for k in row if isinstance(k, str) and k != "_row"})
         rows = {c: [_cell(row.get(c)) for row in data] for c in cols}
-        return pl.DataFrame(rows, schema={c: pl.String for c in cols}).with_row_index("n", offset=1)
+        return pl.DataFrame(rows, schema={c: pl.String for c in cols}).with_row_index("_row", offset=1)
     try:
         df = pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False, truncate_ragged_lines=False)
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
         raise ParseError(doc.name, f"not a readable CSV: {str(exc).splitlines()[0][:120]}", hint=f"is this a {WHAT}?") from None
-    return df.with_row_index("n", offset=2)
+    return df.drop("_row", strict=False).with_row_index("_row", offset=2)
 
 
 def _cell(value: Any) -> str | None:
@@ -173,7 +173,7 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     name = pl.coalesce(*(pl.when(c != "").then(c) for c in
                          (_role(df, "remark"), _role(df, "nickname"), _role(df, "talker"), _role(df, "wxid"))))
     out = df.select(
-        pl.col("n"),
+        pl.col("_row"),
         timestamp.alias("timestamp"),
         kind.alias("kind"),
         holder.alias("holder"),
@@ -184,7 +184,7 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     )
     bad = out.filter(pl.col("timestamp").is_null())
     if bad.height:
-        n = bad.item(0, "n")
+        n = bad.item(0, "_row")
         raise ParseError(doc.name, f"message {'row' if doc.name.lower().endswith('.csv') else '#'} {n} has no readable time",
                          hint="expected StrTime/CreateTime as 'YYYY-MM-DD HH:MM:SS' or epoch seconds", line=n)
     unknown = out.filter(pl.col("kind").is_null())

@@ -81,3 +81,16 @@ def test_errors_are_one_line():
 ]) | st.text(max_size=30), max_size=12))
 def test_fuzz_only_parse_error(lines):
     only_parse_error(kakaotalk.parse, Document("x.txt", "\n".join(lines)))
+
+
+def test_talk_parser_sample_export():
+    """es5es5/talk-parser's KakaoTalk.txt (PC, Korean), copied byte for byte."""
+    name = "es5es5__talk-parser__KakaoTalk.txt"
+    df, warnings = run(kakaotalk.parse, load(name))
+    assert not warnings and detected(name, load(name).text) == "kakaotalk"
+    assert df.height == 21 and set(df.get_column("kind")) == {"text"}
+    assert df.get_column("chat").unique().to_list() == ["상대방"]
+    assert df.get_column("sender").value_counts().sort("sender").rows() == [("나", 10), ("상대방", 11)]
+    assert df.item(4, "text") == "아ㅎ전또실수하신줄알고ㅎㅎㅎ\n근데저금욜에시간안되눈데ㅠ"
+    assert df.item(0, "timestamp") == datetime(2021, 4, 6, 18, 42)
+    assert df.item(12, "timestamp") == datetime(2021, 4, 7, 23, 46)  # 오후 11:46, after the day banner

@@ -74,3 +74,12 @@ def test_impossible_time_is_a_body_line_with_a_warning():
 ]) | st.text(max_size=30), max_size=12))
 def test_fuzz_only_parse_error(lines):
     only_parse_error(qq.parse, Document("x.txt", "\n".join(lines)))
+
+
+def test_qq_chat_history_file_is_qq_not_whatsapp(tmp_path):
+    """hikariyo/qq-chat-history's tests/file.txt: ISO-like headers WhatsApp could also read."""
+    path = fixture("qq", "hikariyo__qq-chat-history__file.txt")
+    assert detected(path.name, path.read_text(encoding="utf-8")) == "qq"
+    df = ingest_paths([path]).messages
+    assert df.select("sender", "text").rows() == [("A", "A"), ("B", "B")]
+    assert df.item(0, "timestamp") == datetime(1883, 3, 7, 11, 22, 33)
