@@ -1,6 +1,7 @@
 """The synthesis module talks to clonekit's own OpenAI-compatible server: real HTTP on
 127.0.0.1, the tiny model behind it. The tiny model writes no valid JSON, so every item
-is rejected and counted; what this proves is the protocol path end to end."""
+is rejected and counted (and no version is written); what this proves is the protocol
+path end to end."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import threading
 
 import pytest
 
-from builder.curate.store import load_version
+from builder.curate.store import NothingChanged
+from builder.events import Log
 from builder.synth.config import SynthConfig
 from builder.synth.synth import plan_synth, run_synth
 from tests.support.synth_data import make_version
@@ -41,12 +43,14 @@ def test_synth_runs_against_clonekit_serve(served, tmp_path, monkeypatch):
     cfg = SynthConfig(version=str(version), base_url=base_url, model=model_id, api_key_env="CLONEKIT_TEST_KEY",
                       mode="facts", n=4, per_call=2, few_shot=0, max_output_tokens=32, concurrency=2, timeout_s=60,
                       cache_dir=str(tmp_path / "cache"))
-    out = run_synth(cfg)
-    child = load_version(out)
-    synth = child.manifest["synth"]
+    events = []
+    # random-init replies are never valid JSON: every item is rejected, so the child would
+    # equal its parent and the store writes nothing (and says so)
+    with pytest.raises(NothingChanged, match="nothing changed since ana/v0001"):
+        run_synth(cfg, on_event=events.append)
     planned = len(plan_synth(cfg).requests)
-    assert synth["requests"]["completed"] == synth["requests"]["planned"] == planned
-    assert synth["requests"]["sent"] >= planned
-    assert synth["tokens"]["output"] > 0  # the server really generated
-    assert sum(synth["rejected"].values()) >= planned  # random-init replies are never valid JSON
-    assert child.manifest["parent"].endswith("/v0001")
+    kept = [e.message for e in events if isinstance(e, Log) and "synthetic records kept" in e.message]
+    assert kept and kept[0].startswith("0 synthetic records kept")
+    rejected = int(kept[0].split("; ")[1].split(" items rejected")[0])
+    assert rejected >= planned > 0  # the server really answered every planned request
+    assert [p.name for p in (tmp_path / "datasets" / "ana").iterdir() if not p.name.startswith(".")] == ["v0001"]
