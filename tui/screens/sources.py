@@ -10,6 +10,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, DataTable, Input, Label
 
 from builder.errors import ClonekitError
+from builder.wording import plural
 from tui.messages import SourcesLoaded, WorkDone
 from tui.screens.base import Page
 from tui.widgets.path_suggester import PathSuggester
@@ -129,7 +130,7 @@ class SourcesPage(Page):
         status = self.query_one("#sources-status", Label)
         if result is not None:
             failed = sum(1 for r in reports if r.error)
-            status.update(f"{result.messages.height:,} messages in {chats.row_count} chats"
+            status.update(f"{plural(result.messages.height, 'message')} in {plural(chats.row_count, 'chat')}"
                           + (f" · {result.instructions.height:,} instruction records" if result.instructions.height else "")
                           + (f" · [red]{failed} file(s) could not be read and were skipped "
                              "(see the error column)[/]" if failed else ""))
