@@ -64,6 +64,11 @@ class TrainConfig(StrictModel):
     attn_implementation: Literal["auto", "packed", "sdpa", "eager", "flash_attention_2"] = "auto"
     chat_template: Literal["auto", "base", "chatml", "llama3"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Several GPUs (`--gpus N`): shard the base over them with FSDP (bases that don't fit
+    # one GPU; trainer/fsdp.py) instead of a full copy per GPU (data parallel), and the
+    # size of the gradient buckets data parallel all-reduces during the backward.
+    fsdp: bool = False
+    ddp_bucket_cap_mb: int = Field(25, ge=1)
 
     eval_steps: int = Field(50, ge=1)  # eval and checkpoint every N optimizer steps
     # Each eval runs on at most this many val records (evenly spaced over the split, the

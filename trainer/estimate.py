@@ -66,6 +66,7 @@ class Estimate:
     steps_per_epoch: int
     seconds_per_epoch: float
     fits: bool
+    shards: int = 1  # FSDP over this many GPUs (peak memory is per GPU)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,7 +76,8 @@ class Estimate:
         return [
             f"parameters: {self.total_params / 1e6:,.1f}M total, {self.trainable_params / 1e6:,.2f}M trainable "
             f"({100 * self.trainable_params / max(self.total_params, 1):.2f}%)",
-            f"estimated peak memory: {self.peak_memory_bytes / GiB:.1f} GiB{gpu} on {self.device_name}",
+            f"estimated peak memory: {self.peak_memory_bytes / GiB:.1f} GiB{gpu} on {self.device_name}"
+            + (f" (per GPU, base sharded over {self.shards} by FSDP)" if self.shards > 1 else ""),
             f"estimated time per epoch: {fmt_duration(self.seconds_per_epoch)} "
             f"({self.steps_per_epoch} steps, {self.tokens_per_epoch:,} tokens; rough)",
         ]
@@ -136,7 +138,11 @@ def act_bytes_per_token_layer(shape: ModelShape, fused: bool) -> int:
 
 
 def memory_bytes(shape: ModelShape, cfg: TrainConfig, trainable: int, max_length: int | None = None, *,
-                 checkpointing: bool | None = None, batch_size: int | None = None, fused: bool = False) -> int:
+                 checkpointing: bool | None = None, batch_size: int | None = None, fused: bool = False,
+                 shards: int = 1) -> int:
+    """Peak bytes on one GPU. ``shards`` > 1: FSDP over that many GPUs, so weights, LoRA
+    weights, gradients and optimizer state are split, plus one decoder layer gathered in
+    full (two while the next one prefetches)."""
     T = (batch_size or cfg.batch_size) * (max_length or cfg.max_length)
     ckpt = cfg.gradient_checkpointing is not False if checkpointing is None else checkpointing
     other = shape.total_params - shape.linear_params
@@ -145,6 +151,10 @@ def memory_bytes(shape: ModelShape, cfg: TrainConfig, trainable: int, max_length
     else:
         weights = 2 * shape.total_params
     opt = (8 if cfg.method == "full" else 16) * trainable
+    gathered = 0
+    if shards > 1:
+        per_layer = (0.53 if cfg.method == "qlora" else 2) * shape.linear_params / max(shape.layers, 1)
+        weights, opt, gathered = weights / shards, opt / shards, 2 * per_layer
     layer_work = T * act_bytes_per_token_layer(shape, fused)
     if ckpt:
         acts = shape.layers * T * shape.hidden * 2 + layer_work
@@ -152,7 +162,7 @@ def memory_bytes(shape: ModelShape, cfg: TrainConfig, trainable: int, max_length
         acts = shape.layers * layer_work
     logits = min(T, 4096) * shape.vocab * 6 if fused else T * shape.vocab * 10
     dequant = shape.hidden * shape.intermediate * 2 if cfg.method == "qlora" else 0
-    return int((weights + opt + acts + logits + dequant + GiB) * 1.10)
+    return int((weights + opt + gathered + acts + logits + dequant + GiB) * 1.10)
 
 
 @dataclass
@@ -173,7 +183,7 @@ class Plan:
 
 
 def plan_memory(shape: ModelShape, cfg: TrainConfig, trainable: int, free_bytes: int | None, fused: bool,
-                packed_attention: bool = True) -> Plan:
+                packed_attention: bool = True, shards: int = 1) -> Plan:
     """Checkpointing off whenever the run fits ``free_bytes`` (90% of it) without it, then
     the most rows per micro-batch that still fit (a divisor of the rows per step, so each
     optimizer step sees exactly the same rows). Rows grow only under per-conversation
@@ -190,7 +200,7 @@ def plan_memory(shape: ModelShape, cfg: TrainConfig, trainable: int, free_bytes:
     sizes = [b for b in range(rows, 0, -1) if rows % b == 0] if grow else [cfg.batch_size]
     for ckpt in choices:
         for b in sizes:
-            if memory_bytes(shape, cfg, trainable, checkpointing=ckpt, batch_size=b, fused=fused) <= budget:
+            if memory_bytes(shape, cfg, trainable, checkpointing=ckpt, batch_size=b, fused=fused, shards=shards) <= budget:
                 why = "forced" if forced is not None else ("fits without it" if not ckpt else "needed to fit")
                 return Plan(ckpt, b, rows // b if grow else cfg.grad_accum, fused, free_bytes,
                             f"checkpointing {'on' if ckpt else 'off'} ({why}), {b} row(s) per micro-batch",
@@ -233,18 +243,18 @@ def assumed_mfu(method: str, fused: bool, packed_attention: bool, batch_size: in
 
 
 def estimate(shape: ModelShape, cfg: TrainConfig, trainable: int, device: str, tokens_per_epoch: int,
-             rows_per_epoch: int, mean_seq_len: float, plan: Plan | None = None) -> Estimate:
+             rows_per_epoch: int, mean_seq_len: float, plan: Plan | None = None, shards: int = 1) -> Estimate:
     name, gpu_mem, peak = device_info(device)
     ckpt = plan.checkpointing if plan else cfg.gradient_checkpointing is not False
     fused = plan.fused if plan else False
     batch = plan.batch_size if plan else cfg.batch_size
-    mem = memory_bytes(shape, cfg, trainable, checkpointing=ckpt, batch_size=batch, fused=fused)
+    mem = memory_bytes(shape, cfg, trainable, checkpointing=ckpt, batch_size=batch, fused=fused, shards=shards)
     mfu = assumed_mfu(cfg.method, fused, plan.packed_attention if plan else False, batch)
     rate = peak * (mfu if gpu_mem else 1.0)
     steps = max(1, -(-rows_per_epoch // (cfg.batch_size * cfg.grad_accum)))
     fits = gpu_mem is None or mem <= 0.95 * gpu_mem
     seconds = tokens_per_epoch * flops_per_token(shape, cfg, ckpt, mean_seq_len) / rate
-    return Estimate(shape.total_params, trainable, mem, gpu_mem, name, tokens_per_epoch, steps, seconds, fits)
+    return Estimate(shape.total_params, trainable, mem, gpu_mem, name, tokens_per_epoch, steps, seconds, fits, shards)
 
 
 def largest_fitting_length(shape: ModelShape, cfg: TrainConfig, trainable: int, gpu_mem: int) -> int | None:

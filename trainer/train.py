@@ -148,17 +148,22 @@ def _attention(cfg: TrainConfig, model_config, device: str) -> str:
 
 
 def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: int, local_rank: int = 0,
-                attn: str = "sdpa", fused: bool = False) -> tuple[Any, list[str]]:
+                attn: str = "sdpa", fused: bool = False, fsdp_world: int = 0) -> tuple[Any, list[str]]:
     """The base (4-bit under qlora), Liger's kernels patched in when ``fused``, then LoRA.
+    ``fsdp_world``: FSDP over that many ranks (rank 0 loads, trainer/fsdp.py).
     Returns the model and the fused kernels applied."""
-    import torch
     from transformers import AutoModelForCausalLM
+
+    from trainer import fsdp
 
     kwargs: dict[str, Any] = {
         "dtype": dtype,
         "attn_implementation": attn,
         "device_map": {"": local_rank} if device == "cuda" else "cpu",
     }
+    if fsdp_world:
+        fsdp.prepare_loading(fsdp_world)
+        kwargs["device_map"] = None  # rank 0 loads on CPU; FSDP places the shards
     if cfg.load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401
@@ -171,7 +176,7 @@ def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: 
             bnb_4bit_quant_type=cfg.bnb_4bit_quant_type,
             bnb_4bit_use_double_quant=cfg.bnb_4bit_double_quant,
             bnb_4bit_compute_dtype=dtype,
-            bnb_4bit_quant_storage=torch.uint8,
+            bnb_4bit_quant_storage=fsdp.quant_storage_dtype(cfg, dtype, bool(fsdp_world)),
         )
     model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
     old_rows = model.get_input_embeddings().weight.shape[0]
@@ -219,6 +224,10 @@ def train(req: TrainRequest, on_event: OnEvent = ignore_event, cancel: CancelTok
     ds = load_dataset_version(data_ref)
     device = _device(cfg)
     r = distributed.init(device)
+    if cfg.fsdp:
+        from trainer import fsdp
+
+        fsdp.check(cfg, r.world_size, device)
     if not r.main:
         on_event = ignore_event  # rank 0 reports for everyone
 
@@ -345,9 +354,12 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     fused = kernels.wanted(cfg, device)
     attn = _attention(cfg, model_config, device)
     # A resumed run keeps its plan: the rows per micro-batch decide where the data order resumes.
+    shards = r.world_size if cfg.fsdp else 1
     plan = Plan(**run["plan"]) if run.get("plan") else plan_memory(
-        shape, cfg, n_trainable, free_gpu_bytes(device), fused, packed_attention=attn == ATTN_NAME)
-    est = estimate(shape, cfg, n_trainable, device, stats["tokens"], len(rows_probe), mean_len, plan)
+        shape, cfg, n_trainable, free_gpu_bytes(device), fused, packed_attention=attn == ATTN_NAME, shards=shards)
+    # Per rank: each one trains on its share of the rows, in parallel.
+    est = estimate(shape, cfg, n_trainable, device, stats["tokens"] // r.world_size,
+                   -(-len(rows_probe) // r.world_size), mean_len, plan, shards=shards)
     for line in est.lines():
         on_event(Log(line))
     on_event(Log(f"plan: {plan.reason}; {plan.batch_size} x grad-accum {plan.grad_accum} rows per optimizer step"))
@@ -371,7 +383,8 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         )
 
     dtype = _dtype(cfg, device)
-    model, applied = _load_model(base_path, cfg, device, dtype, len(tokenizer), r.local_rank, attn, plan.fused)
+    model, applied = _load_model(base_path, cfg, device, dtype, len(tokenizer), r.local_rank, attn, plan.fused,
+                                 fsdp_world=shards if cfg.fsdp else 0)
     kind = {"cuda": "varlen flash attention"}.get(device, "one SDPA per conversation")
     on_event(Log(f"attention: {f'per conversation ({kind})' if attn == ATTN_NAME else attn} · "
                  f"fused kernels: {', '.join(applied) if applied else 'none'}"))
@@ -381,6 +394,14 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         on_event(Log("this model's attention cannot keep packed conversations apart; using dynamic padding", level="warning"))
     train_rows = make_rows(train_enc, cfg.max_length, packing)
     val_rows = make_rows(val_enc, cfg.max_length, packing) if val_enc else None
+    if r.distributed:
+        # Equal micro-batches on every rank, no row repeated to pad the last global batch.
+        train_rows, dropped = distributed.balanced_rows(train_rows, r.world_size * plan.batch_size)
+        if val_rows is not None:
+            val_rows, _ = distributed.balanced_rows(val_rows, r.world_size * plan.batch_size)
+        on_event(Log(f"{r.world_size} ranks ({'FSDP' if cfg.fsdp else 'data parallel'}): {len(train_rows)} rows, "
+                     f"{len(train_rows) // r.world_size} per rank per epoch"
+                     + (f"; {dropped} conversation(s) left out to keep the ranks even" if dropped else "")))
     if packing:
         collator = VarlenCollator() if attn == ATTN_NAME else PackedCollator()
     else:
@@ -389,7 +410,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     run_cfg = cfg.model_copy(update={"batch_size": plan.batch_size, "grad_accum": plan.grad_accum,
                                      "gradient_checkpointing": plan.checkpointing})
     trainer = _make_trainer(model, tokenizer, run_cfg, run_dir, train_rows, val_rows, collator, device, dtype, on_event,
-                            cancel, tokens_per_epoch=stats["tokens"])
+                            cancel, tokens_per_epoch=stats["tokens"], world_size=r.world_size)
     events_cb = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EventsCallback))
 
     checkpoint = None
@@ -402,6 +423,10 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
             on_event(Log(f"{p} was being written when the run stopped; skipping it", level="warning"))
     if checkpoint:
         step = int(Path(checkpoint).name.split("-")[-1])
+        saved_world = distributed.checkpoint_world_size(Path(checkpoint))
+        if saved_world and saved_world != r.world_size:
+            on_event(Log(f"{checkpoint} was written by {saved_world} ranks and this run has {r.world_size}: the data "
+                         "order after it differs from the interrupted run's", level="warning"))
         if r.main:
             trim_metrics(run_dir / "metrics.jsonl", step)
         on_event(Log(f"resuming from {checkpoint} (step {step})"))
@@ -430,8 +455,13 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     out_dir = run_dir / ("model" if cfg.method == "full" else "adapter")
     if attn == ATTN_NAME:
         trainer.model.config._attn_implementation = "sdpa"  # a saved config must load without clonekit
-    if r.main:
+    if cfg.fsdp:
+        # Every rank hands its shard over; rank 0 writes the whole adapter.
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        trainer.save_model(str(out_dir))
+    elif r.main:
         trainer.model.save_pretrained(out_dir)
+    if r.main:
         tokenizer.save_pretrained(out_dir)
 
     state = trainer.state
@@ -456,6 +486,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         },
         finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
         world_size=r.world_size,
+        parallel=_parallel_facts(trainer, r, cfg),
     )
     save_run(run_dir, run, r)
     if r.main:
@@ -482,6 +513,9 @@ def last_complete_checkpoint(folder: Path, below_step: int | None = None) -> tup
         except (OSError, ValueError):
             partial.append(p)
             continue
+        if not distributed.checkpoint_complete(p):  # a rank died while the others saved
+            partial.append(p)
+            continue
         return str(p), partial
     return None, partial
 
@@ -498,13 +532,24 @@ def _checkpointing_args(enabled: bool) -> dict:
 
 
 def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows, val_rows, collator, device, dtype,
-                  on_event: OnEvent, cancel: CancelToken, tokens_per_epoch: int = 0):
+                  on_event: OnEvent, cancel: CancelToken, tokens_per_epoch: int = 0, world_size: int = 1):
     import torch
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
     from trainer.callbacks import EventsCallback
 
+    from trainer import fsdp
+
     has_val = val_rows is not None
+    parallel: dict = {
+        # Under DDP a LoRA model's frozen base has no gradients by design: skip the
+        # per-step search for unused parameters (and its warning).
+        "ddp_find_unused_parameters": False if cfg.method != "full" else None,
+        **distributed.ddp_arguments(cfg, world_size),
+    }
+    sharded = cfg.fsdp and world_size > 1
+    if sharded:  # FSDP checkpoints activations with its own wrapper, per decoder layer
+        parallel = fsdp.training_arguments(model, bool(cfg.gradient_checkpointing))
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
@@ -519,7 +564,7 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
         max_grad_norm=cfg.max_grad_norm,
         bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,
-        **_checkpointing_args(cfg.gradient_checkpointing),
+        **_checkpointing_args(bool(cfg.gradient_checkpointing) and not sharded),
         logging_steps=cfg.logging_steps,
         eval_strategy="steps" if has_val else "no",
         eval_steps=cfg.eval_steps,
@@ -542,9 +587,7 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
         disable_tqdm=True,
         dataloader_num_workers=0,
         optim="adamw_torch",
-        # Under DDP a LoRA model's frozen base has no gradients by design: skip the
-        # per-step search for unused parameters (and its warning).
-        ddp_find_unused_parameters=False if cfg.method != "full" else None,
+        **parallel,
     )
     callbacks = [EventsCallback(on_event, cancel, run_dir / "metrics.jsonl", tokens_per_epoch=tokens_per_epoch)]
     if has_val and cfg.early_stopping_patience > 0:
@@ -554,7 +597,50 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
         eval_dataset=val_rows, processing_class=tokenizer, callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # core functions never print; EventsCallback reports
+    if world_size > 1:
+        distributed.host_group()  # collective: created on every rank here
+        trainer.callback_handler.callbacks.insert(0, _flush_tokens_callback(trainer))
+        if not sharded:
+            trainer.add_callback(_count_allreduces(trainer))
     return trainer
+
+
+def _flush_tokens_callback(trainer):
+    """First at every step end: the ranks' token counts summed into the Trainer state."""
+    from transformers import TrainerCallback
+
+    class FlushTokens(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            trainer._flush_tokens()
+
+    return FlushTokens()
+
+
+def _count_allreduces(trainer):
+    """A callback that installs distributed.AllReduceCounter on the DDP model once the
+    Trainer has wrapped it (train begin), before the first backward."""
+    from transformers import TrainerCallback
+
+    class InstallCounter(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            counter = distributed.AllReduceCounter()
+            if counter.install(trainer.model_wrapped):
+                trainer.allreduce_counter = counter
+
+    return InstallCounter()
+
+
+def _parallel_facts(trainer, r: distributed.Ranks, cfg: TrainConfig) -> dict | None:
+    """What the multi-process run did: its mode and, under data parallel, how many
+    backward passes all-reduced (one per optimizer step when no_sync works) in how many
+    buckets."""
+    if not r.distributed:
+        return None
+    counter = getattr(trainer, "allreduce_counter", None)
+    facts: dict[str, Any] = {"mode": "fsdp" if cfg.fsdp else "ddp", "ranks": r.world_size}
+    if counter is not None and counter.syncs:
+        facts.update(allreduce_syncs=counter.syncs, allreduce_buckets=counter.buckets)
+    return facts
 
 
 def _trainer_class():
@@ -563,12 +649,46 @@ def _trainer_class():
     class SyncFreeTrainer(Trainer):
         """Counts the tokens of a packed micro-batch from its shape: every token of a
         padding-free row is real, and the stock count reads a GPU sum back to the host
-        after every micro-batch (a sync that stalls the launch queue)."""
+        after every micro-batch (a sync that stalls the launch queue). Under several
+        ranks each keeps its own count, summed across ranks on the host at every
+        optimizer step (before the rate callbacks read it), log and checkpoint. DDP buckets double as the gradients' storage, and a
+        host-side hook counts the synchronising backwards; a checkpoint is marked complete
+        once every rank has written its part."""
+
+        _pending_tokens = 0
+        allreduce_counter = None
 
         def _track_num_input_tokens(self, inputs):
-            if self.args.world_size == 1 and "attention_mask" not in inputs and "input_ids" in inputs:
-                self.state.num_input_tokens_seen += inputs["input_ids"].numel()
+            if "attention_mask" not in inputs and "input_ids" in inputs:
+                if self.args.world_size == 1:
+                    self.state.num_input_tokens_seen += inputs["input_ids"].numel()
+                else:
+                    self._pending_tokens += inputs["input_ids"].numel()
                 return
             super()._track_num_input_tokens(inputs)
+
+        def _flush_tokens(self) -> None:
+            if self.args.world_size > 1:
+                self.state.num_input_tokens_seen += distributed.all_sum(self._pending_tokens)
+                self._pending_tokens = 0
+
+        def log(self, logs, *args, **kwargs):
+            self._flush_tokens()
+            super().log(logs, *args, **kwargs)
+
+        def _save_checkpoint(self, model, trial):
+            self._flush_tokens()
+            super()._save_checkpoint(model, trial)
+            if self.args.world_size > 1:
+                folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+                distributed.mark_complete(folder, distributed.ranks())
+
+        def _build_accelerator_args(self, **kwargs):
+            args = super()._build_accelerator_args(**kwargs)
+            for handler in args.get("kwargs_handlers") or []:
+                if type(handler).__name__ == "DistributedDataParallelKwargs":
+                    handler.gradient_as_bucket_view = True
+            return args
+
 
     return SyncFreeTrainer

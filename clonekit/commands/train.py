@@ -4,9 +4,12 @@ Prints the run folder as the last line of stdout."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-PRESETS = ["seed-qlora-7b", "qlora", "lora", "full", "tiny-cpu"]
+_PARSER: argparse.ArgumentParser  # set by register(); _argv_of reads its options
+
+PRESETS = ["seed-qlora-7b", "qlora", "lora", "full", "fsdp-qlora", "tiny-cpu"]
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -38,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--attention", choices=["auto", "packed", "sdpa", "eager"],
                    help="attention (auto: per conversation for packed rows, varlen flash on CUDA)")
     p.add_argument("--seed", type=int)
+    p.add_argument("--gpus", type=int, metavar="N",
+                   help="train on N GPUs of this machine (re-runs itself under torchrun; data parallel unless --fsdp)")
+    p.add_argument("--fsdp", action="store_true",
+                   help="with --gpus N: shard the base over the GPUs (FSDP) for bases too big for one GPU")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<run-id>)")
     p.add_argument("--check", action="store_true",
                    help="only show how the base's chat template is applied: the probe's verdict and three rendered "
@@ -46,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="continue the run in --out (or the latest unfinished one) from its last checkpoint")
     p.add_argument("--events-jsonl", metavar="FILE", help="also write progress events as JSON lines (for the TUI)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    global _PARSER
+    _PARSER = p
     return p
 
 
@@ -60,6 +69,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         "fused_kernels": args.fused_kernels, "attn_implementation": args.attention,
         # An explicit --batch-size is the micro-batch; otherwise it follows free GPU memory.
         "micro_batch": "fixed" if args.batch_size else None,
+        "fsdp": True if getattr(args, "fsdp", False) else None,
     }
     return {k: v for k, v in o.items() if v is not None}
 
@@ -72,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.resume:  # cheap checks first: a typo should not wait for torch to import
         check_train_args(args.data, args.base, args.preset)
+    if (args.gpus or 1) > 1 and not _under_launcher():
+        return _launch(args)
     _sigterm_as_interrupt()
     from trainer.train import TrainRequest, quiet_libraries, train
 
@@ -93,8 +105,46 @@ def run(args: argparse.Namespace) -> int:
         printer.close()
         if writer:
             writer.close()
-    print(run_dir)
+    if int(os.environ.get("RANK", 0)) == 0:  # one rank names the run folder
+        print(run_dir)
     return 0
+
+
+def _under_launcher() -> bool:
+    from trainer.launch import under_launcher
+
+    return under_launcher()
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """--gpus N: print the per-GPU estimate, then run this same command under torchrun."""
+    import sys
+
+    from trainer.launch import check_gpus, memory_lines, relaunch
+
+    say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if not args.resume:
+        from trainer.presets import resolve_config
+
+        cfg = resolve_config(args.preset, overrides_from_args(args))
+        check_gpus(args.gpus, cfg.device)
+        for line in memory_lines(cfg, args.base, args.gpus):
+            say(line)
+    return relaunch(args.gpus, _argv_of(args), say)
+
+
+def _argv_of(args: argparse.Namespace) -> list[str]:
+    """The `clonekit train` arguments that produced ``args`` (defaults left out)."""
+    out: list[str] = []
+    for action in _PARSER._actions:
+        if not action.option_strings or action.dest in ("help", "gpus"):
+            continue
+        value = getattr(args, action.dest, None)
+        if value is None or value is False or value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        out += [flag] if value is True else [flag, str(value)]
+    return out
 
 
 def _sigterm_as_interrupt() -> None:
