@@ -9,7 +9,9 @@ kakaotalk_msg_preprocessor and ChatLab's notes).
     Phone:        2024년 12월 9일 월요일            (date line, ignored)
                   2024. 12. 9. 오후 2:30, 홍길동 : 안녕하세요
                   2024. 12. 9. 오후 2:31: 홍길동님이 김철수님을 초대했습니다.
-    Phone, English: Dec 9, 2024, 2:30 PM, John : Hello   (also "December 9, 2024 at 2:30 PM, …")
+                  (also "2019-03-30 오전 4:39, …" and "2026년 10월 1일 오후 3:15, …")
+    Phone, English: Feb 1, 2026 at 20:35, John : Hello   ("Jul 16, 2020 22:23, …", "…, 2:30 PM, …")
+                  Feb 1, 2026 at 20:29: John invited Mary.
     CSV:          Date,User,Message   (or 날짜,사용자,메시지)
                   2024-12-09 14:30:00,"홍길동","안녕하세요"
 
@@ -45,9 +47,10 @@ _MONTH_NUM.update({"Jan": 1, "Feb": 2, "Mar": 3, "Apr": 4, "Jun": 6, "Jul": 7, "
 _KO_BANNER = r"^-{3,} (?P<ky>\d{4})년 (?P<km>\d{1,2})월 (?P<kd>\d{1,2})일 \S+ -{3,}$"
 _EN_BANNER = rf"^-{{3,}} (?:[A-Za-z]+, )?(?P<emon>{_MONTHS}) (?P<ed>\d{{1,2}}), (?P<ey>\d{{4}}) -{{3,}}$"
 _PC_MSG = r"^\[(?P<psender>[^\]\n]+)\] \[(?P<pampm1>오전|오후)? ?(?P<ph>\d{1,2}):(?P<pm>\d{2}) ?(?P<pampm2>AM|PM)?\] (?P<pbody>.*)$"
-_KO_MOBILE = (r"^(?P<my>\d{4})\. (?P<mm>\d{1,2})\. (?P<md>\d{1,2})\.? (?P<mampm>오전|오후) (?P<mh>\d{1,2}):(?P<mi>\d{2})"
+_KO_MOBILE = (r"^(?:(?P<my>\d{4})\. ?(?P<mm>\d{1,2})\. ?(?P<md>\d{1,2})\.?|(?P<my2>\d{4})-(?P<mm2>\d{1,2})-(?P<md2>\d{1,2})"
+              r"|(?P<my3>\d{4})년 (?P<mm3>\d{1,2})월 (?P<md3>\d{1,2})일),? (?:(?P<mampm>오전|오후) )?(?P<mh>\d{1,2}):(?P<mi>\d{2})"
               r"(?:, (?P<msender>[^\n]+?) : (?P<mbody>.*)|: (?P<mevent>.+))$")
-_EN_MOBILE = (rf"^(?P<emon2>{_MONTHS}) (?P<ed2>\d{{1,2}}), (?P<ey2>\d{{4}})(?:,| at) (?P<eh>\d{{1,2}}):(?P<emi>\d{{2}}) ?(?P<eampm>AM|PM)"
+_EN_MOBILE = (rf"^(?P<emon2>{_MONTHS}) (?P<ed2>\d{{1,2}}), (?P<ey2>\d{{4}})(?:,| at)? (?P<eh>\d{{1,2}}):(?P<emi>\d{{2}})(?: ?(?P<eampm>AM|PM))?"
               r"(?:, (?P<esender>[^\n]+?) : (?P<ebody>.*)|: (?P<eevent>.+))$")
 _PC_EVENT = (r"님이 들어왔습니다\.?$|님이 나갔습니다\.?$|님을 (?:초대|내보냈)했습니다\.?$|님이 .+님을 초대(?:했|하였)습니다\.?$"
              r"| joined this chatroom\.?$| left this chatroom\.?$| invited .+\.$|^Messages sent before .+$")
@@ -65,7 +68,7 @@ def sniff(name: str, head: str) -> int:
     if _csv_header(first) is not None:
         return 90 if re.search(r"^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2}(?::\d{2})?,", head, re.MULTILINE) else 60
     score = 0
-    if _TITLE.match(first) or re.search(r"^(?:저장한 날짜|Date Saved) ?: ", head, re.MULTILINE):
+    if any(_TITLE.match(line.strip()) for line in head.splitlines()[:4]) or re.search(r"^(?:저장한 날짜|Date Saved) ?: ", head, re.MULTILINE):
         score = 60
     hits = sum(len(re.findall(rx, head, re.MULTILINE)) for rx in (_KO_BANNER, _EN_BANNER, _PC_MSG, _KO_MOBILE, _EN_MOBILE))
     if hits >= 2:
@@ -83,10 +86,11 @@ def parse(docs: list[Document], warn: Callable[[str], None]) -> pl.DataFrame:
     return pl.concat(frames) if frames else empty_messages()
 
 
-def _chat_name(doc: Document, first: str) -> str:
-    found = _TITLE.match(first.strip())
-    if found and (found.group("ko") or found.group("en")):
-        return (found.group("ko") or found.group("en")).strip()
+def _chat_name(doc: Document, head: str) -> str:
+    for line in head.splitlines()[:4]:
+        found = _TITLE.match(line.strip())
+        if found and (found.group("ko") or found.group("en")):
+            return (found.group("ko") or found.group("en")).strip()
     if doc.chat_hint:
         return doc.chat_hint
     stem = doc.name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
@@ -137,12 +141,13 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
         .unnest("g0", "g1", "g2", "g3", "g4")
     )
     banner_day = pl.coalesce(safe_date("ky", "km", "kd"), safe_date("ey", _month("emon").cast(pl.String), "ed"))
-    mobile_day = pl.coalesce(safe_date("my", "mm", "md"), safe_date("ey2", _month("emon2").cast(pl.String), "ed2"))
+    mobile_day = pl.coalesce(safe_date("my", "mm", "md"), safe_date("my2", "mm2", "md2"), safe_date("my3", "mm3", "md3"),
+                             safe_date("ey2", _month("emon2").cast(pl.String), "ed2"))
     lines = lines.with_columns(banner=banner_day).with_columns(day=pl.coalesce(mobile_day, pl.col("banner").forward_fill()))
     lines = lines.with_columns(
         hour=pl.coalesce(pl.when(pl.col("pbody").is_not_null()).then(_hour("ph", "pampm1", "pampm2")),
-                         pl.when(pl.col("my").is_not_null()).then(_hour("mh", "mampm")),
-                         pl.when(pl.col("ey2").is_not_null()).then(_hour("eh", "eampm"))),
+                         pl.when(pl.col("mh").is_not_null()).then(_hour("mh", "mampm")),
+                         pl.when(pl.col("eh").is_not_null()).then(_hour("eh", "eampm"))),
         minute=pl.coalesce(_int("pm"), _int("mi"), _int("emi")),
         sender=pl.coalesce(pl.col("psender"), pl.col("msender"), pl.col("esender")),
         body=pl.coalesce(pl.col("pbody"), pl.col("mbody"), pl.col("ebody"), pl.col("mevent"), pl.col("eevent")),
@@ -180,7 +185,7 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     )
     messages = blocks.with_columns(kind=_kinds(body, pl.col("system"))).with_columns(
         sender=pl.when(pl.col("kind") == "system").then(None).otherwise(pl.col("sender").str.strip_chars()),
-        chat=pl.lit(_chat_name(doc, first)),
+        chat=pl.lit(_chat_name(doc, text[:2000])),
         source=pl.lit(doc.name),
     )
     return messages.select(list(MESSAGE_SCHEMA)).cast(dict(MESSAGE_SCHEMA))

@@ -94,3 +94,26 @@ def test_talk_parser_sample_export():
     assert df.item(4, "text") == "아ㅎ전또실수하신줄알고ㅎㅎㅎ\n근데저금욜에시간안되눈데ㅠ"
     assert df.item(0, "timestamp") == datetime(2021, 4, 6, 18, 42)
     assert df.item(12, "timestamp") == datetime(2021, 4, 7, 23, 46)  # 오후 11:46, after the day banner
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # forms quoted in public KakaoTalk parsers' tests and comments
+    ("Talk_2026.2.10 08:50-1.txt\r\n저장한 날짜 : 2026. 2. 10. 오후 12:16\r\n꿀성경 - 교육국 님과 카카오톡 대화\r\n\r\n"
+     "2026. 2. 10. 오전 8:50, 김예슬 : 좋은 아침\r\n",
+     [("꿀성경 - 교육국", datetime(2026, 2, 10, 8, 50), "김예슬", "좋은 아침", "text")]),
+    ("Date Saved : Feb 13, 2026 at 18:42\r\nFeb 1, 2026 at 20:29: 홍길동 invited 김철수.\r\nFeb 1, 2026 at 20:35, 김예슬 : 2/1🐷\r\n",
+     [("chat", datetime(2026, 2, 1, 20, 29), None, "홍길동 invited 김철수.", "system"),
+      ("chat", datetime(2026, 2, 1, 20, 35), "김예슬", "2/1🐷", "text")]),
+    ("UserA chat\nDate Saved : Oct 2, 2026 at 14:23\n\nThursday, October 1, 2026\nOct 1, 2026 at 15:15, UserA : synthetic\n"
+     "Jul 16, 2020 22:23, UserB : no at\n",
+     [("chat", datetime(2026, 10, 1, 15, 15), "UserA", "synthetic", "text"),
+      ("chat", datetime(2020, 7, 16, 22, 23), "UserB", "no at", "text")]),
+    ("저장한 날짜 : 2026-05-27 오후 4:13\n\n2019년 3월 30일 토요일\n2019-03-30 오전 4:39, 민수 : 일찍 일어났네\n"
+     "2026년 10월 1일 오후 3:15, UserA : 헤더 없는 단일 줄\n",
+     [("chat", datetime(2019, 3, 30, 4, 39), "민수", "일찍 일어났네", "text"),
+      ("chat", datetime(2026, 10, 1, 15, 15), "UserA", "헤더 없는 단일 줄", "text")]),
+])
+def test_phone_variants(text, expected):
+    assert detected("chat.txt", text) == "kakaotalk"
+    df, _ = run(kakaotalk.parse, Document("chat.txt", text))
+    assert df.select("chat", "timestamp", "sender", "text", "kind").rows() == expected
