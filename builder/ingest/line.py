@@ -67,6 +67,8 @@ _MEDIA_WORDS = (
 _MEDIA = r"^\[(?:" + "|".join(re.escape(w) for w in _MEDIA_WORDS) + r")\](?:\s.*)?$"
 _UNSENT = r"^(?:Message unsent\.?|メッセージの送信を取り消しました|送信を取り消しました|已收回訊息|已撤回消息|메시지가 삭제되었습니다\.?|ยกเลิกข้อความแล้ว)$"
 _CALL = r"^☎"
+# Old Windows "Save chat" files separate time, name and text with spaces (meyfa/line-chat-parser)
+_SPACED_RX = re.compile(r"^(?:上午|下午|午前|午後)?\d{1,2}:\d{2} \S+ ", re.MULTILINE)
 
 
 def sniff(name: str, head: str) -> int:
@@ -77,8 +79,11 @@ def sniff(name: str, head: str) -> int:
         return 95 if messages or re.search(_SAVED, head, re.MULTILINE) else 80
     if re.match(r"^Chat history (?:with|in) ", first) and messages:
         return 85
-    if messages >= 2 and re.search(_DATE_YMD + "|" + _DATE_MDY, head, re.MULTILINE):
+    dated = re.search(_DATE_YMD + "|" + _DATE_MDY, head, re.MULTILINE)
+    if messages >= 2 and dated:
         return 60
+    if dated and len(_SPACED_RX.findall(head)) >= 2 and re.match(r"^\d{4}[./]\d{1,2}[./]\d{1,2}", first):
+        return 50  # the old Windows "Save chat" form: claimed, then refused in one line
     return 0
 
 
@@ -150,6 +155,10 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     for n, raw in bad.head(5).select("n", "line").iter_rows():
         warn(f"{doc.name}:{n}: a message line without a readable date or time {raw[:40]!r}; kept as part of the previous message")
     if not lines.get_column("is_msg").any():
+        if len(_SPACED_RX.findall(text[:20000])) >= 2:
+            raise ParseError(doc.name, "this LINE file separates names from text with spaces (old Windows 'Save chat'), "
+                             "so a name cannot be told from the text", line=1,
+                             hint="export the chat again from LINE on the phone (Export chat history), which uses tabs")
         raise ParseError(doc.name, "no LINE message lines found", line=1,
                          hint="expected date lines and 'HH:MM<TAB>name<TAB>text' lines from LINE's Export chat history")
     lines = lines.with_columns(gid=pl.col("is_msg").cum_sum())

@@ -75,3 +75,12 @@ def test_errors_are_one_line():
 ]) | st.text(max_size=30), max_size=12))
 def test_fuzz_only_parse_error(lines):
     only_parse_error(line.parse, Document("x.txt", "\n".join(lines)))
+
+
+def test_old_space_separated_save_chat_is_refused_in_one_line():
+    # meyfa/line-chat-parser's form: names can only be told from text with a list of members
+    text = "2017.09.02 Saturday\n12:00 foo hello world\ntest\n12:01 foo bar hi\n"
+    assert detected("chat.txt", text) == "line"
+    with pytest.raises(ParseError, match="separates names from text with spaces") as err:
+        line.parse([Document("chat.txt", text)], lambda _m: None)
+    assert_one_line(err.value)
