@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Callable
 
 import polars as pl
@@ -50,6 +51,11 @@ _READABLE = (
     "%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S",
 )
 _UNKNOWN = {"", "(unknown)", "null", "unknown"}
+# With "store emojis and special characters" on, the app writes each emoji as two
+# character references to UTF-16 surrogates ("&#55357;&#56832;"), which XML forbids
+# (wilgysef.com/smstoxml describes the browser error it causes).
+_CHAR_REF = re.compile(r"&#(?:x([0-9A-Fa-f]{1,6})|(\d{1,8}));")
+_SURROGATE_PAIR = re.compile(r"&#(?:x([dD][89abAB][0-9A-Fa-f]{2})|(5[56]\d{3}));&#(?:x([dD][c-fC-F][0-9A-Fa-f]{2})|(5[67]\d{3}));")
 _CHUNK = 1 << 20
 
 
@@ -80,10 +86,35 @@ def _media(ct: str) -> str:
     return "[contact card]" if "vcard" in ct else "[attachment]"
 
 
+def _ref_value(hex_part: str | None, dec_part: str | None) -> int:
+    return int(hex_part, 16) if hex_part else int(dec_part)
+
+
+def _join_pair(m: re.Match) -> str:
+    high, low = _ref_value(m.group(1), m.group(2)), _ref_value(m.group(3), m.group(4))
+    if 0xD800 <= high <= 0xDBFF and 0xDC00 <= low <= 0xDFFF:
+        return f"&#{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)};"
+    return "&#65533;&#65533;"
+
+
+def _valid_ref(m: re.Match) -> str:
+    code = _ref_value(m.group(1), m.group(2))
+    ok = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+    return m.group(0) if ok else "&#65533;"
+
+
+def repair_char_refs(text: str) -> str:
+    """Emoji written as surrogate-pair references become one character; other references
+    XML forbids become U+FFFD, so one emoji never makes the whole backup unreadable."""
+    if "&#" not in text:
+        return text
+    return _CHAR_REF.sub(_valid_ref, _SURROGATE_PAIR.sub(_join_pair, text))
+
+
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     import xml.etree.ElementTree as ET  # only when an SMS backup is read
 
-    text = scrub(doc.text).lstrip("\ufeff")
+    text = repair_char_refs(scrub(doc.text).lstrip("\ufeff"))
     if not text.strip():
         raise ParseError(doc.name, "the file is empty", hint="make a new backup with SMS Backup & Restore")
     cols: dict[str, list] = {k: [] for k in ("chat", "readable", "epoch", "sender", "text", "kind")}

@@ -71,3 +71,13 @@ def test_errors_are_one_line():
 ]) | st.text(max_size=20), max_size=10))
 def test_fuzz_only_parse_error(items):
     only_parse_error(sms_xml.parse, Document("sms.xml", "<smses>" + "".join(items) + "</smses>"))
+
+
+def test_emoji_written_as_surrogate_references_are_read():
+    # "store emojis and special characters": "&#55357;&#56832;" is 😀 as two UTF-16 halves
+    xml = ('<?xml version="1.0"?><smses count="2">'
+           '<sms address="1" date="1704067200000" type="1" body="hi &#55357;&#56832; &#xD83D;&#xDC4D;" contact_name="A" />'
+           '<sms address="1" date="1704067260000" type="2" body="lone &#55357; and &#1;" contact_name="A" />'
+           '</smses>')
+    df, _ = run(sms_xml.parse, Document("sms.xml", xml))
+    assert df.get_column("text").to_list() == ["hi \U0001F600 \U0001F44D", "lone \ufffd and \ufffd"]
