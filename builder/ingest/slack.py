@@ -23,7 +23,6 @@ message event reference.)
 from __future__ import annotations
 
 import html
-import io
 import json
 import os
 import re

@@ -3,7 +3,6 @@ folder and in a zip; mentions, subtypes, names, time zone; fuzz."""
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import zipfile
@@ -16,7 +15,7 @@ from builder.errors import ParseError
 from builder.ingest import ingest_paths, slack
 from builder.ingest.base import Document
 from tests.builder.fuzzing import assert_one_line, mutated_json
-from tests.builder.world_support import detected, fixture, only_parse_error, run
+from tests.builder.world_support import detected, fixture, only_parse_error
 
 EXPORT = fixture("slack", "export")
 DAY = EXPORT / "general" / "2024-01-02.json"
