@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import zipfile
-from pathlib import PurePosixPath
 from typing import Any, Callable
 
 import polars as pl
@@ -35,6 +32,7 @@ import polars as pl
 from builder.errors import ParseError
 from builder.ingest import epoch_zone
 from builder.ingest._json_util import as_list, clean_name, load_json, require_list, scrub
+from builder.ingest._siblings import read_sibling
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA, empty_messages
 
@@ -95,7 +93,7 @@ def _channel(doc: Document) -> str:
 
 def _users(doc: Document, warn: Callable[[str], None]) -> dict[str, str]:
     """user id -> name, from the export's users.json one level above the channel folder."""
-    raw = _sibling_users_json(doc)
+    raw = read_sibling(doc.name, "users.json", levels_up=1)
     if raw is None:
         return {}
     try:
@@ -113,30 +111,6 @@ def _users(doc: Document, warn: Callable[[str], None]) -> dict[str, str]:
                 names[user["id"]] = clean_name(value)
                 break
     return names
-
-
-def _sibling_users_json(doc: Document) -> bytes | None:
-    name = doc.name.replace("\\", "/")
-    if "!/" in name:  # inside a zip: "<zip path>!/<member>"
-        zip_path, member = name.split("!/", 1)
-        parent = PurePosixPath(member).parent.parent
-        target = str(parent / "users.json") if str(parent) not in (".", "") else "users.json"
-        try:
-            with zipfile.ZipFile(zip_path) as zf:
-                info = zf.getinfo(target)
-                if info.file_size > 64 * 1024**2:
-                    return None
-                return zf.read(info)
-        except (OSError, KeyError, zipfile.BadZipFile):
-            return None
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(doc.name))), "users.json")
-    try:
-        if os.path.getsize(path) > 64 * 1024**2:
-            return None
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
 
 
 def _name(msg: dict, users: dict[str, str]) -> str | None:

@@ -12,7 +12,9 @@ time, kept as written. A bare epoch ``CreateTime`` is rendered in ``$CLONEKIT_TZ
 UTC; see epoch_zone.py).
 
 Sender: the row's ``Remark``, else ``NickName``, else PyWxDump's ``talker`` name, else
-the wxid; own messages (``IsSender`` 1) without a name are "Me". Chat: the file name
+the wxid (PyWxDump's ``users.json`` beside the export turns wxids into remarks or
+nicknames); own messages (``IsSender`` 1) without a name are "Me". Older PyWxDump JSON
+nests the text as ``"content": {"msg": …, "src": …}``. Chat: the file name
 (MemoTrace writes ``<remark>_utf8.csv``; PyWxDump ``<wxid>_0_5000.csv``) or ``room_name``.
 
 Kinds: Type 1 and quoted replies (49/57, 引用回复) are text; images, voice, video,
@@ -23,6 +25,7 @@ placeholder; 10000 / 10002 (system notices, recalls), calls (50), pats are "syst
 from __future__ import annotations
 
 import io
+import json
 import re
 from typing import Any, Callable
 
@@ -30,7 +33,8 @@ import polars as pl
 
 from builder.errors import ParseError
 from builder.ingest import epoch_zone
-from builder.ingest._json_util import load_json, scrub
+from builder.ingest._json_util import clean_name, load_json, scrub
+from builder.ingest._siblings import read_sibling
 from builder.ingest.base import Document
 from builder.schema import MESSAGE_SCHEMA, empty_messages
 
@@ -62,6 +66,10 @@ _TYPE_NAMES: dict[str, tuple[str, str]] = {
     "系统通知": ("system", ""), "撤回消息": ("system", "[a message was recalled]"), "拍一拍": ("system", ""),
     "音视频通话": ("system", "[call]"), "语音通话": ("system", "[call]"), "视频通话": ("system", "[call]"),
     "好友确认": ("system", "[friend request]"), "邀请入群": ("system", ""), "系统消息": ("system", ""),
+    # the long names of PyWxDump's (Type, SubType) table
+    "带有引用的文本消息": ("text", ""), "类似文字消息而不一样的消息": ("text", ""), "用户上传的 GIF 表情": ("media", "[sticker]"),
+    "分享的小程序": ("media", "[mini program]"), "视频号直播或直播回放等": ("media", "[channel video]"),
+    "转账消息": ("media", "[transfer]"), "赠送红包封面": ("media", "[red packet]"),
 }
 _ROLES: dict[str, tuple[str, ...]] = {
     "type": ("Type", "type"), "subtype": ("SubType", "sub_type"), "type_name": ("type_name",),
@@ -110,6 +118,9 @@ def _read_table(doc: Document) -> pl.DataFrame:
         data = load_json(doc.name, text, WHAT)
         if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
             raise ParseError(doc.name, "expected a JSON list of message objects", hint=f"is this a {WHAT}?")
+        # older PyWxDump JSON: "content": {"src": …, "msg": …}
+        data = [{**row, **{k: v for k, v in row["content"].items() if k in ("msg", "src") and k not in row}}
+                if isinstance(row.get("content"), dict) else row for row in data]
         cols = sorted({k for row in data for k in row if isinstance(k, str) and k != "_row"})
         rows = {c: [_cell(row.get(c)) for row in data] for c in cols}
         return pl.DataFrame(rows, schema={c: pl.String for c in cols}).with_row_index("_row", offset=1)
@@ -131,6 +142,28 @@ def _role(df: pl.DataFrame, role: str) -> pl.Expr:
         if name in df.columns:
             return pl.col(name).cast(pl.String).str.strip_chars()
     return pl.lit(None, dtype=pl.String)
+
+
+def _users(doc: Document, warn: Callable[[str], None]) -> dict[str, str]:
+    """wxid -> remark (else nickname) from the ``users.json`` PyWxDump writes beside its export."""
+    raw = read_sibling(doc.name, "users.json")
+    if raw is None:
+        return {}
+    try:
+        data = json.loads(scrub(raw.decode("utf-8-sig", "replace")))
+    except (json.JSONDecodeError, RecursionError):
+        warn(f"{doc.name}: the users.json beside it is not readable JSON; senders stay wxids")
+        return {}
+    names: dict[str, str] = {}
+    for wxid, user in (data.items() if isinstance(data, dict) else ()):
+        if not isinstance(user, dict):
+            continue
+        for key in ("remark", "Remark", "nickname", "NickName", "nickName"):
+            value = user.get(key)
+            if isinstance(value, str) and clean_name(value):
+                names[str(wxid)] = clean_name(value)
+                break
+    return names
 
 
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
@@ -170,8 +203,12 @@ def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:
     epoch = pl.when(epoch > 1e11).then(epoch / 1000).otherwise(epoch)  # milliseconds
     timestamp = pl.coalesce(written_ts, epoch_zone.wall_clock(epoch))
     own = _role(df, "is_sender").is_in(["1", "True", "true"])
+    users = _users(doc, warn)
+    talker = _role(df, "talker")
+    if users:
+        talker = talker.replace(users)
     name = pl.coalesce(*(pl.when(c != "").then(c) for c in
-                         (_role(df, "remark"), _role(df, "nickname"), _role(df, "talker"), _role(df, "wxid"))))
+                         (_role(df, "remark"), _role(df, "nickname"), talker, _role(df, "wxid"))))
     out = df.select(
         pl.col("_row"),
         timestamp.alias("timestamp"),

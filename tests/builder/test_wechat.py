@@ -108,3 +108,16 @@ def test_fuzz_json(text):
 def test_fuzz_csv(lines):
     header = "localId,TalkerId,Type,SubType,IsSender,CreateTime,Status,StrContent,StrTime,Remark,NickName,Sender"
     only_parse_error(wechat.parse, Document("x.csv", "\n".join([header, *lines])))
+
+
+def test_pywxdump_json_folder_nested_content_and_users_json():
+    """PyWxDump's export_json: <wxid>_<start>_<end>.json (older rows nest the text in
+    "content") and users.json mapping wxids to remark / nickname."""
+    folder = fixture("wechat", "pywxdump_json", "12345678@chatroom")
+    result = ingest_paths([folder])
+    assert [f.format for f in result.files] == ["wechat"]  # users.json is not taken for a chat
+    df = result.messages
+    assert df.get_column("sender").to_list() == ["老李", "我", "赵六", None]  # remark, else nickname
+    assert df.get_column("kind").to_list() == ["text", "text", "media", "system"]
+    assert df.get_column("text").to_list()[:2] == ["大家晚上好", "晚上好！"]
+    assert df.get_column("chat").unique().to_list() == ["12345678@chatroom"]
