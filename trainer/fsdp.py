@@ -1,21 +1,27 @@
-"""Bases bigger than one GPU: FSDP (PyTorch FSDP2 through the Trainer's accelerate
-plugin) with LoRA or QLoRA, the approach of Answer.AI's fsdp_qlora as it now lives in
-transformers, peft and bitsandbytes:
+"""Bases bigger than one GPU: the base sharded over the GPUs with PyTorch FSDP2, one
+decoder layer per unit (gathered in full only while it runs), LoRA trained beside it.
+Two loaders, because the libraries support each case in one way:
 
-- 4-bit weights are stored in the compute dtype (``bnb_4bit_quant_storage`` = bf16), so
-  FSDP can flatten and shard them together with the bf16 norms and embeddings;
-- every decoder layer is its own FSDP unit (auto-wrap by the model's decoder-layer
-  class), so one layer at a time is gathered in full;
-- the base loads on rank 0's CPU only (``cpu_ram_efficient_loading``: the other ranks
-  build it on the meta device and receive their shards), so host memory holds one copy;
-- FSDP2 shards parameters as DTensors of the original modules (what FSDP1 called
-  ``use_orig_params``): the frozen base and the trainable LoRA weights sit side by side
-  in one unit and the optimizer sees the original LoRA parameters;
-- checkpoints are sharded (each rank writes its own shard, no gather onto rank 0); the
-  final adapter is gathered once and written by rank 0.
+- **LoRA** (bf16/fp32 base): transformers' own sharded loading,
+  ``from_pretrained(distributed_config=DistributedConfig(fsdp_size=N))``: every rank
+  reads only its shard, each decoder layer is ``fully_shard``-ed by the model's FSDP
+  plan; peft adds the LoRA weights after, as replicated tensors, and the Trainer
+  broadcasts them from rank 0 and averages their gradients once per optimizer step
+  (gradient accumulation defers the reduce-scatter, its ``no_sync``). Runs on CPU
+  (gloo) too, which is what the tests exercise.
+- **QLoRA** (4-bit base): peft cannot yet put a 4-bit layer on a DTensor, so this is the
+  Answer.AI fsdp_qlora recipe as transformers + peft + bitsandbytes + accelerate carry it:
+  the 4-bit weights stored in the compute dtype (``bnb_4bit_quant_storage`` = bf16) so
+  FSDP flattens and shards them with the bf16 norms and embeddings; the base loaded on
+  rank 0's CPU only (``cpu_ram_efficient_loading``); accelerate's FSDP2 plugin wraps every
+  decoder layer (auto-wrap by its class) with FSDP's own activation checkpointing; FSDP2
+  keeps the original parameters (what FSDP1 called ``use_orig_params``), so the frozen
+  4-bit base and the trainable LoRA weights share a unit; checkpoints are sharded (each
+  rank writes its own shard). accelerate runs FSDP on GPUs only: CUDA required.
 
-Selected by ``fsdp = true`` in a preset (trainer/presets/fsdp-qlora.toml) or ``--fsdp``;
-it needs several processes (``--gpus N``)."""
+The final adapter is gathered once and written by rank 0. Selected by ``fsdp = true`` in
+a preset (trainer/presets/fsdp-qlora.toml) or ``--fsdp``; needs ``--gpus N``, N >= 2.
+"""
 
 from __future__ import annotations
 
@@ -40,12 +46,22 @@ def decoder_layer_classes(model) -> list[str]:
     return names
 
 
-def prepare_loading(world_size: int) -> None:
-    """Before from_pretrained: tell transformers the run is FSDP with rank-0-only loading
-    (the same environment accelerate's launcher sets)."""
-    if world_size > 1:
+def through_accelerate(cfg) -> bool:
+    """QLoRA shards through accelerate's FSDP plugin; LoRA/full through transformers' loader."""
+    return bool(cfg.fsdp and cfg.load_in_4bit)
+
+
+def loading_arguments(cfg, world_size: int) -> dict:
+    """from_pretrained keyword arguments for a sharded base."""
+    if through_accelerate(cfg):
+        # The environment accelerate's launcher sets: transformers then loads the
+        # weights on rank 0 only (the meta device elsewhere) for FSDP to shard.
         os.environ["ACCELERATE_USE_FSDP"] = "true"
         os.environ["FSDP_CPU_RAM_EFFICIENT_LOADING"] = "true"
+        return {"device_map": None}
+    from transformers.distributed import DistributedConfig
+
+    return {"device_map": None, "distributed_config": DistributedConfig(fsdp_size=world_size)}
 
 
 def check(cfg, world_size: int, device: str) -> None:
@@ -53,13 +69,14 @@ def check(cfg, world_size: int, device: str) -> None:
     if world_size < 2:
         raise ClonekitError("--fsdp shards the base over several processes; add --gpus N (N >= 2) or drop --fsdp")
     if cfg.load_in_4bit and device != "cuda":
-        raise ClonekitError("--fsdp with qlora needs CUDA GPUs (bitsandbytes' 4-bit weights shard only there); "
-                            "on CPU use --preset lora --fsdp")
+        raise ClonekitError("--fsdp with qlora needs CUDA GPUs (accelerate shards 4-bit bases on GPUs only); "
+                            "on CPU use a lora preset with --fsdp")
 
 
 def training_arguments(model, checkpointing: bool) -> dict:
-    """TrainingArguments for FSDP2 over decoder layers, sharded checkpoints, activation
-    checkpointing through FSDP's own wrapper (the Trainer's would wrap twice)."""
+    """TrainingArguments for accelerate's FSDP2 plugin (the QLoRA path): decoder layers
+    auto-wrapped, sharded checkpoints, activation checkpointing through FSDP's own wrapper
+    (the Trainer's would wrap twice)."""
     return {
         "fsdp": "full_shard auto_wrap",
         "fsdp_config": {

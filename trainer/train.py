@@ -162,8 +162,7 @@ def _load_model(base_path: str, cfg: TrainConfig, device: str, dtype, n_tokens: 
         "device_map": {"": local_rank} if device == "cuda" else "cpu",
     }
     if fsdp_world:
-        fsdp.prepare_loading(fsdp_world)
-        kwargs["device_map"] = None  # rank 0 loads on CPU; FSDP places the shards
+        kwargs.update(fsdp.loading_arguments(cfg, fsdp_world))
     if cfg.load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401
@@ -307,7 +306,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
 
     from trainer.callbacks import EventsCallback, trim_metrics
     from trainer.data import PackedCollator, PaddedCollator, make_rows
-    from trainer import kernels
+    from trainer import fsdp, kernels
     from trainer.estimate import (Plan, estimate, free_gpu_bytes, largest_fitting_length, model_shape, plan_memory,
                                   trainable_params)
     from trainer.packed_attention import ATTN_NAME, VarlenCollator
@@ -351,7 +350,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     n_trainable = trainable_params(shape, cfg)
     rows_probe = make_rows(train_enc, cfg.max_length, cfg.packing)
     mean_len = stats["tokens"] / len(train_enc)
-    fused = kernels.wanted(cfg, device)
+    fused = kernels.wanted(cfg, device) and not cfg.fsdp  # Liger's patches are unproven on sharded weights
     attn = _attention(cfg, model_config, device)
     # A resumed run keeps its plan: the rows per micro-batch decide where the data order resumes.
     shards = r.world_size if cfg.fsdp else 1
@@ -414,6 +413,10 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     events_cb = next(cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EventsCallback))
 
     checkpoint = None
+    if resume and cfg.fsdp and not fsdp.through_accelerate(cfg):
+        raise ClonekitError(f"--resume: {run_dir} is an FSDP LoRA run, whose checkpoints hold the adapter but no "
+                            "optimizer state (transformers' sharded loading); start a new run, or use data parallel "
+                            "(no --fsdp) or qlora with --fsdp, which resume")
     if resume:
         # A checkpoint at the final step would make the Trainer take one step too many:
         # redo the last stretch from the one before (same data order, same result).
@@ -457,7 +460,9 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         trainer.model.config._attn_implementation = "sdpa"  # a saved config must load without clonekit
     if cfg.fsdp:
         # Every rank hands its shard over; rank 0 writes the whole adapter.
-        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+        if plugin is not None:
+            plugin.set_state_dict_type("FULL_STATE_DICT")
         trainer.save_model(str(out_dir))
     elif r.main:
         trainer.model.save_pretrained(out_dir)
@@ -547,9 +552,11 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
         "ddp_find_unused_parameters": False if cfg.method != "full" else None,
         **distributed.ddp_arguments(cfg, world_size),
     }
-    sharded = cfg.fsdp and world_size > 1
+    sharded = fsdp.through_accelerate(cfg) and world_size > 1
     if sharded:  # FSDP checkpoints activations with its own wrapper, per decoder layer
         parallel = fsdp.training_arguments(model, bool(cfg.gradient_checkpointing))
+    elif cfg.fsdp and world_size > 1:
+        parallel = {"save_only_model": True}  # transformers' sharded loading checkpoints no optimizer state
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
@@ -600,7 +607,7 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
     if world_size > 1:
         distributed.host_group()  # collective: created on every rank here
         trainer.callback_handler.callbacks.insert(0, _flush_tokens_callback(trainer))
-        if not sharded:
+        if not cfg.fsdp:
             trainer.add_callback(_count_allreduces(trainer))
     return trainer
 
