@@ -3,7 +3,7 @@ CSV; quirks, fuzz."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -117,3 +117,26 @@ def test_phone_variants(text, expected):
     assert detected("chat.txt", text) == "kakaotalk"
     df, _ = run(kakaotalk.parse, Document("chat.txt", text))
     assert df.select("chat", "timestamp", "sender", "text", "kind").rows() == expected
+
+
+_TEXT = st.text(alphabet="abcXYZ 가나다라 .,!?123:", min_size=1, max_size=20).map(str.strip).filter(bool)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["홍길동", "김 철수", "John"]), st.lists(_TEXT, min_size=1, max_size=3),
+                          st.integers(0, 4000)), min_size=1, max_size=8))
+def test_round_trip_pc(messages):
+    """Messages written in the PC layout (day banners, 오전/오후 clocks, continuation lines)
+    come back as written."""
+    lines, expected = ["홍길동 님과 카카오톡 대화", "저장한 날짜 : 2024-12-10 09:00:01", ""], []
+    ts, day = datetime(2024, 12, 9), None
+    for sender, body, gap in messages:
+        ts += timedelta(minutes=gap)
+        if ts.date() != day:
+            day = ts.date()
+            lines.append(f"--------------- {ts.year}년 {ts.month}월 {ts.day}일 월요일 ---------------")
+        lines.append(f"[{sender}] [{'오후' if ts.hour >= 12 else '오전'} {ts.hour % 12 or 12}:{ts:%M}] {body[0]}")
+        lines += body[1:]
+        expected.append((ts, sender, "\n".join(body)))
+    df, _ = run(kakaotalk.parse, Document("x.txt", "\n".join(lines)))
+    assert df.select("timestamp", "sender", "text").rows() == expected

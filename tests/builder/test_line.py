@@ -3,7 +3,7 @@ forms, meyfa/line-chat-parser's 24:MM case), quirks, fuzz."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -84,3 +84,27 @@ def test_old_space_separated_save_chat_is_refused_in_one_line():
     with pytest.raises(ParseError, match="separates names from text with spaces") as err:
         line.parse([Document("chat.txt", text)], lambda _m: None)
     assert_one_line(err.value)
+
+
+_TEXT = st.text(alphabet="abcXYZ 你好こんにちは.,!?123:", min_size=1, max_size=20).map(str.strip).filter(bool)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Alice", "Bob Smith", "ボブ"]), st.lists(_TEXT, min_size=1, max_size=3),
+                          st.integers(0, 4000)), min_size=1, max_size=8), st.booleans())
+def test_round_trip(messages, twelve_hour):
+    """Messages written in LINE's layout (date lines, tabs, quoted multi-line bodies,
+    24- or 12-hour clocks) come back as written."""
+    lines, expected = ["[LINE] Chat history with Alice", "Saved on: 2024/01/23 15:04", ""], []
+    ts, day = datetime(2024, 1, 1), None
+    for sender, body, gap in messages:
+        ts += timedelta(minutes=gap)
+        if ts.date() != day:
+            day = ts.date()
+            lines.append(f"{ts:%a}, {ts.month}/{ts.day}/{ts.year}")
+        clock = f"{ts.hour % 12 or 12}:{ts:%M}{'PM' if ts.hour >= 12 else 'AM'}" if twelve_hour else f"{ts:%H:%M}"
+        text = "\n".join(body)
+        lines.append(f"{clock}\t{sender}\t" + (f'"{text}"' if len(body) > 1 else text))
+        expected.append((ts, sender, text))
+    df, _ = run(line.parse, Document("x.txt", "\n".join(lines)))
+    assert df.select("timestamp", "sender", "text").rows() == expected

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -83,3 +83,23 @@ def test_qq_chat_history_file_is_qq_not_whatsapp(tmp_path):
     df = ingest_paths([path]).messages
     assert df.select("sender", "text").rows() == [("A", "A"), ("B", "B")]
     assert df.item(0, "timestamp") == datetime(1883, 3, 7, 11, 22, 33)
+
+
+_TEXT = st.text(alphabet="abcXYZ 你好世界。，！？123:()<>", min_size=1, max_size=20).map(str.strip).filter(bool)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([("地瓜", "23333233"), ("土豆", "example@xx.com"), ("番茄", "555")]),
+                          st.lists(_TEXT, min_size=1, max_size=3), st.integers(0, 10**6)), min_size=1, max_size=8))
+def test_round_trip(messages):
+    """Messages written in the export's layout come back as written."""
+    start = datetime(2019, 7, 16)
+    lines, expected, elapsed = ["消息记录（此消息记录为文本格式，不支持重新导入）", "", "消息对象:群", ""], [], 0
+    for (nick, uid), body, gap in messages:
+        elapsed += gap
+        ts = start + timedelta(seconds=elapsed)
+        ident = f"<{uid}>" if "@" in uid else f"({uid})"
+        lines += [f"{ts:%Y-%m-%d %H:%M:%S} {nick}{ident}", *body, ""]
+        expected.append((ts, nick, "\n".join(body)))
+    df, _ = run(qq.parse, Document("x.txt", "\n".join(lines)))
+    assert df.select("timestamp", "sender", "text").rows() == expected
