@@ -8,8 +8,9 @@ JSON list of messages per day (``general/2024-01-02.json``).
 (fields as in Slack's "How to read Slack data exports" help page and api.slack.com's
 message event reference.)
 
-- Chat: the channel folder's name. The day files of a channel arrive together (one
-  folder) and are read in date order.
+- Chat: the channel folder's name; a DM or group-DM folder (named by its id) is named by
+  its members from ``dms.json`` / ``mpims.json``. The day files of a channel arrive
+  together (one folder) and are read in date order.
 - Sender: the user's display name, else real name, from ``users.json`` next to the
   channel folders (on disk or in the same zip), else the ``user_profile`` inside the
   message, else the user id. ``<@U…>`` mentions become ``@name``; ``<url|label>`` links
@@ -70,12 +71,37 @@ def sniff(name: str, head: str) -> int:
 
 def parse(docs: list[Document], warn: Callable[[str], None]) -> pl.DataFrame:
     ordered = sorted(docs, key=lambda d: (d.folder, _day(d.name), d.name))
-    users_cache: dict[str, dict[str, str]] = {}
+    cache: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
     frames = []
     for doc in ordered:
-        users = users_cache.setdefault(doc.folder, _users(doc, warn))
-        frames.append(_parse_doc(doc, users, warn))
+        if doc.folder not in cache:
+            users = _users(doc, warn)
+            cache[doc.folder] = users, _direct_chats(doc, users)
+        users, direct = cache[doc.folder]
+        frames.append(_parse_doc(doc, users, warn, direct))
     return pl.concat(frames) if frames else empty_messages()
+
+
+def _direct_chats(doc: Document, users: dict[str, str]) -> dict[str, str]:
+    """DM / group-DM folder name (their id, or mpdm-a--b-1) -> the members' names, from
+    the export's dms.json and mpims.json."""
+    names: dict[str, str] = {}
+    for listing in ("dms.json", "mpims.json"):
+        raw = read_sibling(doc.name, listing, levels_up=1)
+        if raw is None:
+            continue
+        try:
+            data = json.loads(scrub(raw.decode("utf-8-sig", "replace")))
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        for chat in as_list(data):
+            if not isinstance(chat, dict):
+                continue
+            members = [users.get(m, m) for m in as_list(chat.get("members")) if isinstance(m, str)]
+            for key in ("id", "name"):
+                if isinstance(chat.get(key), str) and members:
+                    names[chat[key]] = ", ".join(members)
+    return names
 
 
 def _day(name: str) -> str:
@@ -161,9 +187,11 @@ def _placeholder(msg: dict) -> str:
     return " ".join(parts) if parts else "[empty message]"
 
 
-def _parse_doc(doc: Document, users: dict[str, str], warn: Callable[[str], None]) -> pl.DataFrame:
+def _parse_doc(doc: Document, users: dict[str, str], warn: Callable[[str], None],
+               direct: dict[str, str] | None = None) -> pl.DataFrame:
     data = require_list(doc.name, load_json(doc.name, doc.text, WHAT), "the top level", WHAT)
     chat = _channel(doc)
+    chat = (direct or {}).get(chat, chat)
     cols: dict[str, list[Any]] = {k: [] for k in ("ts", "sender", "text", "kind")}
     labels: list[str] = []
     for i, msg in enumerate(data):

@@ -74,3 +74,14 @@ def test_errors_are_one_line():
                                                    "1704189600.000200", "<@U1|x>", None, []]))
 def test_fuzz_only_parse_error(text):
     only_parse_error(slack.parse, Document("general/2024-01-02.json", text, folder="general"))
+
+
+def test_direct_message_folders_are_named_by_their_members(tmp_path):
+    shutil.copytree(EXPORT, tmp_path / "export")
+    (tmp_path / "export" / "dms.json").write_text(json.dumps(
+        [{"id": "D0123ABCD", "created": 1704100000, "members": ["U012AB3CD", "U045EF6GH"]}]))
+    (tmp_path / "export" / "D0123ABCD").mkdir()
+    (tmp_path / "export" / "D0123ABCD" / "2024-01-04.json").write_text(json.dumps(
+        [{"type": "message", "user": "U045EF6GH", "text": "just us", "ts": "1704362400.000100"}]))
+    df = ingest_paths([tmp_path / "export"]).messages
+    assert df.filter(df["text"] == "just us").get_column("chat").to_list() == ["ana, Bo Chen"]
