@@ -228,3 +228,57 @@ def test_fsdp_lora_two_processes_matches_one_process(tmp_path):
     assert weights.keys() == reference.keys()  # whole tensors, not shards
     assert all(weights[k].shape == reference[k].shape for k in weights)
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(many / "base"), many / "adapter")
+
+
+def _rank_pid(marker: str, rank: int) -> int | None:
+    """The pid of the training process of ``rank`` whose command line holds ``marker``."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker.encode() in cmdline and f"RANK={rank}".encode() in env and b"torch.distributed.run" not in cmdline:
+            return int(proc.name)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").is_file(), reason="finds the rank's process through /proc")
+def test_kill_9_of_one_rank_then_resume_finishes_the_run(tmp_path):
+    """kill -9 of rank 1 mid-run stops the launch; --resume --gpus 2 continues from the last
+    checkpoint every rank finished writing and ends with each step logged once."""
+    import signal
+    import time
+
+    data = write_dataset(tmp_path / "datasets", n_train=24, n_val=4)
+    out = tmp_path / "runs" / "killed"
+    cmd = [sys.executable, "-m", "clonekit", "train", "--data", str(data), "--base", "tiny", "--preset", "tiny-cpu",
+           "--max-steps", "40", "--eval-steps", "2", "--max-length", "256", "--out", str(out), "-q", "--gpus", "2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("checkpoints/checkpoint-*/clonekit_complete.json")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint before the run ended"
+            time.sleep(0.05)
+        pid = _rank_pid(str(out), 1)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert json.loads((out / "run.json").read_text())["status"] != "done"
+    resumed = subprocess.run([sys.executable, "-m", "clonekit", "train", "--resume", "--out", str(out),
+                              "--gpus", "2"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    said = resumed.stdout + resumed.stderr
+    assert "resuming from" in said and "/checkpoint-" in said, said[-3000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "done" and run["final"]["steps"] == 40
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == list(range(1, 41))  # trimmed back to the checkpoint, then continued once
