@@ -22,7 +22,9 @@ from builder.ingest.base import Document, utf8_prefix
 
 # Members and files we try to read inside folders and zips. A file named directly on the
 # command line is read whatever its extension.
-TEXT_EXTS = frozenset({".txt", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".md"})
+TEXT_EXTS = frozenset({".txt", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".md", ".xml"})
+# Telegram Desktop's HTML export pages: the one kind of .html file that is a chat, not media.
+CHAT_HTML = re.compile(r"^messages\d*\.html?$", re.IGNORECASE)
 # Export media and attachments: skipped without a word (they are expected in exports).
 MEDIA_EXTS = frozenset({
     ".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".heif", ".bmp", ".tif", ".tiff",
@@ -92,15 +94,18 @@ def _walk_folder(root: Path, display: str) -> Iterator[Entry]:
         dirnames[:] = sorted((d for d in dirnames if not _skip_dir(d)), key=natural_key)
         rel = Path(dirpath).relative_to(root)
         folder_display = display if rel == Path(".") else os.path.join(display, str(rel))
+        has_json_export = "result.json" in filenames
         for fname in sorted(filenames, key=natural_key):
             if fname.startswith("."):
                 continue  # .DS_Store, AppleDouble ._ files, editor droppings
+            if has_json_export and CHAT_HTML.match(fname):
+                continue  # the same chat exported as HTML too: result.json holds more
             fpath = Path(dirpath) / fname
             fdisplay = os.path.join(folder_display, fname)
             ext = fpath.suffix.lower()
             if ext == ".zip":
                 yield from _zip_entries_from_file(fpath, fdisplay)
-            elif ext in TEXT_EXTS and fpath.is_file():
+            elif _is_text(fname) and fpath.is_file():
                 yield Entry(fdisplay, _hint(fname, Path(dirpath).name), folder_display,
                             _file_reader(fpath, fdisplay), named=False, modified=_mtime(fpath))
 
@@ -205,8 +210,10 @@ def zip_entries(fileobj, display: str, hint: str, depth: int) -> list[Entry]:
         for info in infos:
             _check_member_name(display, info.filename)
         members = [i for i in infos if not i.is_dir() and not _skip_member(i.filename)]
-        texts = [i for i in members if _ext(i.filename) in TEXT_EXTS]
-        chats = [i for i in texts if i.filename.replace("\\", "/").rsplit("/", 1)[-1] == "_chat.txt"]
+        texts = [i for i in members if _is_text(i.filename)]
+        json_dirs = {_dir(i.filename) for i in texts if i.filename.replace("\\", "/").endswith("result.json")}
+        texts = [i for i in texts if not (_dir(i.filename) in json_dirs and CHAT_HTML.match(_base(i.filename)))]
+        chats = [i for i in texts if _base(i.filename) == "_chat.txt"]
         if not chats:  # Android: "WhatsApp Chat with X.txt" (localized names all say WhatsApp)
             chats = [i for i in texts if _ext(i.filename) == ".txt" and "whatsapp" in i.filename.lower()]
         if chats:
@@ -237,13 +244,25 @@ def _bytes_reader(data: bytes) -> Callable[[], bytes]:
 
 
 def _ext(member: str) -> str:
-    base = member.replace("\\", "/").rsplit("/", 1)[-1]
-    return os.path.splitext(base)[1].lower()
+    return os.path.splitext(_base(member))[1].lower()
+
+
+def _base(member: str) -> str:
+    return member.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _dir(member: str) -> str:
+    return member.replace("\\", "/").rpartition("/")[0]
+
+
+def _is_text(name: str) -> bool:
+    """A folder or zip member worth sniffing: a text extension, or a Telegram HTML page."""
+    return _ext(name) in TEXT_EXTS or bool(CHAT_HTML.match(_base(name)))
 
 
 def _skip_member(member: str) -> bool:
     parts = member.replace("\\", "/").split("/")
-    return parts[0] == "__MACOSX" or parts[-1].startswith(".") or _ext(member) in MEDIA_EXTS
+    return parts[0] == "__MACOSX" or parts[-1].startswith(".") or (_ext(member) in MEDIA_EXTS and not _is_text(member))
 
 
 def _check_member_name(display: str, member: str) -> None:

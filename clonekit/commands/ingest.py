@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+# Kept literal (no registry import) so --help answers without importing the parsers;
+# tests/builder/test_ingest_detect.py checks it equals detect.format_names().
 FORMATS = ["auto", "whatsapp", "telegram", "discord", "messenger", "instagram", "signal",
-           "imessage", "csv", "alpaca", "qa", "sharegpt", "openai"]
+           "imessage", "wechat", "qq", "line", "kakaotalk", "sms_xml", "slack", "telegram_html",
+           "csv", "alpaca", "qa", "sharegpt", "openai"]
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -168,10 +168,14 @@ def test_folder_walk_skips_hidden_macosx_and_media_and_sorts_naturally(tmp_path)
     (root / ".DS_Store").write_bytes(b"\x00\x00")
     (root / "photos").mkdir()
     (root / "photos" / "a.jpg").write_bytes(b"\xff\xd8")
-    (root / "messages.html").write_text("<html></html>")
+    (root / "index.html").write_text("<html></html>")
     for n in (1, 10, 2):
         (root / f"chat{n}.txt").write_text(CHAT)
     assert names(root) == [str(root / f"chat{n}.txt") for n in (1, 2, 10)]
+    (root / "messages.html").write_text("<html></html>")  # a Telegram HTML page is a chat
+    assert names(root)[-1] == str(root / "messages.html")
+    (root / "result.json").write_text("{}")  # ...unless the JSON export of it is beside it
+    assert str(root / "messages.html") not in names(root)
 
 
 def test_messenger_like_inbox_folder(tmp_path):
@@ -279,6 +283,7 @@ def test_android_zip_attachments_named_txt_are_not_chats(tmp_path):
 
 
 def test_zip_without_whatsapp_names_gives_every_text_member(tmp_path):
+    # messages.html beside result.json is the same chat exported as HTML too: skipped
     z = make_zip(tmp_path / "telegram.zip", {"ChatExport/result.json": b"{}", "ChatExport/messages.html": b"<p>",
                                              "ChatExport/notes.txt": b"x"})
     assert names(z) == [f"{z}!/ChatExport/result.json", f"{z}!/ChatExport/notes.txt"]
