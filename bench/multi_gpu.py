@@ -1,84 +1,131 @@
-"""Data-parallel scaling of `clonekit train` on one host: the same QLoRA run (a ~1B
-Llama-shaped random-init base, the demo dataset, packing, loss on my turns) on 1 GPU and
-on N GPUs through torchrun, in one go. Prints effective tokens/s for both and the ratio
-against the single-GPU reference measured in the same run (ideal: N).
+"""Multi-GPU scaling of `clonekit train` on one host, as users run it: the same QLoRA
+command on 1 GPU and with `--gpus N` (which re-launches itself under torchrun), one
+invocation, so the 1-GPU reference is measured on the same machine in the same run.
 
-    python bench/multi_gpu.py --data datasets/demo/v0001 --gpus 2 [--steps 30]
+Setup (once, under --work, shared with bench/train.py): a dataset version shaped like the
+seed's job and a Mistral-7B-shaped random bf16 base (bench/train.py's make_dataset /
+make_base). Each run: --preset qlora (nf4 + double quant, bf16, LoRA r=16 all-linear,
+packing, the auto memory plan), --max-length, batch x grad-accum per GPU as the preset
+plans it (so N GPUs train N times the rows per optimizer step: throughput scaling), no
+eval or checkpoint inside the timed steps.
 
-Needs CUDA GPUs; imports no polars/textual/openai (the GPU image lacks them)."""
+Steady state: per optimizer step, the tokens all ranks trained over the step's wall time
+(metrics.jsonl, the GPU synchronised at step ends); the first --warmup steps are left out;
+median and p10-p90 spread. Scaling = median tokens/s on N GPUs / on 1 GPU (ideal N).
+With --fsdp the largest N also runs with the base sharded (`--fsdp`), for its per-GPU
+peak memory and speed against data parallel.
+
+  python bench/multi_gpu.py --work /tmp/ckbench --gpus 1,2,4            # GPUs
+  python bench/multi_gpu.py --work /tmp/ckbench-tiny --tiny --gpus 1,2  # CPU check (gloo)
+
+Needs CUDA GPUs (except --tiny); imports no polars/textual/openai."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
+import statistics
 import subprocess
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def make_base(data: Path, out: Path, size: str) -> Path:
-    from trainer.config import TinyModelConfig
-    from trainer.tiny import build_tiny_base
+def run(n: int, data: Path, base: Path, out: Path, args, fsdp: bool = False) -> dict:
+    """One `clonekit train` run on ``n`` GPUs; its steady-state numbers from metrics.jsonl."""
+    import shutil
 
-    shapes = {  # hidden, layers, heads, kv heads, intermediate
-        "1b": (2048, 16, 16, 8, 5632),
-        "tiny": (256, 4, 4, 2, 704),
-    }
-    h, n, a, kv, i = shapes[size]
-    texts = [json.loads(line)["messages"][-1]["content"] for line in (data / "train.jsonl").open()]
-    return build_tiny_base(texts, TinyModelConfig(hidden_size=h, num_layers=n, num_heads=a, num_kv_heads=kv,
-                                                  intermediate_size=i, vocab_size=8192), out, 4096)
-
-
-def run(gpus: int, data: Path, base: Path, out: Path, steps: int, max_length: int) -> dict:
-    args = ["-m", "clonekit", "train", "--data", str(data), "--base", str(base), "--preset", "qlora",
-            "--max-steps", str(steps), "--eval-steps", str(steps * 10), "--max-length", str(max_length),
-            "--grad-accum", "1", "--out", str(out), "-q"]
-    cmd = [sys.executable, *args] if gpus == 1 else [shutil.which("torchrun") or "torchrun", "--standalone",
-                                                       "--nproc-per-node", str(gpus), *args]
-    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONPATH": pythonpath, "CUDA_VISIBLE_DEVICES": ",".join(map(str, range(gpus)))}
-    subprocess.run(cmd, check=True, env=env, cwd=REPO)
-    final = json.loads((out / "run.json").read_text())["final"]
-    # Steady state: tokens/s between the first logged step after warmup and the last one.
+    shutil.rmtree(out, ignore_errors=True)
+    preset = "tiny-cpu" if args.tiny else "qlora"
+    if args.tiny and fsdp:  # accelerate shards 4-bit bases on GPUs only: LoRA on CPU
+        preset = str(out.parent / "tiny-cpu-lora.toml")
+        Path(preset).write_text((REPO / "trainer" / "presets" / "tiny-cpu.toml").read_text()
+                                .replace('method = "qlora"', 'method = "lora"'))
+    cmd = [sys.executable, "-m", "clonekit", "train", "--data", str(data), "--base", str(base), "--preset", preset,
+           "--max-steps", str(args.warmup + args.steps), "--eval-steps", str(10 * (args.warmup + args.steps)),
+           "--max-length", str(args.max_length), "--out", str(out), "-q"]
+    if n > 1:
+        cmd += ["--gpus", str(n)]
+    if fsdp:
+        cmd += ["--fsdp"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd[1:])} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    run_json = json.loads((out / "run.json").read_text())
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if "loss" in r]
-    first, last = rows[len(rows) // 4], rows[-1]
-    final["steady_tokens_per_s"] = (last["tokens_seen"] - first["tokens_seen"]) / (last["elapsed_s"] - first["elapsed_s"])
-    return final
+    rows = [r for r in rows if "loss" in r and r.get("step_s")]
+    rates = []
+    for prev, row in zip(rows, rows[1:]):
+        if row["step"] > args.warmup and row["step"] == prev["step"] + 1:
+            rates.append((row["tokens_seen"] - prev["tokens_seen"]) / row["step_s"])
+    if not rates:
+        sys.exit(f"{out}: no steady-state steps logged (raise --steps)")
+    q = statistics.quantiles(rates, n=10) if len(rates) >= 2 else [rates[0]] * 9
+    final = run_json["final"]
+    return {
+        "gpus": n, "mode": "fsdp" if fsdp else ("ddp" if n > 1 else "1 process"),
+        "tokens_per_s": statistics.median(rates), "p10": q[0], "p90": q[-1], "steps_timed": len(rates),
+        "peak_gib_rank0": (final.get("peak_memory_bytes") or 0) / 2**30, "train_loss": final.get("train_loss"),
+        "plan": run_json.get("plan"), "parallel": run_json.get("parallel"), "wall_s": wall,
+        "estimate_gib": run_json.get("estimate", {}).get("peak_memory_bytes", 0) / 2**30,
+    }
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--gpus", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--work", type=Path, required=True, help="dataset and base live here (reused across runs)")
+    ap.add_argument("--gpus", default="1,2", help="comma-separated GPU counts; 1 is always measured first")
+    ap.add_argument("--steps", type=int, default=30, help="timed optimizer steps per run")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     ap.add_argument("--max-length", type=int, default=2048)
-    ap.add_argument("--size", choices=["1b", "tiny"], default="1b")
+    ap.add_argument("--fsdp", action="store_true", help="also run the largest count with the base sharded")
+    ap.add_argument("--tiny", action="store_true", help="tiny shapes on CPU (gloo): checks the script, not speed")
+    ap.add_argument("--out", type=Path, help="also write the results as JSON here")
     a = ap.parse_args()
     import torch
 
-    if torch.cuda.device_count() < a.gpus:
-        sys.exit(f"bench/multi_gpu.py needs {a.gpus} CUDA GPUs; found {torch.cuda.device_count()}")
+    from bench.train import make_base, make_dataset
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        base = make_base(a.data.resolve(), tmp / "base", a.size)
-        one = run(1, a.data.resolve(), base, tmp / "run1", a.steps, a.max_length)
-        many = run(a.gpus, a.data.resolve(), base, tmp / f"run{a.gpus}", a.steps, a.max_length)
-    print(f"gpu: {torch.cuda.get_device_name(0)} x{a.gpus}; torch {torch.__version__}")
-    for label, f in (("1 GPU", one), (f"{a.gpus} GPUs", many)):
-        print(f"{label:>7}: {f['steady_tokens_per_s']:,.0f} tokens/s steady, {f['tokens_per_s']:,.0f} whole run  ({f['steps']} steps, {f['tokens_seen']:,} tokens, "
-              f"peak {(f['peak_memory_bytes'] or 0) / 2**30:.1f} GiB on rank 0, loss {f['train_loss']:.3f})")
-    print(f"scaling: {many['steady_tokens_per_s'] / one['steady_tokens_per_s']:.2f}x of 1 GPU, steady state "
-          f"(ideal {a.gpus}x); whole run {many['tokens_per_s'] / one['tokens_per_s']:.2f}x")
+    counts = sorted({1, *(int(x) for x in a.gpus.split(","))})
+    if not a.tiny and torch.cuda.device_count() < counts[-1]:
+        sys.exit(f"bench/multi_gpu.py --gpus {a.gpus} needs {counts[-1]} CUDA GPUs; found {torch.cuda.device_count()}")
+    a.work.mkdir(parents=True, exist_ok=True)
+    data = make_dataset(a.work, a.tiny)
+    base = make_base(a.work, data, a.tiny)
+    results = [run(n, data, base, a.work / f"run-{n}", a) for n in counts]
+    if a.fsdp and counts[-1] > 1:
+        results.append(run(counts[-1], data, base, a.work / f"run-{counts[-1]}-fsdp", a, fsdp=True))
+
+    import peft
+    import transformers
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() and not a.tiny else "CPU (gloo)"
+    print(f"{gpu}; torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}; "
+          f"{'tiny' if a.tiny else 'Mistral-7B-shaped'} base, max length {a.max_length}, "
+          f"{a.steps} timed steps after {a.warmup}")
+    one = results[0]["tokens_per_s"]
+    print("| GPUs | mode | tokens/s (median, p10-p90) | scaling vs 1 GPU | peak GiB rank 0 (estimate) | plan |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        plan = r["plan"] or {}
+        print(f"| {r['gpus']} | {r['mode']} | {r['tokens_per_s']:,.0f} ({r['p10']:,.0f}-{r['p90']:,.0f}) | "
+              f"{r['tokens_per_s'] / one:.2f}x (ideal {r['gpus']}x) | {r['peak_gib_rank0']:.1f} ({r['estimate_gib']:.1f}) | "
+              f"{plan.get('batch_size')} x {plan.get('grad_accum')}, ckpt {'on' if plan.get('checkpointing') else 'off'} |")
+    for r in results:
+        if r["parallel"] and r["parallel"].get("allreduce_syncs"):
+            print(f"{r['gpus']} GPUs: {r['parallel']['allreduce_syncs']} synchronising backwards for "
+                  f"{a.warmup + a.steps} optimizer steps, {r['parallel']['allreduce_buckets']} bucket(s) each")
+    if a.out:
+        a.out.write_text(json.dumps(results, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -43,18 +43,23 @@ def torchrun_command(gpus: int, train_argv: list[str]) -> list[str]:
             "-m", "clonekit", "train", *strip_gpus(train_argv)]
 
 
-def check_gpus(gpus: int, device: str) -> None:
-    """Refuse more processes than GPUs (CUDA runs); on CPU the processes share the cores
-    over gloo (what the tests do)."""
+def check_gpus(gpus: int, cfg) -> None:
+    """Refuse more processes than GPUs (CUDA runs) and what FSDP cannot do, once, before
+    any process starts. On CPU the processes share the cores over gloo (the tests)."""
     import torch
+
+    from trainer import fsdp
 
     if gpus < 1:
         raise ClonekitError(f"--gpus {gpus}: must be 1 or more")
-    if device != "cpu" and torch.cuda.is_available() and gpus > torch.cuda.device_count():
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ClonekitError("--gpus: no CUDA GPU found on this machine")
+    cuda = cfg.device != "cpu" and torch.cuda.is_available()
+    if cuda and gpus > torch.cuda.device_count():
         raise ClonekitError(f"--gpus {gpus}: this machine has {torch.cuda.device_count()} CUDA GPU(s); "
                             f"pass --gpus {torch.cuda.device_count()} or fewer")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ClonekitError("--gpus: no CUDA GPU found on this machine")
+    if cfg.fsdp:
+        fsdp.check(cfg, gpus, "cuda" if cuda else "cpu")
 
 
 def memory_lines(cfg, base: str, gpus: int) -> list[str]:

@@ -127,7 +127,7 @@ def _launch(args: argparse.Namespace) -> int:
         from trainer.presets import resolve_config
 
         cfg = resolve_config(args.preset, overrides_from_args(args))
-        check_gpus(args.gpus, cfg.device)
+        check_gpus(args.gpus, cfg)
         for line in memory_lines(cfg, args.base, args.gpus):
             say(line)
     return relaunch(args.gpus, _argv_of(args), say)
