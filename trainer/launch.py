@@ -109,8 +109,26 @@ def relaunch(gpus: int, train_argv: list[str], say) -> int:
     env = {**os.environ}
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // gpus)))
     proc = subprocess.Popen(cmd, env=env)
+    # A SIGTERM to this process (the TUI's Cancel, a scheduler) goes on to torchrun, which
+    # passes it to every rank: they stop like Ctrl-C, and rank 0 records what was kept.
+    # Ctrl-C reaches them all directly (one process group); here we only wait.
+    forward = _forward_sigterm(proc)
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        # torchrun forwards the signal to the ranks; wait for them to save and stop.
-        return proc.wait()
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                continue
+    finally:
+        forward()
+
+
+def _forward_sigterm(proc: subprocess.Popen):
+    """Forward SIGTERM to ``proc`` until the returned function restores the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
+    return lambda: signal.signal(signal.SIGTERM, previous)

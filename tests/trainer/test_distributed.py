@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -282,3 +283,42 @@ def test_kill_9_of_one_rank_then_resume_finishes_the_run(tmp_path):
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
              if "loss" in json.loads(line)]
     assert steps == list(range(1, 41))  # trimmed back to the checkpoint, then continued once
+
+
+def test_sigterm_to_the_launcher_reaches_the_launched_processes(tmp_path):
+    """The TUI cancels a run by SIGTERM to the process it started: under --gpus that is the
+    launcher, which must pass it on rather than leave torchrun's ranks running."""
+    import signal
+    import threading
+
+    from trainer.launch import _forward_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    restore = _forward_sigterm(child)
+    try:
+        assert threading.current_thread() is threading.main_thread()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert child.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        restore()
+        if child.poll() is None:
+            child.kill()
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_launch_prints_per_gpu_memory_for_both_splits(tmp_path):
+    """Before launch: the per-GPU estimate of a full copy per GPU and of FSDP, from the
+    base's config alone (a 70B-shaped config folder; no weights)."""
+    from transformers import LlamaConfig
+
+    from trainer.launch import memory_lines
+    from trainer.presets import resolve_config
+
+    LlamaConfig(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80, num_attention_heads=64,
+                num_key_value_heads=8, vocab_size=128256).save_pretrained(tmp_path / "base70b")
+    cfg = resolve_config("fsdp-qlora")
+    (line,) = memory_lines(cfg, str(tmp_path / "base70b"), 4)
+    dp, sharded = (float(x) for x in re.findall(r"(\d+\.\d) GiB", line))
+    assert line.startswith("4 GPUs, fsdp: estimated peak memory per GPU at max length 2048") and sharded < dp / 2
+    assert memory_lines(cfg, "tiny", 4) == []
