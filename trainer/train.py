@@ -356,6 +356,7 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
     shards = r.world_size if cfg.fsdp else 1
     plan = Plan(**run["plan"]) if run.get("plan") else plan_memory(
         shape, cfg, n_trainable, free_gpu_bytes(device), fused, packed_attention=attn == ATTN_NAME, shards=shards)
+    plan = distributed.share(plan, r)  # every rank runs rank 0's plan (free memory differs a little per GPU)
     # Per rank: each one trains on its share of the rows, in parallel.
     est = estimate(shape, cfg, n_trainable, device, stats["tokens"] // r.world_size,
                    -(-len(rows_probe) // r.world_size), mean_len, plan, shards=shards)
