@@ -78,9 +78,10 @@ def training_arguments(model, checkpointing: bool) -> dict:
     auto-wrapped, sharded checkpoints, activation checkpointing through FSDP's own wrapper
     (the Trainer's would wrap twice)."""
     return {
-        "fsdp": "full_shard auto_wrap",
+        "fsdp": True,
         "fsdp_config": {
             "version": 2,
+            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
             "transformer_layer_cls_to_wrap": decoder_layer_classes(model),
             "state_dict_type": "SHARDED_STATE_DICT",
             "cpu_ram_efficient_loading": True,

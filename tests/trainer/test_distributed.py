@@ -322,3 +322,35 @@ def test_launch_prints_per_gpu_memory_for_both_splits(tmp_path):
     dp, sharded = (float(x) for x in re.findall(r"(\d+\.\d) GiB", line))
     assert line.startswith("4 GPUs, fsdp: estimated peak memory per GPU at max length 2048") and sharded < dp / 2
     assert memory_lines(cfg, "tiny", 4) == []
+
+
+def test_fsdp_qlora_settings_are_what_accelerate_and_bitsandbytes_accept(monkeypatch, tmp_path):
+    """The CUDA-only QLoRA path, checked as far as a CPU can: the Trainer's FSDP arguments
+    become accelerate's FSDP2 plugin (decoder-layer auto-wrap, sharded checkpoints, FSDP's
+    own activation checkpointing, rank-0 loading), and 4-bit weights are stored in bf16."""
+    import torch
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    from transformers import BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM, TrainingArguments
+
+    from trainer import fsdp
+    from trainer.presets import resolve_config
+
+    for name in ("ACCELERATE_USE_FSDP", "FSDP_CPU_RAM_EFFICIENT_LOADING"):
+        monkeypatch.setenv(name, "false")  # restored after the test
+    with torch.device("meta"):
+        model = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                             num_attention_heads=4, num_key_value_heads=2, vocab_size=300))
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, **fsdp.training_arguments(model, True))
+    plugin = FullyShardedDataParallelPlugin(**args.fsdp_plugin_args)
+    assert (plugin.fsdp_version, plugin.transformer_cls_names_to_wrap) == (2, ["LlamaDecoderLayer"])
+    assert "SHARDED_STATE_DICT" in str(plugin.state_dict_type)
+    assert plugin.activation_checkpointing and plugin.cpu_ram_efficient_loading and plugin.reshard_after_forward
+    cfg = resolve_config("fsdp-qlora")
+    assert fsdp.through_accelerate(cfg) and fsdp.loading_arguments(cfg, 2) == {"device_map": None}
+    assert os.environ["ACCELERATE_USE_FSDP"] == "true"
+    storage = fsdp.quant_storage_dtype(cfg, torch.bfloat16, True)
+    assert BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16,
+                              bnb_4bit_quant_storage=storage).bnb_4bit_quant_storage == torch.bfloat16
+    assert fsdp.quant_storage_dtype(cfg, torch.bfloat16, False) == torch.uint8  # one GPU: bitsandbytes' default
+    lora = resolve_config("lora", {"fsdp": True})
+    assert not fsdp.through_accelerate(lora) and fsdp.loading_arguments(lora, 2)["distributed_config"].fsdp_size == 2
