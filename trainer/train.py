@@ -376,6 +376,8 @@ def _train_in(run_dir: Path, run: dict, cfg: TrainConfig, ds, base: str, tokeniz
         hint = f"--max-length {fit}" if fit else "a smaller base model"
         if cfg.method != "qlora":
             hint += " or --preset qlora"
+        if r.distributed and not cfg.fsdp:
+            hint += f" or --fsdp (the base sharded over the {r.world_size} GPUs)"
         gpu_gib = (est.gpu_memory_bytes or 0) / 1024**3
         raise ClonekitError(
             f"estimated peak memory {est.peak_memory_bytes / 1024**3:.1f} GiB does not fit the {0.95 * gpu_gib:.1f} GiB "
