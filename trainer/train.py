@@ -544,9 +544,8 @@ def _make_trainer(model, tokenizer, cfg: TrainConfig, run_dir: Path, train_rows,
     import torch
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments
 
-    from trainer.callbacks import EventsCallback
-
     from trainer import fsdp
+    from trainer.callbacks import EventsCallback
 
     has_val = val_rows is not None
     parallel: dict = {
@@ -661,9 +660,10 @@ def _trainer_class():
         padding-free row is real, and the stock count reads a GPU sum back to the host
         after every micro-batch (a sync that stalls the launch queue). Under several
         ranks each keeps its own count, summed across ranks on the host at every
-        optimizer step (before the rate callbacks read it), log and checkpoint. DDP buckets double as the gradients' storage, and a
-        host-side hook counts the synchronising backwards; a checkpoint is marked complete
-        once every rank has written its part."""
+        optimizer step (before the rate callbacks read it), log and checkpoint. DDP
+        buckets double as the gradients' storage, and a host-side hook counts the
+        synchronising backwards; a checkpoint is marked complete once every rank has
+        written its part."""
 
         _pending_tokens = 0
         allreduce_counter = None
