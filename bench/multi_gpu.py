@@ -15,7 +15,8 @@ median and p10-p90 spread. Scaling = median tokens/s on N GPUs / on 1 GPU (ideal
 With --fsdp the largest N also runs with the base sharded (`--fsdp`), for its per-GPU
 peak memory and speed against data parallel.
 
-  python bench/multi_gpu.py --work /tmp/ckbench --gpus 1,2,4            # GPUs
+  python bench/multi_gpu.py --work /tmp/ckbench --gpus 1,2,4 --fsdp     # GPUs
+  python bench/multi_gpu.py --work /tmp/ckbench --gpus 1,4 --big 16384  # + a 70B FSDP+QLoRA run
   python bench/multi_gpu.py --work /tmp/ckbench-tiny --tiny --gpus 1,2  # CPU check (gloo)
 
 Needs CUDA GPUs (except --tiny); imports no polars/textual/openai."""
@@ -33,6 +34,62 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+
+# Llama-3-70B's shape (vocabulary from the bench tokenizer): 4-bit weights ~37 GiB; at a
+# long max length a full copy per GPU does not fit 80 GB, sharded over 4 it does.
+BIG = {"hidden_size": 8192, "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8,
+       "intermediate_size": 28672}
+
+
+def make_big_base(work: Path, data: Path) -> Path:
+    """A random bf16 base of the BIG shape written layer by layer (generated on the GPU),
+    with bench/train.py's tokenizer: ~140 GB on disk."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer, LlamaConfig
+
+    from bench.train import make_base
+
+    base = work / "base-70b"
+    if (base / "model.safetensors.index.json").is_file():
+        return base
+    tok = AutoTokenizer.from_pretrained(make_base(work, data, False))
+    base.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(base)
+    cfg = LlamaConfig(**BIG, vocab_size=32000, max_position_embeddings=32768, tie_word_embeddings=False,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
+    cfg.dtype = "bfloat16"
+    cfg.save_pretrained(base)
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    h, i, v = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
+    kv = h // cfg.num_attention_heads * cfg.num_key_value_heads
+
+    def rnd(*shape):
+        return (torch.randn(*shape, generator=gen, device="cuda", dtype=torch.bfloat16) * 0.02).cpu()
+
+    ones = lambda: torch.ones(h, dtype=torch.bfloat16)  # noqa: E731
+    index, total = {}, 0
+
+    def write(name: str, tensors: dict) -> None:
+        nonlocal total
+        save_file(tensors, str(base / name), metadata={"format": "pt"})
+        index.update(dict.fromkeys(tensors, name))
+        total += sum(t.numel() * 2 for t in tensors.values())
+
+    write("model-embed.safetensors", {"model.embed_tokens.weight": rnd(v, h), "lm_head.weight": rnd(v, h),
+                                      "model.norm.weight": ones()})
+    for layer in range(cfg.num_hidden_layers):
+        p = f"model.layers.{layer}."
+        write(f"model-layer{layer:02d}.safetensors", {
+            p + "self_attn.q_proj.weight": rnd(h, h), p + "self_attn.k_proj.weight": rnd(kv, h),
+            p + "self_attn.v_proj.weight": rnd(kv, h), p + "self_attn.o_proj.weight": rnd(h, h),
+            p + "mlp.gate_proj.weight": rnd(i, h), p + "mlp.up_proj.weight": rnd(i, h),
+            p + "mlp.down_proj.weight": rnd(h, i), p + "input_layernorm.weight": ones(),
+            p + "post_attention_layernorm.weight": ones(),
+        })
+    (base / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": index}))
+    return base
 
 
 def run(n: int, data: Path, base: Path, out: Path, args, fsdp: bool = False) -> dict:
@@ -86,6 +143,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     ap.add_argument("--max-length", type=int, default=2048)
     ap.add_argument("--fsdp", action="store_true", help="also run the largest count with the base sharded")
+    ap.add_argument("--big", type=int, metavar="LENGTH",
+                    help="then FSDP+QLoRA of a Llama-70B-shaped base on the largest count at this max length "
+                         "(writes ~140 GB under --work)")
     ap.add_argument("--tiny", action="store_true", help="tiny shapes on CPU (gloo): checks the script, not speed")
     ap.add_argument("--out", type=Path, help="also write the results as JSON here")
     a = ap.parse_args()
@@ -102,6 +162,15 @@ def main() -> int:
     results = [run(n, data, base, a.work / f"run-{n}", a) for n in counts]
     if a.fsdp and counts[-1] > 1:
         results.append(run(counts[-1], data, base, a.work / f"run-{counts[-1]}-fsdp", a, fsdp=True))
+    if a.big and counts[-1] > 1 and not a.tiny:
+        from trainer.launch import memory_lines
+        from trainer.presets import resolve_config
+
+        big = make_big_base(a.work, data)
+        a.max_length = a.big
+        (line,) = memory_lines(resolve_config("qlora", {"max_length": a.big, "fsdp": True}), str(big), counts[-1])
+        print(f"70B-shaped, {line}")
+        results.append(run(counts[-1], data, big, a.work / f"run-{counts[-1]}-70b-fsdp", a, fsdp=True) | {"base": "70b"})
 
     import peft
     import transformers
@@ -110,12 +179,12 @@ def main() -> int:
     print(f"{gpu}; torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}; "
           f"{'tiny' if a.tiny else 'Mistral-7B-shaped'} base, max length {a.max_length}, "
           f"{a.steps} timed steps after {a.warmup}")
-    one = results[0]["tokens_per_s"]
+    one = results[0]["tokens_per_s"]  # the 7B-shaped 1-GPU run (a 70B row's ratio is not a scaling figure)
     print("| GPUs | mode | tokens/s (median, p10-p90) | scaling vs 1 GPU | peak GiB rank 0 (estimate) | plan |")
     print("|---|---|---|---|---|---|")
     for r in results:
         plan = r["plan"] or {}
-        print(f"| {r['gpus']} | {r['mode']} | {r['tokens_per_s']:,.0f} ({r['p10']:,.0f}-{r['p90']:,.0f}) | "
+        print(f"| {r['gpus']} | {r['mode']}{' 70B' if r.get('base') else ''} | {r['tokens_per_s']:,.0f} ({r['p10']:,.0f}-{r['p90']:,.0f}) | "
               f"{r['tokens_per_s'] / one:.2f}x (ideal {r['gpus']}x) | {r['peak_gib_rank0']:.1f} ({r['estimate_gib']:.1f}) | "
               f"{plan.get('batch_size')} x {plan.get('grad_accum')}, ckpt {'on' if plan.get('checkpointing') else 'off'} |")
     for r in results:
