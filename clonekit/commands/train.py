@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.resume:  # cheap checks first: a typo should not wait for torch to import
         check_train_args(args.data, args.base, args.preset)
+    if args.gpus is not None and args.gpus < 1:
+        raise ClonekitError(f"--gpus {args.gpus}: must be 1 or more")
     if (args.gpus or 1) > 1 and not _under_launcher():
         return _launch(args)
     _sigterm_as_interrupt()
