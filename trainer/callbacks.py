@@ -118,12 +118,12 @@ class EventsCallback(TrainerCallback):
             self.step_rates.append(n / dt)
             done = len(self.step_rates)
             if done == CALIBRATE_AT and self.tokens_per_epoch and state.is_world_process_zero:
-                rate = self.steady_rate() or 0.0
+                rate = self.steady_rate() or 0.0  # all ranks' tokens: num_input_tokens_seen is global
                 if rate:
-                    self.measured_epoch_seconds = self.tokens_per_epoch / (rate * max(args.world_size, 1))
+                    self.measured_epoch_seconds = self.tokens_per_epoch / rate
                     from trainer.estimate import fmt_duration
 
-                    self.on_event(Log(f"measured {rate * max(args.world_size, 1):,.0f} tokens/s after {done} steps: "
+                    self.on_event(Log(f"measured {rate:,.0f} tokens/s after {done} steps: "
                                       f"~{fmt_duration(self.measured_epoch_seconds)} per epoch of training steps"))
         if self.cancel.cancelled:
             self.cancelled = True
