@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from builder.demo_data import materialize_demo
+from builder.demo_workspace import create_demo_workspace
 
 
 @pytest.fixture
@@ -19,6 +20,25 @@ def bare_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CLONEKIT_DATASETS", str(ws / "datasets"))
     monkeypatch.setenv("CLONEKIT_CACHE", str(ws / ".clonekit-cache"))
     return ws
+
+
+@pytest.fixture
+def demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo workspace (exports + clonekit.toml) under ws/, no dataset version yet."""
+    ws = create_demo_workspace(tmp_path / "ws")
+    monkeypatch.setenv("CLONEKIT_RUNS", str(ws.runs_root))
+    monkeypatch.setenv("CLONEKIT_DATASETS", str(ws.datasets_root))
+    return ws.root
+
+
+@pytest.fixture
+def built_demo_ws(demo_ws: Path) -> Path:
+    """The demo workspace with its first dataset version built."""
+    from builder.curate.build import build
+    from builder.workspace import Workspace
+
+    build(Workspace.open(demo_ws).build_config())
+    return demo_ws
 
 
 async def _settle(pilot, rounds: int = 3) -> None:

@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.demo_workspace import create_demo_workspace
 from builder.workspace import Workspace
 from tests.tui.conftest import error_notes
 from tui.app import CloneKitApp
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ws = create_demo_workspace(tmp_path / "ws")
-    monkeypatch.setenv("CLONEKIT_RUNS", str(ws.runs_root))
-    monkeypatch.setenv("CLONEKIT_DATASETS", str(ws.datasets_root))
-    return ws.root
 
 
 def saved_cap(ws: Path):

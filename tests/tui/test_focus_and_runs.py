@@ -6,7 +6,6 @@ page selects the run that just finished training."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,22 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.curate.build import build
-from builder.demo_workspace import create_demo_workspace
 from builder.workspace import Workspace
 from tests.tui.conftest import error_notes
 from tui.app import CloneKitApp
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ws = create_demo_workspace(tmp_path / "ws")
-    monkeypatch.setenv("CLONEKIT_RUNS", str(ws.runs_root))
-    monkeypatch.setenv("CLONEKIT_DATASETS", str(ws.datasets_root))
-    build(ws.build_config())
-    return ws.root
 
 
 def _fake_run(ws: Path, run_id: str, status: str, **extra) -> Path:
@@ -44,8 +32,8 @@ def _fake_run(ws: Path, run_id: str, status: str, **extra) -> Path:
     return d
 
 
-async def test_80x24_tabs_focus_and_keys(demo_ws: Path, settle) -> None:
-    app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
+async def test_80x24_tabs_focus_and_keys(built_demo_ws: Path, settle) -> None:
+    app = CloneKitApp(Workspace.open(built_demo_ws), show_path=False)
     async with app.run_test(size=(80, 24)) as pilot:
         errors = error_notes(app)
         await settle(pilot)
@@ -82,12 +70,12 @@ async def test_80x24_tabs_focus_and_keys(demo_ws: Path, settle) -> None:
         assert errors == []
 
 
-async def test_train_picker_offers_interrupted_runs_and_chat_selects_the_new_run(demo_ws: Path, settle) -> None:
+async def test_train_picker_offers_interrupted_runs_and_chat_selects_the_new_run(built_demo_ws: Path, settle) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    old_done = _fake_run(demo_ws, "20240101-000000-demo-v0001", "done", final={"steps": 2, "best_eval_loss": 4.5})
-    killed = _fake_run(demo_ws, "20240102-000000-demo-v0001", "running", pid=dead.pid, host=socket.gethostname())
-    app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
+    old_done = _fake_run(built_demo_ws, "20240101-000000-demo-v0001", "done", final={"steps": 2, "best_eval_loss": 4.5})
+    killed = _fake_run(built_demo_ws, "20240102-000000-demo-v0001", "running", pid=dead.pid, host=socket.gethostname())
+    app = CloneKitApp(Workspace.open(built_demo_ws), show_path=False)
     async with app.run_test(size=(120, 40)) as pilot:
         errors = error_notes(app)
         await settle(pilot)
@@ -106,8 +94,8 @@ async def test_train_picker_offers_interrupted_runs_and_chat_selects_the_new_run
         assert page._command(resume=True)[-3:] == ["--resume", "--out", str(killed)]
 
         # a newer run finishes in the TUI; Chat selects it, not the newest-named one
-        new = _fake_run(demo_ws, "20240103-000000-demo-v0001", "done", final={"steps": 2})
-        newest = _fake_run(demo_ws, "20240104-000000-demo-v0001", "done", final={"steps": 2})
+        new = _fake_run(built_demo_ws, "20240103-000000-demo-v0001", "done", final={"steps": 2})
+        newest = _fake_run(built_demo_ws, "20240104-000000-demo-v0001", "done", final={"steps": 2})
         app.run_finished(str(new))
         await pilot.press("9")
         await settle(pilot)
@@ -117,9 +105,9 @@ async def test_train_picker_offers_interrupted_runs_and_chat_selects_the_new_run
         assert errors == []
 
 
-async def test_preview_w_with_nothing_changed_writes_nothing_and_W_forces(demo_ws: Path, settle) -> None:
-    app = CloneKitApp(Workspace.open(demo_ws), show_path=False)
-    versions = demo_ws / "datasets" / "demo"
+async def test_preview_w_with_nothing_changed_writes_nothing_and_W_forces(built_demo_ws: Path, settle) -> None:
+    app = CloneKitApp(Workspace.open(built_demo_ws), show_path=False)
+    versions = built_demo_ws / "datasets" / "demo"
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         errors = error_notes(app)
         await settle(pilot)

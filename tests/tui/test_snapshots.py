@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from builder.curate.build import build
-from builder.demo_workspace import create_demo_workspace
 from builder.workspace import Workspace
 from tui.app import PAGES, CloneKitApp
 
@@ -30,25 +28,16 @@ def steady_cursors(app: CloneKitApp) -> None:
         widget.cursor_blink = False
 
 
-@pytest.fixture
-def demo_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    ws = create_demo_workspace(tmp_path / "ws")
-    monkeypatch.setenv("CLONEKIT_RUNS", str(ws.runs_root))
-    monkeypatch.setenv("CLONEKIT_DATASETS", str(ws.datasets_root))
-    build(ws.build_config())
-    return ws.root
-
-
 @pytest.mark.parametrize("number", range(1, len(PAGES) + 1), ids=[name for name, _ in PAGES])
-def test_page(number: int, demo_ws: Path, snap_compare) -> None:
-    app = quiet_app(demo_ws)
+def test_page(number: int, built_demo_ws: Path, snap_compare) -> None:
+    app = quiet_app(built_demo_ws)
     assert snap_compare(app, terminal_size=SIZE, run_before=_open_page(number))
 
 
 @pytest.mark.parametrize("number", range(1, len(PAGES) + 1), ids=[name for name, _ in PAGES])
-def test_page_80x24(number: int, demo_ws: Path, snap_compare) -> None:
+def test_page_80x24(number: int, built_demo_ws: Path, snap_compare) -> None:
     """Every tab label fits, panes share the width, fields are one line high."""
-    app = quiet_app(demo_ws)
+    app = quiet_app(built_demo_ws)
     assert snap_compare(app, terminal_size=(80, 24), run_before=_open_page(number))
 
 
@@ -67,9 +56,9 @@ def _open_page(number: int):
     return open_page
 
 
-def test_key_help(demo_ws: Path, snap_compare) -> None:
+def test_key_help(built_demo_ws: Path, snap_compare) -> None:
     """`?` opens the key help beside the page."""
-    app = quiet_app(demo_ws)
+    app = quiet_app(built_demo_ws)
 
     async def help_panel(pilot) -> None:
         steady_cursors(pilot.app)
