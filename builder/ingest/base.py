@@ -63,6 +63,11 @@ class Document:
         return f"Document({self.name!r})"
 
 
+def file_stem(name: str) -> str:
+    """The file's name without folders, zip path ("a.zip!/x/y.txt") or extension."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1].rsplit(".", 1)[0]
+
+
 def utf8_prefix(data: bytes, limit: int) -> str | None:
     """About the first ``limit`` bytes of ``data`` decoded as UTF-8 (cut back to a character
     boundary), or None when they are not UTF-8."""

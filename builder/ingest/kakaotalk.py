@@ -32,7 +32,7 @@ import polars as pl
 
 from builder.errors import ParseError
 from builder.ingest._json_util import scrub
-from builder.ingest.base import Document
+from builder.ingest.base import Document, file_stem
 from builder.ingest.line import safe_date
 from builder.schema import MESSAGE_SCHEMA, empty_messages
 
@@ -93,8 +93,7 @@ def _chat_name(doc: Document, head: str) -> str:
             return (found.group("ko") or found.group("en")).strip()
     if doc.chat_hint:
         return doc.chat_hint
-    stem = doc.name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
-    return stem.rsplit(".", 1)[0] or "KakaoTalk chat"
+    return file_stem(doc.name) or "KakaoTalk chat"
 
 
 def _hour(h: str, *ampm: str) -> pl.Expr:

@@ -32,7 +32,7 @@ import polars as pl
 
 from builder.errors import ParseError
 from builder.ingest._json_util import scrub
-from builder.ingest.base import Document
+from builder.ingest.base import Document, file_stem
 from builder.schema import MESSAGE_SCHEMA, empty_messages
 
 FORMAT = "line"
@@ -108,8 +108,7 @@ def chat_name(doc: Document, first: str) -> str:
         return title
     if doc.chat_hint:
         return doc.chat_hint
-    stem = doc.name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
-    return re.sub(r"^\[LINE\]\s*", "", stem.rsplit(".", 1)[0]) or "LINE chat"
+    return re.sub(r"^\[LINE\]\s*", "", file_stem(doc.name)) or "LINE chat"
 
 
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:

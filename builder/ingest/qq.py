@@ -38,7 +38,7 @@ import polars as pl
 
 from builder.errors import ParseError
 from builder.ingest._json_util import scrub
-from builder.ingest.base import Document
+from builder.ingest.base import Document, file_stem
 from builder.schema import MESSAGE_SCHEMA, empty_messages
 
 FORMAT = "qq"
@@ -82,8 +82,7 @@ def parse(docs: list[Document], warn: Callable[[str], None]) -> pl.DataFrame:
 def _chat_hint(doc: Document) -> str:
     if doc.chat_hint:
         return doc.chat_hint
-    stem = doc.name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1]
-    return stem.rsplit(".", 1)[0] or "QQ chat"
+    return file_stem(doc.name) or "QQ chat"
 
 
 def _parse_doc(doc: Document, warn: Callable[[str], None]) -> pl.DataFrame:

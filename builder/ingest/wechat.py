@@ -35,7 +35,7 @@ from builder.errors import ParseError
 from builder.ingest import epoch_zone
 from builder.ingest._json_util import clean_name, load_json, scrub
 from builder.ingest._siblings import read_sibling
-from builder.ingest.base import Document
+from builder.ingest.base import Document, file_stem
 from builder.schema import MESSAGE_SCHEMA, empty_messages
 
 FORMAT = "wechat"
@@ -102,8 +102,7 @@ def parse(docs: list[Document], warn: Callable[[str], None]) -> pl.DataFrame:
 
 
 def _chat_name(doc: Document) -> str:
-    stem = doc.name.replace("\\", "/").rsplit("/", 1)[-1].rsplit("!", 1)[-1].rsplit(".", 1)[0]
-    stem = re.sub(r"_utf8$", "", stem)
+    stem = re.sub(r"_utf8$", "", file_stem(doc.name))
     stem = re.sub(r"_\d+_\d+$", "", stem)  # PyWxDump's page suffix
     if stem.lower() in ("messages", "msg", "") and doc.chat_hint:
         return doc.chat_hint
