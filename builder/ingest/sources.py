@@ -2,8 +2,9 @@
 
 Zips are read in memory with size caps and never extracted; media and other binary
 members are skipped by extension. Decoding handles UTF-8 (with or without BOM), UTF-16 /
-UTF-32 (BOM, or no BOM when the NUL pattern shows it) and a cp1252 / latin-1 fallback for
-text that is not UTF-8; anything else is reported as binary."""
+UTF-32 (BOM, or no BOM when the NUL pattern shows it) and, for text that is not UTF-8, the
+legacy code page that reads best (GB18030, CP932, CP949, CP950, else cp1252 / latin-1);
+anything else is reported as binary."""
 
 from __future__ import annotations
 
@@ -394,9 +395,8 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 
 def _decode_legacy(data: bytes) -> str:
-    """Text that is not UTF-8: cp1252 (Windows' default, a superset of latin-1's printable
-    range), or latin-1 when it has bytes cp1252 leaves undefined."""
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    """Text that is not UTF-8: see legacy_codecs.py (a CJK code page when its decoding reads
+    as Chinese, Japanese or Korean, else cp1252, else latin-1)."""
+    from builder.ingest.legacy_codecs import decode_legacy
+
+    return decode_legacy(data)
