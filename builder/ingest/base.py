@@ -13,7 +13,7 @@ A parser module (builder/ingest/<format>.py) exposes:
         # KIND "instructions": builder.schema.INSTRUCTION_SCHEMA
         # raises builder.errors.ParseError naming doc.name (and the line) on bad input
 
-Decoding (BOMs, UTF-16, latin-1), zips, folders and detection live in sources.py and
+Decoding (BOMs, UTF-16, legacy code pages: legacy_codecs.py), zips, folders and detection live in sources.py and
 detect.py; parsers only ever see decoded text."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Callable  # noqa: F401  (used in the docstring contract)
 
 
 class Document:
-    """One export file. ``text`` is its decoded text: BOM stripped, UTF-16 / latin-1
-    already handled.
+    """One export file. ``text`` is its decoded text: BOM stripped, UTF-16 and legacy
+    code pages (GBK, Shift-JIS, CP949, Big5, cp1252) already handled.
 
     A file whose start reads as plain UTF-8 (``sources.load_document``) keeps its bytes
     (``raw``) and is decoded only when ``text`` is first read: the WhatsApp parser hands
