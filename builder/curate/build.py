@@ -8,6 +8,7 @@ Cleaning runs before balancing so the caps hold on what is actually written."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,8 @@ def chat_conversations(
     msgs, stats["messages_over_max_chars"] = clean.drop_long_messages(messages, cl.max_chars_per_message)
     if cl.pii:
         red, stats["pii"] = pii.redact_column(msgs.collect(), "text", list(cl.pii_types),
-                                              options=pii.options_from(config.pii))
+                                              options=pii.options_from(config.pii),
+                                              used=stats.setdefault("pii_regions", Counter()))
         msgs = red.lazy()
     chats = identity.chat_table(msgs, me, c)
     selected = sessions.select_messages(msgs, chats, c, s, groups=b.groups).collect()
@@ -188,7 +190,8 @@ def curate(
         if cl.pii:
             ex = instr.with_row_index("_r").explode("messages").unnest("messages")
             ex, ipii = pii.redact_column(ex, "content", list(cl.pii_types), chat=None,
-                                         options=pii.options_from(config.pii))
+                                         options=pii.options_from(config.pii),
+                                         used=stats.setdefault("pii_regions", Counter()))
             instr = ex.group_by("_r", maintain_order=True).agg(
                 pl.col("source").first(), pl.struct("role", "content").alias("messages")
             ).drop("_r")
@@ -270,9 +273,11 @@ def manifest_for(curated: Curated, config: BuildConfig, inputs: Inputs, counter:
             "per_contact": per_contact,
             "synthetic_share": 0.0,
         },
-        "steps": {k: v for k, v in st.items() if k not in ("tokens", "pii", "messages", "instruction_records", "messages_used")},
+        "steps": {k: v for k, v in st.items()
+                  if k not in ("tokens", "pii", "pii_regions", "messages", "instruction_records", "messages_used")},
         "tokens": st.get("tokens", {}),
         "pii": st.get("pii", {}) if config.clean.pii else None,
+        "pii_regions": pii.region_use(st.get("pii_regions", Counter())) if config.clean.pii else None,
     }
 
 
@@ -287,7 +292,10 @@ def build(config: BuildConfig, on_event: OnEvent = ignore_event, cancel: CancelT
     step("read")
     counter = load_counter(config.tokenizer.spec)
     inputs = read_sources(config.build.sources, on_event, cancel, strict=not skip_unreadable, year_end=year_end)
+    config = pii.pin_locale(config)  # the manifest's config then reads numbers the same on any machine
     curated = curate(inputs, config, counter, on_event, cancel)
+    if note := pii.locale_note(config, pii.region_use(curated.stats.get("pii_regions", Counter()))):
+        on_event(Log(note))
     step("write")
     manifest = manifest_for(curated, config, inputs, counter)
     path = write_version(

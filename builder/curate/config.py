@@ -98,8 +98,15 @@ class PiiSection(StrictModel):
 
     regions: list[str] = Field(default_factory=list)  # ISO 3166 two-letter codes, e.g. ["GB", "IN"]
     infer_regions: bool = True   # the +CC numbers seen in a chat say which country its numbers are from
-    locale_region: bool = True   # the machine's locale (LANG=en_GB.UTF-8 -> GB) as the last guess
+    # the machine's locale (LANG=en_GB.UTF-8 -> GB) as the last guess; a build records the
+    # region it gave ("GB", or false) in the version's config so a rebuild reads the same
+    locale_region: bool | str = True
     consistent: bool = False     # <PHONE_1>, <PHONE_2>: the same value gets the same placeholder
+
+    @field_validator("locale_region")
+    @classmethod
+    def _known_locale_region(cls, v: bool | str) -> bool | str:
+        return v if isinstance(v, bool) else cls._known_regions([v])[0]
 
     @field_validator("regions")
     @classmethod

@@ -7,7 +7,9 @@ How a column is redacted (never a loop over rows):
 2. one Polars regex (``pii_detect.CANDIDATE``) cuts those rows into candidates;
 3. the national phone regions of each chat are inferred: the ``+CC`` numbers seen in that
    chat, then ``[pii] regions``, then the ``+CC`` numbers seen anywhere, then the machine's
-   locale (``LANG=en_GB.UTF-8`` -> GB);
+   locale (``LANG=en_GB.UTF-8`` -> GB; a build pins it in the version's config with
+   ``pin_locale`` so the same config redacts the same on any machine), and
+   ``Scan.region_use`` says which lists were tried and where each region came from;
 4. each distinct (regions, candidate) pair is validated once in Python
    (``pii_detect.find_spans``: libphonenumber, Luhn + IIN, IBAN registry + mod-97, the
    Public Suffix List, ``ipaddress``);
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import polars as pl
@@ -40,7 +42,8 @@ from builder.curate.pii_detect import (
 )
 
 __all__ = ["PLACEHOLDERS", "TYPES", "PiiOptions", "Sample", "Scan", "Span", "card_ok", "detections", "iban_ok",
-           "locale_region", "luhn_ok", "options_from", "redact_column", "samples", "scan"]
+           "locale_note", "locale_origin", "locale_region", "locale_setting", "luhn_ok", "options_from", "pin_locale",
+           "redact_column", "region_use", "samples", "scan"]
 
 PLACEHOLDERS = {"url": "<URL>", "email": "<EMAIL>", "iban": "<IBAN>", "card": "<CARD>", "phone": "<PHONE>", "ip": "<IP>"}
 _SENTINELS = ("\x00", "\ufdd0", "\ufdd1", "\U0010fffe")
@@ -52,7 +55,7 @@ class PiiOptions:
 
     regions: tuple[str, ...] = ()  # ISO 3166 alpha-2 codes for national phone numbers
     infer_regions: bool = True     # use the +CC numbers seen in a chat (then anywhere)
-    locale_region: bool = True     # the machine's locale as the last resort
+    locale_region: bool | str = True  # the machine's locale as the last resort; a code: that region, pinned
     consistent: bool = False       # <PHONE_1>, <PHONE_2>: one number per distinct value
     max_chat_regions: int = 3
 
@@ -65,17 +68,66 @@ def options_from(section) -> PiiOptions:
                       locale_region=section.locale_region, consistent=section.consistent)
 
 
-def locale_region(environ=os.environ) -> str | None:
-    """GB from LC_ALL / LC_MESSAGES / LANG like ``en_GB.UTF-8``; None for C/POSIX."""
+def locale_setting(environ=os.environ) -> tuple[str | None, str]:
+    """(region, the variable that decided it): ("GB", "LANG=en_GB.UTF-8") from LC_ALL /
+    LC_MESSAGES / LANG; (None, "LANG=C.UTF-8") for C/POSIX, (None, "") when none is set."""
     for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = environ.get(var, "")
         if value:
             lang = value.split(".")[0].split("@")[0]
-            if "_" in lang:
-                region = lang.split("_")[1].upper()
-                return region if len(region) == 2 and region.isalpha() else None
-            return None
-    return None
+            region = lang.split("_")[1].upper() if "_" in lang else ""
+            return (region if len(region) == 2 and region.isalpha() else None), f"{var}={value}"
+    return None, ""
+
+
+def locale_region(environ=os.environ) -> str | None:
+    """GB from LC_ALL / LC_MESSAGES / LANG like ``en_GB.UTF-8``; None for C/POSIX."""
+    return locale_setting(environ)[0]
+
+
+def _locale_of(opts: PiiOptions) -> str | None:
+    if isinstance(opts.locale_region, str):
+        return opts.locale_region.upper()  # pinned by an earlier build
+    return locale_region() if opts.locale_region else None
+
+
+def pin_locale(config):
+    """``config`` (a BuildConfig) with ``[pii] locale_region`` resolved from this machine's
+    locale to the region it gives (or false where it gives none), so the config recorded
+    in a version's manifest redacts the same on any machine. Unchanged when the locale is
+    not read (no phone redaction, or ``locale_region`` already false or a code)."""
+    if not (config.clean.pii and "phone" in config.clean.pii_types and config.pii.locale_region is True):
+        return config
+    pinned = config.pii.model_copy(update={"locale_region": locale_region() or False})
+    return config.model_copy(update={"pii": pinned})
+
+
+def region_use(counts: Counter) -> list[dict]:
+    """The region lists national numbers were read in (``Scan.region_use``, summed), for
+    the manifest: one entry per distinct list, with each region's origin (chat, config,
+    export or locale) and how many chats used it (chats holding a candidate; instruction
+    records count as one), most used first."""
+    return [{"regions": [r for r, _ in use], "from": [o for _, o in use], "chats": n}
+            for use, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
+
+
+def locale_note(config, used: list[dict]) -> str | None:
+    """The log line when the locale supplied a region that some chat's numbers were read in."""
+    regions = sorted({r for u in used for r, o in zip(u["regions"], u["from"]) if o == "locale"})
+    if not regions:
+        return None
+    return f"national phone numbers read as {', '.join(regions)} (from the locale {locale_origin(config)}); " \
+           "set [pii] regions to pin it"
+
+
+def locale_origin(config) -> str:
+    """Where a "locale" region comes from: ``LANG=en_GB.UTF-8``, or the region a build
+    pinned in ``[pii] locale_region`` when this machine's locale says otherwise."""
+    region, setting = locale_setting()
+    pinned = config.pii.locale_region
+    if isinstance(pinned, str) and (pinned.upper() != region or not setting):
+        return f"{pinned.upper()} pinned in [pii] locale_region"
+    return setting
 
 
 @dataclass
@@ -89,6 +141,9 @@ class Scan:
     spans: dict                # (_key, _c) -> tuple[Span, ...]
     regions: dict              # _key -> tuple of regions tried
     sentinel: str
+    # ((region, origin), ...) -> number of chats that tried that list; origin: "chat" (its
+    # own +CC numbers), "config" ([pii] regions), "export" (+CC numbers anywhere), "locale"
+    region_use: Counter = field(default_factory=Counter)
 
     def counts(self, types: Iterable[str]) -> dict[str, int]:
         if self.hits.is_empty():
@@ -112,8 +167,9 @@ class Scan:
         )
 
 
-def _chat_regions(cands: pl.DataFrame, opts: PiiOptions, phones: bool) -> tuple[pl.DataFrame, dict]:
-    """Each chat's key (its regions joined by ',') and key -> regions."""
+def _chat_regions(cands: pl.DataFrame, opts: PiiOptions, phones: bool) -> tuple[pl.DataFrame, dict, Counter]:
+    """Each chat's key (its regions joined by ','), key -> regions, and how many chats
+    tried each list with its regions' origins."""
     chats = cands.select("_chat").unique()
     seen = pl.DataFrame(schema={"_chat": pl.String, "_region": pl.String})
     if phones and opts.infer_regions:
@@ -125,23 +181,27 @@ def _chat_regions(cands: pl.DataFrame, opts: PiiOptions, phones: bool) -> tuple[
         seen = intl.join(table, on="_c").drop_nulls("_region").select("_chat", "_region")
     top = lambda df: df.group_by("_region").agg(pl.len()).sort(["len", "_region"], descending=[True, False])  # noqa: E731
     anywhere = tuple(top(seen)["_region"].head(opts.max_chat_regions).to_list())
-    tail = list(opts.regions) + list(anywhere)
-    loc = locale_region() if opts.locale_region else None
+    tail = [(r, "config") for r in opts.regions] + [(r, "export") for r in anywhere]
+    loc = _locale_of(opts)
     if loc:
-        tail.append(loc)
+        tail.append((loc, "locale"))
     per_chat = (
         seen.group_by("_chat", "_region").agg(pl.len())
         .sort(["_chat", "len", "_region"], descending=[False, True, False])
         .group_by("_chat", maintain_order=True).agg(pl.col("_region").head(opts.max_chat_regions))
     )
     own = dict(per_chat.rows())
-    keys, regions = [], {}
+    keys, regions, use = [], {}, Counter()
     for chat in chats["_chat"].to_list():
-        rs = tuple(dict.fromkeys(list(own.get(chat, [])) + tail))
+        origin: dict[str, str] = {}
+        for r, o in [(r, "chat") for r in own.get(chat, [])] + tail:
+            origin.setdefault(r, o)  # a region counts where it first came from
+        rs = tuple(origin)
         key = ",".join(rs)
         regions[key] = rs
         keys.append(key)
-    return chats.with_columns(_key=pl.Series(keys, dtype=pl.String)), regions
+        use[tuple(origin.items())] += 1
+    return chats.with_columns(_key=pl.Series(keys, dtype=pl.String)), regions, use
 
 
 def _placeholder(kind: str, value: str, numbers: dict | None) -> str:
@@ -179,7 +239,7 @@ def scan(df: pl.DataFrame, column: str, types: Iterable[str], *, chat: str | Non
         .collect()
     )
     cands = cands.with_columns(pl.col("_row").cast(pl.UInt32))
-    keys, regions = _chat_regions(cands, opts, "phone" in wanted)
+    keys, regions, use = _chat_regions(cands, opts, "phone" in wanted)
     cands = cands.join(keys, on="_chat", maintain_order="left")
     pairs = cands.select("_key", "_c").unique(maintain_order=True)
     # Validation needs libphonenumber, Luhn and mod-97 arithmetic that no Polars expression
@@ -200,13 +260,17 @@ def scan(df: pl.DataFrame, column: str, types: Iterable[str], *, chat: str | Non
          "_kinds": [[s.kind for s in sp] for sp in spans.values()]},
         schema={"_key": pl.String, "_c": pl.String, "_out": pl.String, "_kinds": pl.List(pl.String)},
     )
-    return Scan(text=text, hits=hits, found=found, spans=spans, regions=regions, sentinel=sentinel)
+    return Scan(text=text, hits=hits, found=found, spans=spans, regions=regions, sentinel=sentinel,
+                region_use=use if "phone" in wanted else Counter())
 
 
 def redact_column(df: pl.DataFrame, column: str, types: list[str], *, chat: str | None = "chat",
-                  options: PiiOptions | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Replace PII in ``df[column]``; returns the new frame and counts per type."""
+                  options: PiiOptions | None = None, used: Counter | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Replace PII in ``df[column]``; returns the new frame and counts per type. ``used``:
+    a Counter that gets the scan's ``region_use`` added."""
     s = scan(df, column, types, chat=chat, options=options)
+    if used is not None:
+        used.update(s.region_use)
     counts = s.counts([t for t in TYPES if t in types])
     if s.hits.is_empty():
         return df, counts
@@ -249,6 +313,8 @@ class Sample:
 def samples(s: Scan, per_type: int = 5, width: int = 40) -> list[Sample]:
     """Up to ``per_type`` redactions of each type with ``width`` characters of context,
     the earliest messages first."""
+    if per_type <= 0:  # group_by().head(0) gives one null row per group, not none
+        return []
     found = detections(s).group_by("kind", maintain_order=True).head(per_type)
     texts = s.text.gather(found["_row"]).to_list()
     by_kind: dict[str, list[Sample]] = {}

@@ -6,6 +6,7 @@ the TUI's Filter page; it finds exactly what ``build`` redacts (same function, s
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,15 @@ class PiiReport:
     messages: int
     counts: dict[str, int]
     samples: list[pii.Sample]
-    regions: list[list[str]] = field(default_factory=list)  # the region lists tried for national numbers
+    # the region lists tried for national numbers: {"regions", "from" (each one's origin), "chats"}
+    regions: list[dict] = field(default_factory=list)
+    locale: str = ""  # where a "locale" region came from: "LANG=en_GB.UTF-8" or the pinned config
     source: str = ""
     changed_inputs: list[str] = field(default_factory=list)  # a version's inputs that differ from its manifest
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "messages": self.messages, "counts": self.counts,
-                "regions": self.regions, "changed_inputs": self.changed_inputs,
+                "regions": self.regions, "locale": self.locale, "changed_inputs": self.changed_inputs,
                 "samples": [asdict(s) for s in self.samples]}
 
 
@@ -40,7 +43,7 @@ def report(inputs: Inputs, config: BuildConfig, per_type: int = 5, width: int = 
     options = pii.options_from(config.pii)
     counts = {t: 0 for t in types}
     samples: list[pii.Sample] = []
-    regions: list[list[str]] = []
+    used: Counter = Counter()
     texts = [(inputs.messages, "text", "chat")]
     if inputs.instructions.height:
         contents = inputs.instructions.select(pl.col("messages").explode().struct.field("content").alias("content"))
@@ -53,10 +56,12 @@ def report(inputs: Inputs, config: BuildConfig, per_type: int = 5, width: int = 
             counts[k] += n
         have = {(x.kind) for x in samples}
         samples += [x for x in pii.samples(s, per_type, width) if x.kind not in have]
-        regions += [list(r) for r in s.regions.values() if list(r) not in regions]
+        used.update(s.region_use)
     samples.sort(key=lambda x: pii.TYPES.index(x.kind))
     n = inputs.messages.height + inputs.instructions.height
-    return PiiReport(messages=n, counts=counts, samples=samples, regions=regions, source=source)
+    regions = pii.region_use(used)
+    locale = pii.locale_origin(config) if any("locale" in u["from"] for u in regions) else ""
+    return PiiReport(messages=n, counts=counts, samples=samples, regions=regions, locale=locale, source=source)
 
 
 def version_config(path: Path) -> BuildConfig:
@@ -77,6 +82,18 @@ def changed_inputs(path: Path, inputs: Inputs) -> list[str]:
     return [f["path"] for f in inputs.files if then.get(f["path"]) != f["sha256"]]
 
 
+_ORIGIN = {"chat": "the chat's +CC numbers", "config": "[pii] regions", "export": "+CC numbers in the export",
+           "locale": "the locale"}
+
+
+def _regions(use: dict) -> str:
+    """``GB (the chat's +CC numbers), IN ([pii] regions) in 3 chats``."""
+    if not use["regions"]:
+        return f"(none) in {plural(use['chats'], 'chat')}"
+    shown = ", ".join(f"{r} ({_ORIGIN.get(o, o)})" for r, o in zip(use["regions"], use["from"]))
+    return f"{shown} in {plural(use['chats'], 'chat')}"
+
+
 def format_report(r: PiiReport) -> str:
     """The plain-text report (CLI)."""
     lines = [f"PII in {r.source or 'the sources'}: {plural(r.messages, 'message')} scanned"]
@@ -86,8 +103,11 @@ def format_report(r: PiiReport) -> str:
                      f"(first: {r.changed_inputs[0]}); this shows what a build would redact now")
     lines.append("found: " + (", ".join(f"{k} {v:,}" for k, v in found.items()) if found else "nothing"))
     if r.regions:
-        lines.append("national phone numbers read as: " + "; ".join(",".join(x) or "(none)" for x in r.regions[:6])
+        lines.append("national phone numbers read as: " + "; ".join(_regions(u) for u in r.regions[:6])
                      + (" …" if len(r.regions) > 6 else ""))
+        if r.locale:
+            hint = "" if "pinned" in r.locale else "; set [pii] regions to pin it"
+            lines.append(f"  (locale: {r.locale}{hint})")
     if r.samples:
         lines.append("")
         lines.append("samples (what is replaced, in context):")
