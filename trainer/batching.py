@@ -21,10 +21,28 @@ reply does not depend on who else is in the batch.
 A lone request (``solo_static``, the default on a GPU) runs on the compiled static-cache
 loop (trainer.static_decode: one CUDA-graph replay per token, ~4x the eager step) once its
 background compile is done; when another request arrives meanwhile, the lone one stops
-there and its cache rows and next token move into the batch, so nobody waits for it."""
+there and its cache rows and next token move into the batch, so nobody waits for it.
+
+Admission control keeps the batch's key/value cache inside a token budget
+(``max_batch_tokens``; by default half the GPU memory free once the model is loaded, divided
+by the cache bytes one token costs; on a CPU every row may hold a full context). Because
+rows are left-padded to a common length, what the cache holds is rows x longest row, so a
+request is admitted only when (rows + 1) x the longest prompt + max_new_tokens among them
+fits; otherwise it waits, first come first served (a request at the head of the queue is
+never overtaken). One that can't fit even alone is refused (400) at once.
+
+If the GPU still runs out of memory during a step, the batch cache is dropped, every
+request in it goes back to the front of the queue in the order it was admitted, and the
+budget is lowered to 3/4 of what the failed step held (never below the oldest request's
+own need), so the most recently admitted ones wait. A request that had already streamed
+text is not restarted: it is re-admitted with its prompt plus the tokens it already
+produced (one prefill), and carries on where it stopped, same streamer, same seeded
+generator, so the client only sees a pause. Only a request that runs out of memory alone
+fails, with a 503."""
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -34,6 +52,8 @@ from builder.events import CancelToken
 from trainer.generate import Reply, SamplingSettings, _CallbackStreamer, _reply
 
 DEFAULT_MAX_BATCH = 32
+KV_MEMORY_FRACTION = 0.5  # of the GPU memory free after loading; the rest is for prefill activations
+OOM_SHRINK = 0.75  # budget after an out-of-memory step, as a fraction of what that step held
 
 
 @dataclass
@@ -48,13 +68,55 @@ class BatchJob:
     cancel: CancelToken = field(default_factory=CancelToken)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Row:
     job: BatchJob
     streamer: _CallbackStreamer
     generator: Any  # torch.Generator for seeded requests, else None
     produced: int = 0
     budget: int = 0
+    tokens: list[int] = field(default_factory=list)  # generated so far (re-prefilled after an eviction)
+    done: bool = False  # its Reply (or error) was emitted
+
+    @property
+    def need(self) -> int:
+        """Cache tokens this row may come to hold: prompt + every token it may generate."""
+        return len(self.job.input_ids) + self.budget
+
+
+def kv_bytes_per_token(config, dtype) -> int:
+    """Key/value cache bytes one token costs: layers x 2 (K and V) x kv heads x head dim x
+    dtype bytes. Configs without num_key_value_heads use one kv head per attention head;
+    without head_dim, hidden_size / heads. A non-float weight dtype (4-bit) computes in 16 bits."""
+    import torch
+
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+
+    def first(*names):
+        for name in names:
+            value = getattr(cfg, name, None)
+            if value:
+                return int(value)
+        return 0
+    layers = first("num_hidden_layers", "n_layer", "num_layers")
+    heads = first("num_attention_heads", "n_head")
+    kv_heads = first("num_key_value_heads", "num_kv_heads") or heads
+    head_dim = first("head_dim") or (first("hidden_size", "n_embd") // max(heads, 1))
+    dtype = dtype if isinstance(dtype, torch.dtype) and dtype.is_floating_point else torch.bfloat16
+    size = torch.empty((), dtype=dtype).element_size()
+    return max(1, layers * 2 * kv_heads * head_dim * size)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    import torch
+
+    return isinstance(err, torch.cuda.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err))
+
+
+def _footprint(needs: list[int]) -> int:
+    """Cache tokens a left-padded batch of these rows may come to hold."""
+    return len(needs) * max(needs) if needs else 0
 
 
 TOP_K_PREFILTER = 256  # top-p looks here first; a row whose nucleus is wider sorts everything
@@ -120,10 +182,12 @@ def _pad_left(t, length: int, dim: int):
 
 class BatchWorker:
     """The generation thread. ``submit`` never blocks; ``close`` ends the thread after the
-    batch in flight is cancelled."""
+    batch in flight is cancelled. ``max_batch_tokens``: the cache token budget (None: from
+    free GPU memory, or max_batch full contexts on a CPU)."""
 
     def __init__(self, model, tokenizer, stop_ids: list[int], max_batch: int = DEFAULT_MAX_BATCH,
-                 on_error: Callable[[Exception], None] | None = None, solo_static: bool | None = None) -> None:
+                 on_error: Callable[[Exception], None] | None = None, solo_static: bool | None = None,
+                 max_batch_tokens: int | None = None) -> None:
         import torch
 
         self.model, self.tokenizer = model, tokenizer
@@ -139,12 +203,19 @@ class BatchWorker:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.context = int(getattr(base.config, "max_position_embeddings", 0) or 0)
         self.cache_kwarg = cache_kwarg(base)
+        self.kv_bytes_per_token = kv_bytes_per_token(base.config, getattr(base, "dtype", None))
+        self.max_batch_tokens = max_batch_tokens or self._default_budget()
+        self.token_budget = self.max_batch_tokens  # lowered after an out-of-memory step
         self.incoming: "queue.Queue[BatchJob | None]" = queue.Queue()
+        self.waiting: "collections.deque[_Row]" = collections.deque()  # worker thread only; FIFO
         self.rows: list[_Row] = []
         self._torch = torch
         self._reset_batch()
         self.steps = 0  # decode steps run (for tests and stats)
         self.max_seen_batch = 0
+        self.peak_cache_tokens = 0  # most cache positions (rows x columns, padding included) ever held
+        self.ooms = 0  # out-of-memory steps recovered from
+        self.evictions = 0  # requests sent back to the queue by them
         self.thread = threading.Thread(target=self._loop, name="clonekit-batch", daemon=True)
         self.thread.start()
 
@@ -157,11 +228,32 @@ class BatchWorker:
         self.params = None  # temperature, top_p, penalty: [B, 3]
         self.sample = None  # [B] bool
 
+    def _default_budget(self) -> int:
+        if self.device.type == "cuda":
+            free, _ = self._torch.cuda.mem_get_info(self.device)
+            return max(1, int(free * KV_MEMORY_FRACTION) // self.kv_bytes_per_token)
+        return self.max_batch * (self.context or 4096)
+
+    def need(self, prompt_tokens: int, max_new_tokens: int) -> int:
+        """Cache tokens a request may come to hold (max_new_tokens capped by the context)."""
+        if self.context:
+            max_new_tokens = max(0, min(max_new_tokens, self.context - prompt_tokens))
+        return prompt_tokens + max_new_tokens
+
+    def too_large(self, prompt_tokens: int, max_new_tokens: int) -> str | None:
+        """Why a request can never be admitted, even alone; None when it can."""
+        need = self.need(prompt_tokens, max_new_tokens)
+        if need <= self.token_budget:
+            return None
+        return (f"prompt ({prompt_tokens} tokens) plus max_tokens ({need - prompt_tokens}) is {need} tokens, over "
+                f"this server's batch token budget of {self.token_budget} (--max-batch-tokens): send a shorter "
+                "prompt or a smaller max_tokens")
+
     def submit(self, job: BatchJob) -> None:
         self.incoming.put(job)
 
     def pending(self) -> int:
-        return self.incoming.qsize() + len(self.rows)
+        return self.incoming.qsize() + len(self.waiting) + len(self.rows)
 
     def close(self) -> None:
         self.incoming.put(None)
@@ -172,13 +264,12 @@ class BatchWorker:
         torch = self._torch
         closing = False
         while True:
-            new: list[BatchJob] = []
-            if not self.rows:
+            if not self.rows and not self.waiting:
                 job = self.incoming.get()
                 if job is None:
                     return
-                new.append(job)
-            while len(self.rows) + len(new) < self.max_batch:
+                self.waiting.append(self._new_row(job))
+            while True:
                 try:
                     job = self.incoming.get_nowait()
                 except queue.Empty:
@@ -186,11 +277,11 @@ class BatchWorker:
                 if job is None:
                     closing = True
                     break
-                new.append(job)
+                self.waiting.append(self._new_row(job))
+            new = self._take()
             try:
                 with torch.inference_mode():
-                    new = [j for j in new if not self._skip_cancelled(j)]
-                    if len(new) == 1 and not self.rows and self._try_solo(new[0]):
+                    if len(new) == 1 and not self.rows and not new[0].tokens and self._try_solo(new[0]):
                         pass  # answered alone on the static loop, or handed over into self.rows
                     elif new:
                         with self._gpu_lock():
@@ -199,21 +290,91 @@ class BatchWorker:
                         with self._gpu_lock():
                             self._decode_step()
             except Exception as err:  # noqa: BLE001 — every request in flight gets it; the worker lives on
-                for row in self.rows:
-                    row.job.emit(err)
-                for job in new:
-                    if not any(r.job is job for r in self.rows):
-                        job.emit(err)
-                self.rows = []
-                self._reset_batch()
+                if is_out_of_memory(err):
+                    self._recover(new)
+                else:
+                    for row in self.rows + [r for r in new if r not in self.rows]:
+                        self._finish(row, err)
+                    self.rows = []
+                    self._reset_batch()
                 if self.on_error is not None:
                     self.on_error(err)
             if closing:
-                for row in self.rows:
+                for row in self.rows + list(self.waiting):
                     row.job.cancel.cancel()
-                    row.job.emit(_reply(row.streamer, row.job.cancel, row.job.input_ids))
+                    self._finish(row, _reply(row.streamer, row.job.cancel, row.job.input_ids))
                 self.rows = []
+                self.waiting.clear()
                 return
+
+    def _new_row(self, job: BatchJob) -> _Row:
+        return _Row(job, self._streamer(job), None, budget=self._budget(job))
+
+    def _finish(self, row: _Row, item: Any) -> None:
+        if not row.done:
+            row.done = True
+            row.job.emit(item)
+
+    def _take(self) -> list[_Row]:
+        """The waiting requests to admit now: from the head of the queue, while the batch
+        has a free row and the padded cache would stay inside the token budget. A request
+        that can't fit even alone is refused; a cancelled one is answered at once."""
+        from trainer.serve_protocol import RequestError
+
+        taken: list[_Row] = []
+        needs = [r.need for r in self.rows]
+        while self.waiting and len(self.rows) + len(taken) < self.max_batch:
+            row = self.waiting[0]
+            if row.job.cancel.cancelled:
+                self.waiting.popleft()
+                self._finish(row, _reply(row.streamer, row.job.cancel, row.job.input_ids))
+                continue
+            if row.need > self.token_budget:
+                self.waiting.popleft()
+                reason = self.too_large(len(row.job.input_ids), row.budget) or ""
+                if row.need <= self.max_batch_tokens:  # fitted once: the budget was lowered after an OOM
+                    self._finish(row, RequestError(503, "the server ran short of memory: " + reason,
+                                                   code="server_overloaded"))
+                else:
+                    self._finish(row, RequestError(400, reason, "max_tokens", code="max_batch_tokens_exceeded"))
+                continue
+            if _footprint(needs + [row.need]) > self.token_budget:
+                break  # first come first served: nobody overtakes the head of the queue
+            self.waiting.popleft()
+            needs.append(row.need)
+            taken.append(row)
+        return taken
+
+    def _recover(self, new: list[_Row]) -> None:
+        """An out-of-memory step: drop the cache, send every request in it back to the front
+        of the queue (admission order) and lower the budget so the newest ones wait. A
+        request that ran out of memory alone gets a 503."""
+        from trainer.serve_protocol import RequestError
+
+        torch = self._torch
+        attempted = [r for r in self.rows + [r for r in new if r not in self.rows] if not r.done]
+        held = _footprint([r.need for r in attempted])
+        self.rows = []
+        self._reset_batch()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.ooms += 1
+        if len(attempted) <= 1:
+            for row in attempted:
+                self._finish(row, RequestError(503, f"out of memory generating this reply ({row.need} tokens) "
+                                               "even alone; retry later or lower max_tokens",
+                                               code="server_overloaded"))
+            return
+        self.token_budget = max(attempted[0].need, int(min(self.token_budget, held) * OOM_SHRINK))
+        fits = 1
+        while fits < len(attempted) and _footprint([r.need for r in attempted[:fits + 1]]) <= self.token_budget:
+            fits += 1
+        self.evictions += len(attempted) - fits
+        self.waiting.extendleft(reversed(attempted))
+
+    def _note_footprint(self) -> None:
+        if self.mask is not None:
+            self.peak_cache_tokens = max(self.peak_cache_tokens, self.mask.shape[0] * self.mask.shape[1])
 
     def _gpu_lock(self):
         """Eager CUDA work holds the lock a background CUDA-graph capture waits for."""
@@ -236,22 +397,23 @@ class BatchWorker:
         streamer.on_text = job.emit
         return streamer
 
-    def _try_solo(self, job: BatchJob) -> bool:
+    def _try_solo(self, row: _Row) -> bool:
         """Run a lone request on the warm static loop; False when that doesn't apply (off,
         seeded: its draw must not depend on the path, someone waiting, not compiled yet)."""
+        job = row.job
         if not self.solo_static or job.seed is not None or job.settings.static_cache is False \
-                or not self.incoming.empty():
+                or not self.incoming.empty() or self.waiting:
             return False
         from trainer.static_decode import static_decode, warm_decoder
 
-        budget = self._budget(job)
+        budget = row.budget
         if budget == 0 or not warm_decoder(self.model, len(job.input_ids) + budget):
             return False
-        row = _Row(job, self._streamer(job), None, budget=budget)
         handoff = []
 
         def on_token(tid: int) -> bool:
             row.produced += 1
+            row.tokens.append(tid)
             if job.cancel.cancelled or not row.streamer.add_token(tid) or row.produced >= budget:
                 return False
             if not self.incoming.empty():
@@ -266,7 +428,7 @@ class BatchWorker:
             self._adopt(row, *stopped)
         else:
             row.streamer.end()
-            job.emit(_reply(row.streamer, job.cancel, job.input_ids))
+            self._finish(row, _reply(row.streamer, job.cancel, job.input_ids))
         return True
 
     def _adopt(self, row: _Row, decoder, next_token) -> None:
@@ -288,26 +450,24 @@ class BatchWorker:
         self.sample = torch.tensor([s.temperature > 0], dtype=torch.bool, device=self.device)
         self.rows = [row]
         self.last = next_token.view(1).clone()
+        self._note_footprint()
         self._deliver(self.last, 0)
 
-    def _skip_cancelled(self, job: BatchJob) -> bool:
-        if job.cancel.cancelled:
-            job.emit(Reply("", [], len(job.input_ids), "cancelled"))
-            return True
-        return False
-
-    def _admit(self, jobs: list[BatchJob]) -> None:
-        """Prefill the new requests together and append them to the batch."""
+    def _admit(self, rows: list[_Row]) -> None:
+        """Prefill the new requests together and append them to the batch. A request sent
+        back by an out-of-memory step is prefilled with its prompt plus what it generated."""
         from transformers import DynamicCache
 
         torch = self._torch
         dev = self.device
-        longest = max(len(j.input_ids) for j in jobs)
+        jobs = [r.job for r in rows]
+        inputs = [r.job.input_ids + r.tokens for r in rows]
+        longest = max(len(i) for i in inputs)
         ids = torch.full((len(jobs), longest), self.pad_id, dtype=torch.long, device=dev)
         mask = torch.zeros((len(jobs), longest), dtype=torch.long, device=dev)
-        for i, job in enumerate(jobs):
-            n = len(job.input_ids)
-            ids[i, longest - n:] = torch.tensor(job.input_ids, dtype=torch.long, device=dev)
+        for i, tokens in enumerate(inputs):
+            n = len(tokens)
+            ids[i, longest - n:] = torch.tensor(tokens, dtype=torch.long, device=dev)
             mask[i, longest - n:] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
@@ -323,13 +483,10 @@ class BatchWorker:
         params = torch.tensor([[s.temperature or 1.0, s.top_p, s.repetition_penalty]
                                for s in (j.settings for j in jobs)], dtype=torch.float32, device=dev)
         sample = torch.tensor([j.settings.temperature > 0 for j in jobs], dtype=torch.bool, device=dev)
-        rows = []
-        for job in jobs:
-            gen = None
-            if job.seed is not None:
-                gen = torch.Generator(device=dev)
-                gen.manual_seed(job.seed)
-            rows.append(_Row(job, self._streamer(job), gen, budget=self._budget(job)))
+        for row in rows:
+            if row.job.seed is not None and row.generator is None:
+                row.generator = torch.Generator(device=dev)
+                row.generator.manual_seed(row.job.seed)
 
         if self.cache is None:
             self.cache, self.mask, self.seen, self.params, self.sample = cache, mask, seen, params, sample
@@ -348,6 +505,7 @@ class BatchWorker:
             self.sample = torch.cat([self.sample, sample])
             first_new = len(self.rows)
         self.rows.extend(rows)
+        self._note_footprint()
         chosen = self._choose(logits, first_new)
         self.last = chosen if first_new == 0 else torch.cat([self.last, chosen])
         self._deliver(chosen, first_new)
@@ -380,6 +538,7 @@ class BatchWorker:
         out = self.model(input_ids=self.last.view(batch, 1), attention_mask=self.mask,
                          position_ids=self.positions.view(batch, 1), use_cache=True, **{self.cache_kwarg: self.cache})
         self.positions = self.positions + 1
+        self._note_footprint()
         self.last = self._choose(out.logits[:, -1, :], 0)
         self._deliver(self.last, 0)
 
@@ -395,6 +554,7 @@ class BatchWorker:
                 done = True
             else:
                 row.produced += 1
+                row.tokens.append(int(tid))
                 alive = not row.job.cancel.cancelled and row.streamer.add_token(int(tid))
                 done = not alive or row.produced >= row.budget
             if done:
@@ -404,7 +564,7 @@ class BatchWorker:
         for index in finished:
             row = self.rows[index]
             row.streamer.end()
-            row.job.emit(_reply(row.streamer, row.job.cancel, row.job.input_ids))
+            self._finish(row, _reply(row.streamer, row.job.cancel, row.job.input_ids))
         keep = [i for i in range(len(self.rows)) if i not in set(finished)]
         self.rows = [self.rows[i] for i in keep]
         if not keep:

@@ -54,7 +54,7 @@ class Engine:
 
     def __init__(self, model, tokenizer, model_id: str, persona: dict, stop_ids: list[int],
                  contact_counts=None, static_cache: bool | None = None, batching: bool = True,
-                 max_batch: int | None = None) -> None:
+                 max_batch: int | None = None, max_batch_tokens: int | None = None) -> None:
         from collections import Counter
 
         from trainer.batching import DEFAULT_MAX_BATCH, BatchWorker
@@ -69,7 +69,8 @@ class Engine:
         self.max_tokens_limit = min(MAX_NEW_TOKENS_LIMIT, self.context)
         self.jobs: "queue.Queue[Job | None]" = queue.Queue()
         self.batcher = BatchWorker(model, tokenizer, stop_ids, max_batch or DEFAULT_MAX_BATCH,
-                                   solo_static=None if static_cache is not False else False) if batching else None
+                                   solo_static=None if static_cache is not False else False,
+                                   max_batch_tokens=max_batch_tokens) if batching else None
         if self.batcher is None:
             self.worker = threading.Thread(target=self._work, name="clonekit-generate", daemon=True)
             self.worker.start()
@@ -140,6 +141,8 @@ class Engine:
             if self.batcher.pending() >= MAX_QUEUED:
                 raise RequestError(503, f"{MAX_QUEUED} requests are already in flight; retry later",
                                    code="overloaded")
+            if reason := self.batcher.too_large(len(job.input_ids), job.settings.max_new_tokens):
+                raise RequestError(400, reason, "max_tokens", code="max_batch_tokens_exceeded")
             self.batcher.submit(BatchJob(job.input_ids, job.settings, job.stop, job.seed, job.out.put, job.cancel))
             return
         if self.jobs.qsize() >= MAX_QUEUED:
@@ -243,6 +246,9 @@ def _make_handler(server: "ClonekitHTTPServer", api_key: str | None, on_event: O
                     self._json(200, completion_body(completion_id(), model, strip_think(item.text), _finish(item),
                                                     item.prompt_tokens, len(item.token_ids)))
                     return
+                if isinstance(item, RequestError):  # refused by the batch worker (token budget, memory)
+                    self._json(item.status, item.body())
+                    return
                 if isinstance(item, Exception):
                     self._json(500, RequestError(500, f"generation failed: {item}", code="server_error").body())
                     return
@@ -278,7 +284,8 @@ def _make_handler(server: "ClonekitHTTPServer", api_key: str | None, on_event: O
                     send("[DONE]")
                     return
                 else:
-                    send(RequestError(500, f"generation failed: {item}", code="server_error").body())
+                    send((item if isinstance(item, RequestError) else
+                          RequestError(500, f"generation failed: {item}", code="server_error")).body())
                     return
 
     return Handler
@@ -333,7 +340,7 @@ def attach(server: ClonekitHTTPServer, engine: Engine | None, api_key: str | Non
 
 def serve_run(run_ref: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
               merged: str | None = None, device: str | None = None, static_cache: bool | None = None,
-              batching: bool = True, max_batch: int | None = None,
+              batching: bool = True, max_batch: int | None = None, max_batch_tokens: int | None = None,
               on_event: OnEvent = ignore_event,
               cancel: CancelToken = NEVER_CANCELLED,
               on_ready: Callable[[str], None] | None = None) -> None:
@@ -362,7 +369,7 @@ def serve_run(run_ref: str, host: str = "127.0.0.1", port: int = 8000, api_key: 
         model, tokenizer = load_model(run, merged=merged or False, device=device)
         engine = Engine(model, tokenizer, run.run_id, run.persona, stop_ids(run, tokenizer),
                         contact_roles(run.info.get("dataset")), static_cache=static_cache,
-                        batching=batching, max_batch=max_batch)
+                        batching=batching, max_batch=max_batch, max_batch_tokens=max_batch_tokens)
         server.engine = engine
         if on_ready is not None:
             on_ready(url)

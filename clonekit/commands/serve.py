@@ -27,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "--static-cache it runs the compiled single-stream loop)")
     p.add_argument("--max-batch", type=int, default=32, metavar="N",
                    help="most requests generated together (default 32); more wait for a free row")
+    p.add_argument("--max-batch-tokens", type=int, metavar="N",
+                   help="key/value cache budget of the batch in tokens (rows x longest prompt+max_tokens); "
+                   "requests wait until they fit, one over it alone gets a 400 (default: half the GPU memory "
+                   "free after loading; on a CPU, --max-batch full contexts)")
     return p
 
 
@@ -43,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise ClonekitError(f"--port {args.port}: must be 0..65535")
     if args.max_batch < 1:
         raise ClonekitError(f"--max-batch {args.max_batch}: must be 1 or more")
+    if args.max_batch_tokens is not None and args.max_batch_tokens < 1:
+        raise ClonekitError(f"--max-batch-tokens {args.max_batch_tokens}: must be 1 or more")
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
@@ -62,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         serve_run(args.run, host=args.host, port=args.port, api_key=api_key, merged=args.merged,
                   device=args.device, static_cache=args.static_cache, batching=not args.one_at_a_time,
-                  max_batch=args.max_batch, on_event=ProgressPrinter(), on_ready=ready)
+                  max_batch=args.max_batch, max_batch_tokens=args.max_batch_tokens, on_event=ProgressPrinter(),
+                  on_ready=ready)
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     return 0
