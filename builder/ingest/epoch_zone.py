@@ -3,7 +3,8 @@
 
 The Message contract wants the time as the people saw it. An epoch carries no zone, so
 it is rendered in the zone named by the ``CLONEKIT_TZ`` environment variable (an IANA
-name such as ``Asia/Shanghai``), else in UTC, as Telegram's and Messenger's epoch
+name such as ``Asia/Shanghai``; ``clonekit ingest/build --tz ZONE`` sets it for the run),
+else in UTC, as Telegram's and Messenger's epoch
 fallbacks are. Parsers that also have a written local time prefer that."""
 
 from __future__ import annotations
@@ -20,14 +21,27 @@ EPOCH_S = (-62135596800, 253402300799)  # 0001-01-01 .. 9999-12-31 in seconds
 
 def zone() -> str:
     """The zone epoch times are shown in: ``$CLONEKIT_TZ`` or UTC."""
+    name = os.environ.get(ENV, "").strip() or "UTC"
+    _check(name, f"{ENV}={name!r}", "or unset it for UTC")
+    return name
+
+
+def set_zone(name: str, flag: str = "--tz") -> None:
+    """The command line's ``--tz ZONE``: epoch times of this process (and the processes it
+    starts) are shown in ``name``. It is ``$CLONEKIT_TZ`` set for the run, so every
+    parser that reads :func:`zone` follows it; a bad name is a one-line error naming ``flag``."""
+    name = name.strip()
+    _check(name, f"{flag} {name!r}", f"or leave {flag} out for ${ENV} / UTC")
+    os.environ[ENV] = name
+
+
+def _check(name: str, what: str, otherwise: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only parsers of epoch exports need it
 
-    name = os.environ.get(ENV, "").strip() or "UTC"
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{ENV}={name!r}: not a time zone name (use an IANA name like Asia/Shanghai, or unset it for UTC)") from None
-    return name
+        raise ConfigError(f"{what}: not a time zone name (use an IANA name like Asia/Shanghai, {otherwise})") from None
 
 
 def wall_clock(seconds: pl.Expr, tz: str | None = None) -> pl.Expr:

@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--year-end", type=int, metavar="YYYY",
                    help="the year of the last message, for WhatsApp exports whose dates have no year "
                    "(default: counted back from the file's date, with a warning)")
+    p.add_argument("--tz", metavar="ZONE",
+                   help="IANA time zone (e.g. Asia/Shanghai) for exports that store only epoch times "
+                   "(Slack, SMS, WeChat CreateTime); same as $CLONEKIT_TZ (default: it, else UTC)")
     p.add_argument("--force", action="store_true",
                    help="write a new version even when its records equal the latest version's")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -105,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     from builder.events import CancelToken
     from clonekit.progress import ProgressPrinter
 
+    if getattr(args, "tz", None) is not None:
+        from builder.ingest.epoch_zone import set_zone
+
+        set_zone(args.tz)  # before any source is parsed
     config_path = Path(args.config) if args.config else (Path("clonekit.toml") if Path("clonekit.toml").is_file() else None)
     config = load_build_config(config_path, overrides_from_args(args), flags=FLAGS)
     printer = ProgressPrinter(quiet=args.quiet)

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--year-end", type=int, metavar="YYYY",
                    help="the year of the last message, for WhatsApp exports whose dates have no year "
                    "(default: counted back from the file's date, with a warning)")
+    p.add_argument("--tz", metavar="ZONE",
+                   help="IANA time zone (e.g. Asia/Shanghai) for exports that store only epoch times "
+                   "(Slack, SMS, WeChat CreateTime); same as $CLONEKIT_TZ (default: it, else UTC)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or warning lines on stderr")
     return p
 
@@ -51,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     # Progress bars only on a terminal; piped stderr gets warnings and the error line only.
     on_event = printer if sys.stderr.isatty() else (lambda ev: printer(ev) if isinstance(ev, Log) else None)
     try:
+        if getattr(args, "tz", None) is not None:
+            from builder.ingest.epoch_zone import set_zone
+
+            set_zone(args.tz)
         skip = getattr(args, "skip_unreadable", False)
         result = ingest_paths(args.paths, fmt=args.format, on_event=on_event, strict=not skip,
                               year_end=getattr(args, "year_end", None))
