@@ -34,17 +34,18 @@ never overtaken). One that can't fit even alone is refused (400) at once.
 If the GPU still runs out of memory during a step, the batch cache is dropped, every
 request in it goes back to the front of the queue in the order it was admitted, and the
 budget is lowered to 3/4 of what the failed step held (never below the oldest request's
-own need), so the most recently admitted ones wait. A request that had already streamed
-text is not restarted: it is re-admitted with its prompt plus the tokens it already
-produced (one prefill), and carries on where it stopped, same streamer, same seeded
-generator, so the client only sees a pause. Only a request that runs out of memory alone
-fails, with a 503."""
+own need; it stays lowered while the server runs), so the most recently admitted ones
+wait. A request that had already streamed text is not restarted: it is re-admitted with
+its prompt plus the tokens it already produced (one prefill), and carries on where it
+stopped, same streamer, same seeded generator, so the client only sees a pause. Only a
+request that runs out of memory alone fails, with a 503."""
 
 from __future__ import annotations
 
 import collections
 import queue
 import threading
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -291,6 +292,8 @@ class BatchWorker:
                             self._decode_step()
             except Exception as err:  # noqa: BLE001 — every request in flight gets it; the worker lives on
                 if is_out_of_memory(err):
+                    # the traceback's frames still hold the failed step's tensors: let them go first
+                    traceback.clear_frames(err.__traceback__)
                     self._recover(new)
                 else:
                     for row in self.rows + [r for r in new if r not in self.rows]:
