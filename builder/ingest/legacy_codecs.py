@@ -59,31 +59,42 @@ _BOUNDARIES = [bytes([b]) for b in range(0x30)]
 
 def decode_legacy(data: bytes) -> str:
     """``data`` (not UTF-8) as text in the code page whose decoding reads best."""
-    codec = pick_codec(data)
+    codec = best_cjk(data)
+    if codec:
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            # A stray bad byte in an otherwise clearly CJK file: one U+FFFD beats mojibake.
+            return data.decode(codec, "replace")
     try:
-        return data.decode(codec)
+        return data.decode("cp1252")
     except UnicodeDecodeError:
-        # A stray bad byte in an otherwise clearly CJK file: one U+FFFD beats mojibake.
-        return data.decode(codec, "replace")
+        return data.decode("latin-1")  # bytes cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 
 
 def pick_codec(data: bytes) -> str:
-    """The code page of non-UTF-8 ``data``: the best-scoring CJK candidate when it reads
-    as its language (score >= MIN_SCORE) better than cp1252 does, else cp1252, else latin-1."""
+    """The code page :func:`decode_legacy` reads non-UTF-8 ``data`` in."""
+    codec = best_cjk(data)
+    if codec:
+        return codec
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def best_cjk(data: bytes) -> str | None:
+    """The best-scoring CJK candidate when it reads as its language (score >= MIN_SCORE)
+    better than cp1252 does; None for Western text."""
     pieces = _sample(data)
     western = _western_score(pieces)
     best, best_score = None, MIN_SCORE
     for codec, common in CANDIDATES:
         score = _cjk_score(pieces, codec, common)
-        if score >= best_score and score > western and (best is None or score > best_score):
+        if score > western and (score > best_score or (best is None and score == best_score)):
             best, best_score = codec, score
-    if best:
-        return best
-    try:
-        data.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"  # bytes cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D)
+    return best
 
 
 def _sample(data: bytes) -> list[bytes]:

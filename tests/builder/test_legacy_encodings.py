@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builder.ingest import ingest_paths
-from builder.ingest.legacy_codecs import pick_codec
+from builder.ingest.legacy_codecs import decode_legacy, pick_codec
 from builder.ingest.sources import decode
 from clonekit.cli import main
 from tests.builder.world_support import fixture
@@ -108,3 +110,11 @@ def test_a_stray_bad_byte_costs_one_character_not_the_file():
 def test_short_samples_pick_their_code_page(text, codec):
     assert pick_codec(text.encode(codec)) == codec
     assert decode(text.encode(codec), "x.txt") == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=600))
+def test_any_bytes_decode_without_an_exception(data):
+    text = decode_legacy(data)
+    assert isinstance(text, str)
+    assert pick_codec(data) in ("gb18030", "cp932", "cp949", "cp950", "cp1252", "latin-1")
