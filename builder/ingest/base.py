@@ -13,8 +13,8 @@ A parser module (builder/ingest/<format>.py) exposes:
         # KIND "instructions": builder.schema.INSTRUCTION_SCHEMA
         # raises builder.errors.ParseError naming doc.name (and the line) on bad input
 
-Decoding (BOMs, UTF-16, legacy code pages: legacy_codecs.py), zips, folders and detection live in sources.py and
-detect.py; parsers only ever see decoded text."""
+Decoding (BOMs, UTF-16, legacy code pages: legacy_codecs.py), zips, folders and
+detection live in sources.py and detect.py; parsers only ever see decoded text."""
 
 from __future__ import annotations
 
