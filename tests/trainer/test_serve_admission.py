@@ -185,3 +185,29 @@ def test_out_of_memory_alone_fails_only_that_request(loaded, monkeypatch):  # no
         worker.close()
     assert failed.value.status == 503 and "out of memory" in failed.value.message
     assert len(reply.token_ids) == 5
+
+
+@pytest.mark.slow
+def test_queue_is_first_come_first_served(loaded):  # noqa: F811
+    """A request that doesn't fit beside the batch holds the head of the queue: a smaller
+    one behind it that would fit is not let past (no starvation of long prompts)."""
+    from trainer.batching import BatchJob, BatchWorker, _Row
+
+    _, model, tok, _, prompts = loaded
+    worker = BatchWorker(model, tok, [], max_batch_tokens=100)
+    try:
+        def row(n_prompt: int, n_new: int) -> _Row:
+            job = BatchJob(prompts[0][:1] * n_prompt, _greedy(n_new), [], None, lambda item: None)
+            return worker._new_row(job)
+        running, big, small = row(10, 10), row(40, 20), row(5, 5)
+        assert (running.need, big.need, small.need) == (20, 60, 10)
+        worker.rows = [running]  # the worker thread is idle: nothing was submitted
+        worker.waiting.extend([big, small])
+        assert worker._take() == []  # 2 x 60 > 100, and small waits behind big
+        worker.rows = []
+        assert worker._take() == [big]  # alone it fits; big + small = 2 x 60 does not
+        assert list(worker.waiting) == [small]
+    finally:
+        worker.rows = []
+        worker.waiting.clear()
+        worker.close()
