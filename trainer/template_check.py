@@ -4,8 +4,9 @@
 first bad one), logs counts per problem with one example each, runs the round-trip check
 on the first record that encodes, and refuses only when no record can be trained on.
 
-``check_base`` is `clonekit train --base X --check`: the template probe's verdict and a
-few rendered records with the loss-carrying text marked, from the tokenizer alone."""
+``check_template`` is `clonekit train --base X --check` and the TUI Train page's Check
+template: the template probe's verdict and a few rendered records with the loss-carrying
+text marked, from the tokenizer alone, as a CheckReport each of them renders."""
 
 from __future__ import annotations
 
@@ -141,6 +142,20 @@ def check_base(data: str, base: str, chat_template: str = "auto", max_length: in
         report.records.append(RenderedRecord(f"{path}:{i + 1}{more}", _segments(tokenizer, seqs[0])))
     return report
 
+
+def check_template(data: str, base: str, preset: str = "qlora", overrides: dict | None = None) -> CheckReport:
+    """`clonekit train --check` and the TUI's Check template: ``check_base`` with the chat
+    template, max length and train_on of ``preset`` + ``overrides``. A base that is neither
+    'tiny' nor an existing folder is checked first (missing folder, no network), in one line."""
+    from pathlib import Path
+
+    from trainer.preflight import check_base as check_base_source
+    from trainer.presets import resolve_config
+
+    cfg = resolve_config(preset, overrides or {})
+    if base != "tiny" and not Path(base).expanduser().is_dir():
+        check_base_source(base)
+    return check_base(data, base, cfg.chat_template, cfg.max_length, cfg.train_on, tiny_vocab=cfg.tiny.vocab_size)
 
 
 def format_check(report: CheckReport, color: bool = False) -> str:

@@ -167,13 +167,10 @@ def _check(args: argparse.Namespace) -> int:
     import sys
 
     from builder.errors import ConfigError
-    from trainer.presets import resolve_config
-    from trainer.template_check import check_base, format_check
+    from trainer.template_check import check_template, format_check
 
     if not args.data or not args.base:
         raise ConfigError("--check needs --data (a dataset version) and --base (the model to check)")
-    cfg = resolve_config(args.preset, overrides_from_args(args))
-    report = check_base(args.data, args.base, cfg.chat_template, cfg.max_length, cfg.train_on,
-                        tiny_vocab=cfg.tiny.vocab_size)
+    report = check_template(args.data, args.base, args.preset, overrides_from_args(args))
     print(format_check(report, color=sys.stdout.isatty()))
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, RichLog, Select, Static
 
@@ -76,7 +77,8 @@ def estimate_lines(preset: str, overrides: dict, base: str, version_path: str) -
 
 class TrainPage(Page):
     TITLE = "Train"
-    KEYS = "set up, Estimate, Start · Cancel stops (the checkpoint is kept) · pick a run to Resume it"
+    KEYS = "set up, Estimate, Check (t) the chat template, Start · Cancel stops (the checkpoint is kept) · pick a run to Resume it"
+    BINDINGS = [Binding("t", "check_template", "Check template")]
     DEFAULT_FOCUS = "#train-start"
     FIELD_FOR_FLAG = {"--data": "dataset version", "--preset": "preset", "--base": "base model",
                       "--max-steps": "max steps", "--epochs": "epochs", "--lr": "learning rate",
@@ -104,6 +106,8 @@ class TrainPage(Page):
             yield field("LoRA rank", Input(id="train-lora-r", placeholder="preset", restrict=r"[0-9]*"))
         with Horizontal(classes="row"):
             yield Button("Estimate", id="train-estimate")
+            yield Button("Check", id="train-check", tooltip="Check template (t): how the base's chat template "
+                         "renders this dataset and where the loss is, from the tokenizer alone")
             yield Button("Start", id="train-start", variant="primary")
             yield Button("Cancel", id="train-cancel", variant="error", disabled=True)
             yield Button("Resume", id="train-resume", disabled=True)
@@ -117,6 +121,7 @@ class TrainPage(Page):
     def on_mount(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.run_dir: Path | None = None
+        self._checking: tuple[str, str] | None = None  # (base, version) while Check template runs
         self.load_settings()
         self.refresh_page()
 
@@ -160,7 +165,7 @@ class TrainPage(Page):
             return
         if self.proc is not None and self.proc.poll() is None:
             return  # the picker follows the running run; nothing to switch to
-        from trainer.run_dir import resume_command, unfinished_hint
+        from trainer.run_dir import resume_command
 
         self.run_dir = Path(event.value)
         chart = self.query_one("#loss-chart", LossChart)
@@ -258,12 +263,49 @@ class TrainPage(Page):
         self.query_one("#train-estimate-text", Static).update("estimating…")
         self.run_core("train-estimate", estimate_lines, preset, overrides, base, version, with_events=False)
 
+    @on(Button.Pressed, "#train-check")
+    def action_check_template(self) -> None:
+        """The probe's verdict and three rendered records for the chosen base and version,
+        from the tokenizer alone (no weights), like `clonekit train --base X --check`."""
+        from trainer.template_check import check_template
+
+        if self._checking:
+            self.app.notify("the chat template check is still running")
+            return
+        try:
+            version, preset, base, overrides = self._settings()
+        except ClonekitError as err:
+            self.error(str(err))
+            return
+        self._checking = (base, version)
+        self.app.notify(f"checking the chat template of {base}…", timeout=3)
+        self.run_core("train-check", check_template, version, base, preset, overrides, with_events=False)
+
     def on_work_done(self, message: WorkDone) -> None:
+        if message.job == "train-check":
+            message.stop()
+            self._check_done(message)
+            return
         if message.job != "train-estimate":
             return
         message.stop()
         text = self.query_one("#train-estimate-text", Static)
         text.update(f"[red]{escape(self.in_page_words(message.error))}[/]" if message.error else "\n".join(message.result))
+
+    def _check_done(self, message: WorkDone) -> None:
+        from builder.curate.store import load_version
+        from tui.screens.template_check import TemplateCheckScreen
+
+        _, version = self._checking or ("", "")
+        self._checking = None
+        if message.error:
+            self.error(message.error.strip().splitlines()[0])
+            return
+        try:
+            ref = load_version(version, records=False).ref
+        except ClonekitError:
+            ref = version
+        self.app.push_screen(TemplateCheckScreen(message.result, ref))
 
     # ------------------------------------------------------------------ the subprocess
     def _command(self, resume: bool) -> list[str]:
