@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from clonekit.commands.ingest import add_reading_flags
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -25,19 +26,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="per-contact cap on the token share, a fraction (0.4 = 40%%; the TUI shows it as a percent)")
     p.add_argument("--val", type=float, metavar="F", dest="val_fraction", help="validation fraction (default 0.1 = 10%%)")
     p.add_argument("--split-by", choices=["conversation", "time"])
-    p.add_argument("--pii", action="store_const", const=True, help="redact emails, phones, URLs, cards, IBANs")
+    p.add_argument("--pii", action="store_const", const=True, help="redact emails, phones, URLs, cards, IBANs, IP addresses")
     p.add_argument("--min-tokens", type=int, metavar="N", help="drop sessions shorter than N tokens")
     p.add_argument("--max-tokens", type=int, metavar="N", help="token budget per conversation")
     p.add_argument("--root", metavar="DIR", help="datasets root (default $CLONEKIT_DATASETS or ./datasets)")
     p.add_argument("--skip-unreadable", action="store_true",
                    help="build from what can be read: source files that cannot be read or parsed are skipped "
                    "and listed (default: the first such file stops the build)")
-    p.add_argument("--year-end", type=int, metavar="YYYY",
-                   help="the year of the last message, for WhatsApp exports whose dates have no year "
-                   "(default: counted back from the file's date, with a warning)")
-    p.add_argument("--tz", metavar="ZONE",
-                   help="IANA time zone (e.g. Asia/Shanghai) for exports that store only epoch times "
-                   "(Slack, SMS, WeChat CreateTime); same as $CLONEKIT_TZ (default: it, else UTC)")
+    add_reading_flags(p)
     p.add_argument("--force", action="store_true",
                    help="write a new version even when its records equal the latest version's")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")

@@ -30,14 +30,19 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--skip-unreadable", action="store_true",
                    help="read what can be read: files that cannot be read or parsed are skipped and listed "
                    "(default: the first such file stops the run)")
+    add_reading_flags(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or warning lines on stderr")
+    return p
+
+
+def add_reading_flags(p: argparse.ArgumentParser) -> None:
+    """How exports are read: shared by `ingest` and `build`."""
     p.add_argument("--year-end", type=int, metavar="YYYY",
                    help="the year of the last message, for WhatsApp exports whose dates have no year "
                    "(default: counted back from the file's date, with a warning)")
     p.add_argument("--tz", metavar="ZONE",
                    help="IANA time zone (e.g. Asia/Shanghai) for exports that store only epoch times "
                    "(Slack, SMS, WeChat CreateTime); same as $CLONEKIT_TZ (default: it, else UTC)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress or warning lines on stderr")
-    return p
 
 
 def run(args: argparse.Namespace) -> int:
