@@ -7,6 +7,7 @@ from pathlib import Path
 
 from clonekit.commands.ingest import add_reading_flags
 
+
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "build",
