@@ -147,6 +147,7 @@ class TrainPage(Page):
         self._run_status = {path: status for _, path, status in choices}
         target = str(self.run_dir) if self.run_dir is not None else None
         before = select.value
+        select.prompt = "pick a run" if choices else "no runs yet"
         select.set_options([(label, path) for label, path, _ in choices])
         # set_options blanks the value; putting it back posts a Changed that is ours, not a pick
         self._set_by_code = target if target in self._run_status else None
