@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from clonekit.commands.chat import add_sampling_args
 
@@ -68,4 +69,9 @@ def run(args: argparse.Namespace) -> int:
         burst_delay=args.burst_delay)
     run_telegram(opts, on_event=ProgressPrinter(),
                  on_ready=lambda: print("the bot is listening (Ctrl-C to stop)", file=sys.stderr, flush=True))
-    return 0
+    # Stopped cleanly and the journal is written. A native worker thread left by the model
+    # libraries can abort the interpreter's teardown ("terminate called without an active
+    # exception", exit -6) after a Ctrl-C, so leave without that teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
