@@ -6,6 +6,7 @@ import argparse
 import os
 
 from clonekit.commands.chat import add_sampling_args
+from clonekit.commands.serve import add_batching_flags
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--burst-delay", type=float, default=0.8, metavar="S",
                    help="seconds between the messages of a burst (default 0.8)")
     add_sampling_args(p)
+    add_batching_flags(p.add_argument_group("batching (the in-process model; not with --openai-base)"))
     return p
 
 
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from builder.errors import ClonekitError
     from clonekit.commands.chat import quiet_transformers, sampling_from_args
+    from clonekit.commands.serve import batching_flags_given, batching_from_args
     from clonekit.progress import ProgressPrinter
     from trainer.telegram.runner import TelegramOptions, run_telegram
 
@@ -60,13 +63,17 @@ def run(args: argparse.Namespace) -> int:
         raise ClonekitError("--model goes with --openai-base (an in-process model is the run itself)")
     if args.history_tokens < 1:
         raise ClonekitError(f"--history-tokens {args.history_tokens}: must be 1 or more")
+    if args.openai_base and (given := batching_flags_given(args)):
+        raise ClonekitError(f"{', '.join(given)}: not with --openai-base (that server does its own batching; "
+                            "give these flags to `clonekit serve` there)")
+    batching = {} if args.openai_base else batching_from_args(args)
     quiet_transformers()
     opts = TelegramOptions(
         run=args.run, allow=args.allow, token_env=args.token_env, api_base=args.api_base, merged=args.merged,
         openai_base=args.openai_base, model=args.model, openai_key_env=args.openai_key_env,
         history_db=args.history_db, state=args.state, device=args.device, settings=sampling_from_args(args),
         history_tokens=args.history_tokens, refusal=args.refusal, greeting=args.greeting, burst=args.burst,
-        burst_delay=args.burst_delay)
+        burst_delay=args.burst_delay, **batching)
     run_telegram(opts, on_event=ProgressPrinter(),
                  on_ready=lambda: print("the bot is listening (Ctrl-C to stop)", file=sys.stderr, flush=True))
     # Stopped cleanly and the journal is written. A native worker thread left by the model

@@ -316,6 +316,7 @@ class LocalBackend:
         from trainer.generate import Reply
         from trainer.prompting import build_prompt
         from trainer.serve import Job
+        from trainer.serve_protocol import RequestError
 
         prompt = build_prompt(self.engine.tokenizer, system, turns, contact, history_tokens=self.history_tokens)
         room = self.engine.context - len(prompt.input_ids)
@@ -324,14 +325,22 @@ class LocalBackend:
                                 f"({self.engine.context}); lower --history-tokens if this repeats")
         settings = dataclasses.replace(self.settings, max_new_tokens=min(self.settings.max_new_tokens, room))
         job = Job(prompt.input_ids, settings, [], None)
-        self.engine.submit(job)
         try:
+            self.engine.submit(job)
             while True:
                 item = await asyncio.to_thread(job.out.get)
                 if isinstance(item, Reply):
                     return item.text
+                if isinstance(item, RequestError) and item.status == 400:
+                    raise item
                 if isinstance(item, Exception):
                     raise ClonekitError(f"generation failed: {item}")
+        except RequestError as err:
+            if err.status != 400:  # 503: the engine is full; the chat retries later
+                raise
+            # Over --max-batch-tokens on its own: waiting can't make it fit.
+            raise Unanswerable(f"{err.message} (for the bot: raise --max-batch-tokens, or lower --history-tokens "
+                               "or --max-new-tokens)") from None
         finally:
             job.cancel.cancel()  # a no-op when done; frees the batch row when the bot stops
 

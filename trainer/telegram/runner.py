@@ -37,6 +37,9 @@ class TelegramOptions:
     greeting: str = ""
     burst: bool = True
     burst_delay: float = 0.8
+    batching: bool = True  # the in-process engine, as `clonekit serve` (--one-at-a-time: False)
+    max_batch: int | None = None
+    max_batch_tokens: int | None = None
     poll_timeout: int = 25
     retry_delay: float = 5.0
 
@@ -75,7 +78,9 @@ def run_telegram(opts: TelegramOptions, on_event: OnEvent = ignore_event,
 
         on_event(Log(f"loading {run.run_id}"))
         model, tokenizer = load_model(run, merged=opts.merged or False, device=opts.device)
-        engine = Engine(model, tokenizer, run.run_id, run.persona, stop_ids(run, tokenizer), counts)
+        engine = Engine(model, tokenizer, run.run_id, run.persona, stop_ids(run, tokenizer), counts,
+                        static_cache=opts.settings.static_cache, batching=opts.batching,
+                        max_batch=opts.max_batch, max_batch_tokens=opts.max_batch_tokens)
         backend = LocalBackend(engine, opts.settings, opts.history_tokens)
     config = BotConfig(allow=allow, persona=run.persona, contact_counts=counts,
                        refusal=opts.refusal or DEFAULT_REFUSAL, greeting=opts.greeting, burst=opts.burst,
