@@ -12,6 +12,7 @@ from typing import Callable
 import polars as pl
 
 from builder.errors import ParseError
+from builder.ingest import epoch_zone
 from builder.ingest._json_util import scrub
 from builder.ingest.base import Document
 from builder.schema import KINDS, MESSAGE_SCHEMA, empty_messages
@@ -59,7 +60,6 @@ TIME_FORMATS = (
     "%d.%m.%y %H:%M",
 )
 _INVISIBLE = "[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
-_EPOCH_S = (-62135596800, 253402300799)
 
 
 def _norm(name: str) -> str:
@@ -182,11 +182,8 @@ def _pick_time_format(df: pl.DataFrame) -> tuple[pl.Expr, str | None]:
     digits = pl.col("_raw").str.strip_chars()
     if df.select(digits.str.contains(r"^-?\d{9,13}$").all()).item():
         n = digits.cast(pl.Int64, strict=False)
-        secs = pl.when(digits.str.len_chars() >= 12).then(n // 1000).otherwise(n)
-        micros = pl.when(digits.str.len_chars() >= 12).then((n % 1000) * 1000).otherwise(0)
-        ok = secs.is_between(*_EPOCH_S)
-        epoch = pl.when(ok).then(pl.from_epoch(pl.when(ok).then(secs), time_unit="s") + pl.duration(microseconds=micros))
-        return epoch, "Unix epoch"
+        secs = pl.when(digits.str.len_chars() >= 12).then(n / 1000).otherwise(n)
+        return epoch_zone.wall_clock(secs), "Unix epoch"  # out of range: null, reported per row
     parsed = [raw.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in TIME_FORMATS]
     counts = df.select([p.is_not_null().sum().alias(str(i)) for i, p in enumerate(parsed)]).row(0)
     best = max(range(len(TIME_FORMATS)), key=lambda i: (counts[i], -i))

@@ -1,11 +1,11 @@
 """Epoch timestamps as wall-clock time, for exports that store only an instant
-(Slack ``ts``, SMS Backup & Restore ``date``, WeChat ``CreateTime``).
+(Slack ``ts``, SMS Backup & Restore ``date``, WeChat ``CreateTime``, Messenger/Instagram
+``timestamp_ms``, Telegram ``date_unixtime`` without ``date``, CSV epoch columns).
 
 The Message contract wants the time as the people saw it. An epoch carries no zone, so
 it is rendered in the zone named by the ``CLONEKIT_TZ`` environment variable (an IANA
 name such as ``Asia/Shanghai``; ``clonekit ingest/build --tz ZONE`` sets it for the run),
-else in UTC, as Telegram's and Messenger's epoch
-fallbacks are. Parsers that also have a written local time prefer that."""
+else in UTC. Parsers that also have a written local time prefer that."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Instagram "Download your information" JSON (``your_instagram_activity/messages/inbox/
 <thread>/message_N.json``): the same JSON as Messenger, with the same Latin-1 mojibake,
-newest-first files and UTC ``timestamp_ms``; see builder/ingest/messenger.py.
+newest-first files and epoch ``timestamp_ms`` (shown in the ``--tz`` zone, else UTC); see
+builder/ingest/messenger.py.
 
 Detection: a path containing "instagram", or Instagram links (instagram.com, ig.me) in
 the content, makes a DYI message file Instagram; otherwise it is Messenger."""

@@ -10,8 +10,8 @@ Instagram's export is the same JSON; builder/ingest/instagram.py reuses this mod
   and across files (``message_1`` is the newest). All files of one thread (same
   ``doc.folder`` and ``thread_path``) are merged into one chat, oldest-first.
 - Timestamps: ``timestamp_ms`` (older exports: ``timestamp`` in seconds) is an absolute
-  instant with no zone information about the user, so it is rendered as UTC wall-clock
-  time. This is the one place where our timestamps are UTC, not the exporter's local time.
+  instant with no zone information about the user, so it is rendered as wall-clock time in
+  the zone of ``--tz`` / ``$CLONEKIT_TZ``, else UTC (builder/ingest/epoch_zone.py).
 - Kinds: photos/videos/audio/GIFs/files/stickers/shares without own text -> "media";
   ``is_unsent`` -> "deleted"; a message with nothing left (disappeared, removed) ->
   "deleted"; generated group events ("X joined the group.", "X named the group …",
@@ -26,6 +26,7 @@ from typing import Any, Callable
 import polars as pl
 
 from builder.errors import ParseError
+from builder.ingest import epoch_zone
 from builder.ingest._json_util import Rows, as_list, clean_name, load_json, require_dict, require_list
 from builder.ingest.base import Document
 from builder.schema import empty_messages
@@ -161,7 +162,7 @@ def _title(files: list[tuple[int, Document, dict]]) -> str:
 
 def _timestamp() -> pl.Expr:
     ms = pl.col("ts").cast(pl.Int64, strict=False)
-    return pl.from_epoch(pl.when(ms.is_between(*_MS_RANGE)).then(ms), time_unit="ms")
+    return epoch_zone.wall_clock(pl.when(ms.is_between(*_MS_RANGE)).then(ms) / 1000)
 
 
 def _raw_ms(msg: dict) -> str | None:

@@ -5,7 +5,8 @@ whole-account export ("Export Telegram data": ``chats.list`` and ``left_chats.li
 
 - Timestamps: ``date`` is the exporting machine's local wall-clock time with no offset;
   it is exactly what the Message contract asks for (we never invent zones), so it is used
-  as is. Only when a message has no ``date`` is ``date_unixtime`` used, rendered in UTC.
+  as is. Only when a message has no ``date`` is ``date_unixtime`` used, rendered in the
+  zone of ``--tz`` / ``$CLONEKIT_TZ``, else UTC (builder/ingest/epoch_zone.py).
 - ``text`` is a string or a list of strings and ``{type, text}`` entities; the plain text
   is their concatenation WITHOUT separator (chat-miner joins with a space: a tool
   convention, not the format).
@@ -22,6 +23,7 @@ from typing import Any, Callable
 import polars as pl
 
 from builder.errors import ParseError
+from builder.ingest import epoch_zone
 from builder.ingest._json_util import Rows, clean_name, load_json, require_dict, require_list, text_or_empty
 from builder.ingest.base import Document
 from builder.schema import empty_messages
@@ -150,7 +152,7 @@ def _timestamp() -> pl.Expr:
         ts.str.strip_chars().str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
         ts.str.strip_chars().str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"),
     )
-    return pl.when(ts.str.starts_with("@")).then(pl.from_epoch(secs, time_unit="s")).otherwise(from_date)
+    return pl.when(ts.str.starts_with("@")).then(epoch_zone.wall_clock(secs)).otherwise(from_date)
 
 
 def flatten_text(value: Any) -> str:

@@ -42,7 +42,8 @@ def add_reading_flags(p: argparse.ArgumentParser) -> None:
                    "(default: counted back from the file's date, with a warning)")
     p.add_argument("--tz", metavar="ZONE",
                    help="IANA time zone (e.g. Asia/Shanghai) for exports that store only epoch times "
-                   "(Slack, SMS, WeChat CreateTime); same as $CLONEKIT_TZ (default: it, else UTC)")
+                   "(Slack, SMS, WeChat CreateTime, Messenger/Instagram, Telegram date_unixtime, CSV epoch); "
+                   "same as $CLONEKIT_TZ (default: it, else UTC)")
 
 
 def run(args: argparse.Namespace) -> int:
