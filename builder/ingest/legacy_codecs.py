@@ -2,12 +2,18 @@
 
 Excel and older Windows tools re-save chat exports in the system code page: GBK/GB18030
 (WeChat, QQ), CP932 (Japanese LINE), CP949 (Korean KakaoTalk), CP950 (Big5, Taiwan and
-Hong Kong) or cp1252 (Western). A strict decode succeeding proves little (gb18030 and cp1252
-accept most byte strings), so each candidate's decoding of a sample is scored: the share of
-its non-ASCII characters that are common in the language that code page is for (frequent
-hanzi, kana, frequent Hangul syllables, CJK punctuation), less decoding errors. A Western
-letter counts only outside long runs of non-ASCII characters: real Western text has an
-accent here and there, while CJK bytes read as cp1252 become runs like "ÄãºÃ"."""
+Hong Kong), cp1251 (Russian, Ukrainian, Bulgarian, Serbian) or cp1252 (Western); older
+Linux and Mac tools wrote Japanese in EUC-JP. A strict decode succeeding proves little
+(gb18030, cp1251 and cp1252 accept most byte strings), so each candidate's decoding of a
+sample is scored: the share of its non-ASCII characters that are common in the language that
+code page is for (frequent hanzi, kana, frequent Hangul syllables, CJK punctuation), less
+decoding errors. A Western letter counts only outside long runs of non-ASCII characters:
+real Western text has an accent here and there, while CJK or Cyrillic bytes read as cp1252
+become runs like "ÄãºÃ" or "Ïðèâåò". A Cyrillic letter counts only inside a word of two or
+more Cyrillic letters, next to a frequent Cyrillic letter pair: Western accents read as
+cp1251 land inside Latin words ("Müller" becomes "Mьller"), CJK bytes give rare pairs and
+symbols. EUC-JP and CP932 put kana on different bytes, so each reads the other's kana as
+errors or halfwidth katakana, which the kana set leaves out."""
 
 from __future__ import annotations
 
@@ -45,7 +51,27 @@ CANDIDATES: tuple[tuple[str, frozenset[str]], ...] = (
     ("cp932", frozenset(_KANA + _JA_KANJI + _CJK_PUNCT)),
     ("cp949", frozenset(_KO + _JAMO + _CJK_PUNCT)),
     ("cp950", frozenset(_ZH_HANT + _CJK_PUNCT)),
+    ("euc_jp", frozenset(_KANA + _JA_KANJI + _CJK_PUNCT)),
 )
+CYRILLIC = "cp1251"
+# Letters cp1251 has: Russian, Ukrainian (і ї є ґ), Belarusian (ў), Serbian and Macedonian.
+_CYR_LETTERS = frozenset("".join(chr(c) for c in range(0x0410, 0x0450))
+                         + "ЁёІіЇїЄєҐґЎўЂђЈјЉљЊњЋћЏџЃѓЌќЅѕ")
+_WORD = re.compile(r"[^\W\d_]+")
+# Frequent letter pairs of Russian, Ukrainian and Bulgarian words (lower case).
+_CYR_PAIRS = frozenset("""
+ст но то на ен ов ни ра во ко ер по пр ос ор ет ал ре ли ол он ом та ел ле ес од ин ва ла ль ть ве
+от ка ем ие ой де го ро те ти ож ил не ан ит ед до ви ат ый чт об ей вы ег мо ис ее бы тр ся ас ия
+ки ло ам ми им ны за да ев ив ав из же че ча ят ещ ще ик ую ют ут ше ша жи ск сл св со се си ме ма
+ди зн уд уж ри ру пе па бо бу бе гд гл дн жд ьк ьс ьн ющ яз яе хо ха ци це ые ых ым ыл эт щи чн
+чи ши ак ек ок ум ук ус ун ур уп уч ям ях ял ян ая ое их ну нн мы мн кл кр кт сп см сн тв тк тн
+ту ты хл хр чк чу шк шл шн шь юб юд яв яд бл бр вл вн вр вс вт гр дв др ду зв зд зи зо
+лу лы лю мя ня ря тя бь вь дь зь мь нь пь рь сь ць ба га ги ге жа жу зу ку лж мл
+мр пл пу са су уг ух фо фа шо юр
+ві ін ні із ів ії їх її ій іл іт ік ім іс ід ді мі лі рі сі ті зі бі кі пі чі ці що як йо ьо
+єм єт єю ає ує ої ай ий уй юй яй ею ґа ґе ґу ґр іх сх ця цю ою хі
+ът ъл ър ъд ък ъм ън ъс ъв ъч ъщ ща щя шт
+""".split())
 # Western letters and punctuation cp1252 gives for real text.
 _WESTERN = frozenset("".join(chr(c) for c in range(0xC0, 0x100) if c not in (0xD7, 0xF7))
                      + "\u0152\u0153\u0160\u0161\u017d\u017e\u0178\u2018\u2019\u201a\u201c\u201d\u201e"
@@ -59,12 +85,12 @@ _BOUNDARIES = [bytes([b]) for b in range(0x30)]
 
 def decode_legacy(data: bytes) -> str:
     """``data`` (not UTF-8) as text in the code page whose decoding reads best."""
-    codec = best_cjk(data)
+    codec = best_candidate(data)
     if codec:
         try:
             return data.decode(codec)
         except UnicodeDecodeError:
-            # A stray bad byte in an otherwise clearly CJK file: one U+FFFD beats mojibake.
+            # A stray bad byte in an otherwise clearly CJK/Cyrillic file: one U+FFFD beats mojibake.
             return data.decode(codec, "replace")
     try:
         return data.decode("cp1252")
@@ -74,7 +100,7 @@ def decode_legacy(data: bytes) -> str:
 
 def pick_codec(data: bytes) -> str:
     """The code page :func:`decode_legacy` reads non-UTF-8 ``data`` in."""
-    codec = best_cjk(data)
+    codec = best_candidate(data)
     if codec:
         return codec
     try:
@@ -84,14 +110,15 @@ def pick_codec(data: bytes) -> str:
         return "latin-1"
 
 
-def best_cjk(data: bytes) -> str | None:
-    """The best-scoring CJK candidate when it reads as its language (score >= MIN_SCORE)
-    better than cp1252 does; None for Western text."""
+def best_candidate(data: bytes) -> str | None:
+    """The best-scoring CJK or Cyrillic candidate when it reads as its language (score >=
+    MIN_SCORE) better than cp1252 does; None for Western text."""
     pieces = _sample(data)
     western = _western_score(pieces)
+    scores = [(codec, _cjk_score(pieces, codec, common)) for codec, common in CANDIDATES]
+    scores.append((CYRILLIC, _cyrillic_score(pieces)))
     best, best_score = None, MIN_SCORE
-    for codec, common in CANDIDATES:
-        score = _cjk_score(pieces, codec, common)
+    for codec, score in scores:
         if score > western and (score > best_score or (best is None and score == best_score)):
             best, best_score = codec, score
     return best
@@ -134,14 +161,42 @@ def _cjk_score(pieces: list[bytes], codec: str, common: frozenset[str]) -> float
     return (good - 2 * bad) / len(high)
 
 
+def _cyrillic_score(pieces: list[bytes]) -> float:
+    text = _decoded(pieces, CYRILLIC)
+    high = sum(c > "\x7f" for c in text)
+    if not high:
+        return 0.0
+    letters = pairs = frequent = 0
+    for word in _WORD.findall(text):
+        # only whole Cyrillic words: "Mьller" (Müller read as cp1251) is a Latin word
+        if len(word) < 2 or not all(c in _CYR_LETTERS for c in word):
+            continue
+        lower = word.lower()
+        letters += len(lower)
+        pairs += len(lower) - 1
+        frequent += sum(lower[i:i + 2] in _CYR_PAIRS for i in range(len(lower) - 1))
+    # Letters in Cyrillic words, weighted by how many of their pairs are frequent: about
+    # 0.75-0.9 for real text, 0.25 for letters in random order (another code page's bytes).
+    good = letters * frequent / pairs if pairs else 0.0
+    return (good - 2 * text.count("\ufffd")) / high
+
+
 def _western_score(pieces: list[bytes]) -> float:
     text = _decoded(pieces, "latin-1" if any(_undefined_in_cp1252(p) for p in pieces) else "cp1252")
-    runs = _NON_ASCII_RUN.findall(text)
-    total = sum(map(len, runs))
+    runs = list(_NON_ASCII_RUN.finditer(text))
+    total = sum(len(m.group()) for m in runs)
     if not total:
         return 0.0
-    good = sum(sum(c in _WESTERN for c in run) for run in runs if len(run) <= 2)
+    good = sum(sum(c in _WESTERN for c in m.group()) for m in runs if len(m.group()) <= 2 and not _whole_word(text, m))
     return good / total
+
+
+def _whole_word(text: str, run: re.Match) -> bool:
+    """Two accented letters making a word alone: Cyrillic "да" read as cp1252 ("äà"), never
+    Western text (its accents sit inside words)."""
+    start, end = run.span()
+    return end - start == 2 and run.group().isalpha() and not (start and text[start - 1].isalpha()) \
+        and not (end < len(text) and text[end].isalpha())
 
 
 def _undefined_in_cp1252(piece: bytes) -> bool:

@@ -3,7 +3,8 @@
 Zips are read in memory with size caps and never extracted; media and other binary
 members are skipped by extension. Decoding handles UTF-8 (with or without BOM), UTF-16 /
 UTF-32 (BOM, or no BOM when the NUL pattern shows it) and, for text that is not UTF-8, the
-legacy code page that reads best (GB18030, CP932, CP949, CP950, else cp1252 / latin-1);
+legacy code page that reads best (GB18030, CP932, CP949, CP950, EUC-JP, cp1251, else cp1252 /
+latin-1);
 anything else is reported as binary."""
 
 from __future__ import annotations
@@ -395,8 +396,8 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 
 def _decode_legacy(data: bytes) -> str:
-    """Text that is not UTF-8: see legacy_codecs.py (a CJK code page when its decoding reads
-    as Chinese, Japanese or Korean, else cp1252, else latin-1)."""
+    """Text that is not UTF-8: see legacy_codecs.py (a CJK or Cyrillic code page when its
+    decoding reads as Chinese, Japanese, Korean or Cyrillic text, else cp1252, else latin-1)."""
     from builder.ingest.legacy_codecs import decode_legacy
 
     return decode_legacy(data)
