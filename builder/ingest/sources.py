@@ -3,9 +3,8 @@
 Zips are read in memory with size caps and never extracted; media and other binary
 members are skipped by extension. Decoding handles UTF-8 (with or without BOM), UTF-16 /
 UTF-32 (BOM, or no BOM when the NUL pattern shows it) and, for text that is not UTF-8, the
-legacy code page that reads best (GB18030, CP932, CP949, CP950, EUC-JP, cp1251, else cp1252 /
-latin-1);
-anything else is reported as binary."""
+legacy code page that reads best (GB18030, CP932, CP949, CP950, EUC-JP, cp1251, else
+cp1252 / latin-1); anything else is reported as binary."""
 
 from __future__ import annotations
 
