@@ -114,24 +114,55 @@ def run_level(url: tuple[str, int], model_id: str, prompts: list[str], clients: 
     tokens = sum(r[2] for r in results)
     ttfts, lats = [r[0] for r in results], [r[1] for r in results]
     return {"clients": clients, "requests": len(results), "tokens": tokens, "wall": wall,
-            "tps": tokens / wall, "ttft50": percentile(ttfts, .5), "ttft95": percentile(ttfts, .95),
-            "lat50": percentile(lats, .5), "lat95": percentile(lats, .95)}
+            "tps": tokens / wall, "ttfts": ttfts, "lats": lats}
 
 
-def wait_static(engine, prompts: list[str], args) -> str:
-    """Wait for the background compile of the static loop (it serves lone requests)."""
+def _needed(engine, prompts: list[str], args) -> int:
+    return max(len(engine.build([{"role": "system", "content": "You are Sam."},
+                                 {"role": "user", "content": p}]).input_ids) for p in prompts) + args.new_tokens
+
+
+def wait_static(engine, prompts: list[str], args, ready=None, what: str = "") -> str:
+    """Wait for a background compile: the static loop that serves lone requests, or
+    (``ready``) another decoder's readiness check."""
     from trainer.static_decode import _WARM_FAILED, warm_decoder
 
-    needed = max(len(engine.build([{"role": "system", "content": "You are Sam."},
-                                   {"role": "user", "content": p}]).input_ids) for p in prompts) + args.new_tokens
+    needed = _needed(engine, prompts, args)
+    ready = ready or (lambda: warm_decoder(engine.model, needed))
     t0 = time.perf_counter()
-    while not warm_decoder(engine.model, needed):
+    while not ready():
         if engine.model in _WARM_FAILED:
             return f"its background compile failed ({_WARM_FAILED[engine.model]}): eager batch path only"
         if time.perf_counter() - t0 > 400:
             return "its background compile was not done after 400 s"
         time.sleep(0.5)
-    return f"compiled in the background, ready {time.perf_counter() - t0:.1f}s after the warm-up request"
+    return f"{what}compiled in the background, ready {time.perf_counter() - t0:.1f}s after it was asked for"
+
+
+def wait_slots(engine, prompts: list[str], args, levels: list[int]) -> list[str]:
+    """Wait for the compiled slot decoders (trainer.slot_decode) the batched levels use:
+    a server that has seen such a batch once has them; the first time, it answers on the
+    eager batch for the ~tens of seconds they take to compile in the background."""
+    from trainer import slot_decode
+
+    needed = _needed(engine, prompts, args)
+    notes = []
+    for slots in sorted({slot_decode.slot_bucket(n) for n in levels if n > 1}):
+        notes.append(wait_static(engine, prompts, args, lambda: slot_decode.ready_slots(engine.model, slots, needed)
+                                 is not None, f"{slots}-slot decoder "))
+    return notes
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Median tokens/s over the repeats (with min and max); TTFT and latency percentiles
+    over every request of every repeat."""
+    tps = sorted(r["tps"] for r in runs)
+    ttfts = [t for r in runs for t in r["ttfts"]]
+    lats = [t for r in runs for t in r["lats"]]
+    return {"clients": runs[0]["clients"], "requests": sum(r["requests"] for r in runs), "repeats": len(runs),
+            "tps": percentile(tps, .5), "tps_min": tps[0], "tps_max": tps[-1],
+            "ttft50": percentile(ttfts, .5), "ttft95": percentile(ttfts, .95),
+            "lat50": percentile(lats, .5), "lat95": percentile(lats, .95)}
 
 
 def main() -> None:
@@ -148,6 +179,7 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=48)
     ap.add_argument("--clients", default="1,4,16", help="concurrency levels (default 1,4,16)")
     ap.add_argument("--rounds", type=int, default=2, help="requests per client per level (default 2)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each level; median and range (default 3)")
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (default 0.7, top-p 0.95)")
     ap.add_argument("--static-baseline", action="store_true",
@@ -177,7 +209,7 @@ def main() -> None:
     header = (f"serve bench: {args.shape} ({sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params, "
               f"{next(model.parameters()).dtype}), device {device_name}, torch {torch.__version__}, "
               f"transformers {transformers.__version__}, prompt ~{args.prompt_tokens} tok, {args.new_tokens} new "
-              f"tok, {sampling}, {args.rounds} requests per client; "
+              f"tok, {sampling}, {args.rounds} requests per client ({args.rounds + 1} at 1 client), {args.repeats} runs per level; "
               f"setup {setup:.1f}s")
     print("# " + header, flush=True)
 
@@ -186,8 +218,18 @@ def main() -> None:
     if args.static_baseline:
         workers.insert(1, ("one at a time, static cache (compiled)", dict(batching=False, static_cache=True)))
     table: dict[str, list[dict]] = {}
-    notes = []
-    for label, kwargs in workers:
+
+    class Notes(list):
+        def append(self, note: str) -> None:  # printed at once too: a crash later keeps them
+            print("note:", note, flush=True)
+            super().append(note)
+
+        def __iadd__(self, more):
+            for note in more:
+                self.append(note)
+            return self
+    notes = Notes()
+    for label, kwargs in reversed(workers):  # the batched worker first: if it fails, fail before the long baseline
         engine = Engine(model, tok, "bench", {"name": "Sam"}, unreachable, **kwargs)
         server = attach(bind("127.0.0.1", 0), engine, api_key=None)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -200,17 +242,22 @@ def main() -> None:
             notes.append(f"{label}: warm-up request {time.perf_counter() - t_w:.1f}s")
             if engine.batcher is not None and engine.batcher.solo_static:
                 notes.append(f"{label}: lone requests on the static loop; " + wait_static(engine, prompts, args))
+            if engine.batcher is not None and engine.batcher.batch_static:
+                notes += [f"{label}: {n}" for n in wait_slots(engine, prompts, args, levels)]
             table[label] = []
             for clients in levels:
-                row = run_level(addr, "bench", prompts, clients, args.rounds if clients > 1 else args.rounds + 1,
-                                args.new_tokens, args.temperature)
+                row = summarise([run_level(addr, "bench", prompts, clients,
+                                           args.rounds if clients > 1 else args.rounds + 1, args.new_tokens,
+                                           args.temperature) for _ in range(args.repeats)])
                 table[label].append(row)
-                print(f"{label:48s} c={clients:<3d} {row['tps']:8.1f} tok/s  TTFT p50 {row['ttft50'] * 1e3:7.0f} ms "
+                print(f"{label:48s} c={clients:<3d} {row['tps']:8.1f} tok/s ({row['tps_min']:.1f}-"
+                      f"{row['tps_max']:.1f})  TTFT p50 {row['ttft50'] * 1e3:7.0f} ms "
                       f"p95 {row['ttft95'] * 1e3:7.0f} ms  latency p50 {row['lat50']:6.2f} s p95 "
                       f"{row['lat95']:6.2f} s  ({row['requests']} req)", flush=True)
             if engine.batcher is not None:
                 notes.append(f"{label}: largest batch {engine.batcher.max_seen_batch}, "
-                             f"{engine.batcher.steps} batched decode steps, {engine.batcher.solo_replies} replies "
+                             f"{engine.batcher.steps} batched decode steps ({engine.batcher.slot_steps} on the compiled "
+                             f"slot decoder), {engine.batcher.solo_replies} replies "
                              f"begun alone on the static loop, {engine.batcher.handoffs} handed over to the batch")
         finally:
             server.shutdown()
@@ -218,11 +265,12 @@ def main() -> None:
             engine.close()
 
     base = table[workers[0][0]]
-    lines = [f"**{header}**", "", "| worker | clients | requests | tokens/s | vs one-at-a-time | TTFT p50 ms | "
-             "TTFT p95 ms | latency p50 s | latency p95 s |", "|---|---|---|---|---|---|---|---|---|"]
-    for label, rows in table.items():
-        for row, ref in zip(rows, base):
-            lines.append(f"| {label} | {row['clients']} | {row['requests']} | {row['tps']:.1f} | "
+    lines = [f"**{header}**", "", "| worker | clients | requests | tokens/s, median (min-max) | vs one-at-a-time | "
+             "TTFT p50 ms | TTFT p95 ms | latency p50 s | latency p95 s |", "|---|---|---|---|---|---|---|---|---|"]
+    for label, _ in workers:
+        for row, ref in zip(table[label], base):
+            lines.append(f"| {label} | {row['clients']} | {row['requests']} | {row['tps']:.1f} "
+                         f"({row['tps_min']:.1f}-{row['tps_max']:.1f}) | "
                          f"{row['tps'] / ref['tps']:.2f}x | {row['ttft50'] * 1e3:.0f} | {row['ttft95'] * 1e3:.0f} | "
                          f"{row['lat50']:.2f} | {row['lat95']:.2f} |")
     lines += [""] + [f"- {n}" for n in notes]

@@ -18,6 +18,13 @@ Sampling is per request: repetition penalty, temperature, top-p and greedy-or-no
 per-row tensors; a request with a ``seed`` draws its noise from its own generator, so its
 reply does not depend on who else is in the batch.
 
+On a GPU (``batch_static``) the batch moves onto the compiled slot decoder
+(trainer.slot_decode: one CUDA-graph replay per step for the whole batch, rows at their own
+positions in a static cache) as soon as one is warm for its size; the eager batch above
+answers meanwhile (each size compiles once, in the background), and takes the rows back
+when the batch outgrows its slots or cache length, or a seeded request joins. Requests
+then join by loading into a free slot and leave by freeing theirs.
+
 A lone request (``solo_static``, the default on a GPU) runs on the compiled static-cache
 loop (trainer.static_decode: one CUDA-graph replay per token, ~4x the eager step) once its
 background compile is done; when another request arrives meanwhile, the lone one stops
@@ -78,6 +85,7 @@ class _Row:
     budget: int = 0
     tokens: list[int] = field(default_factory=list)  # generated so far (re-prefilled after an eviction)
     done: bool = False  # its Reply (or error) was emitted
+    slot: int = -1  # its slot while the batch runs on the compiled slot decoder
 
     @property
     def need(self) -> int:
@@ -106,6 +114,12 @@ def kv_bytes_per_token(config, dtype) -> int:
     dtype = dtype if isinstance(dtype, torch.dtype) and dtype.is_floating_point else torch.bfloat16
     size = torch.empty((), dtype=dtype).element_size()
     return max(1, layers * 2 * kv_heads * head_dim * size)
+
+
+def _slot_ok(row: _Row) -> bool:
+    """Rows the slot decoder may run: not seeded (a seeded row's draws come from its own
+    generator, on the eager batch) and not asked to stay off compiled decoding."""
+    return row.job.seed is None and row.job.settings.static_cache is not False
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -188,15 +202,23 @@ class BatchWorker:
 
     def __init__(self, model, tokenizer, stop_ids: list[int], max_batch: int = DEFAULT_MAX_BATCH,
                  on_error: Callable[[Exception], None] | None = None, solo_static: bool | None = None,
-                 max_batch_tokens: int | None = None) -> None:
+                 max_batch_tokens: int | None = None, batch_static: bool | None = None) -> None:
         import torch
 
+        self._torch = torch  # set first: the budget below asks CUDA for free memory
         self.model, self.tokenizer = model, tokenizer
         self.stop_ids = set(stop_ids)
         self.max_batch = max_batch
         self.on_error = on_error
         self.device = next(model.parameters()).device
         self.solo_static = self.device.type == "cuda" if solo_static is None else solo_static
+        from trainer.static_decode import compilable
+
+        # batch_static: None, the compiled slot decoder where it compiles (a GPU); True also
+        # runs it uncompiled elsewhere (tests); False, always the eager batch
+        self.batch_static = compilable(model) if batch_static is None else batch_static
+        self.slot_steps = 0  # decode steps run on the slot decoder
+        self._slot_support: dict[int, bool] = {}  # cache length -> slot_decode.supported
         self.solo_replies = 0  # answered (or begun) alone on the static loop
         self.handoffs = 0  # lone replies moved into the batch when others arrived
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -210,7 +232,6 @@ class BatchWorker:
         self.incoming: "queue.Queue[BatchJob | None]" = queue.Queue()
         self.waiting: "collections.deque[_Row]" = collections.deque()  # worker thread only; FIFO
         self.rows: list[_Row] = []
-        self._torch = torch
         self._reset_batch()
         self.steps = 0  # decode steps run (for tests and stats)
         self.max_seen_batch = 0
@@ -221,6 +242,7 @@ class BatchWorker:
         self.thread.start()
 
     def _reset_batch(self) -> None:
+        self.slots = None  # SlotDecoder the rows live in, instead of the eager batch below
         self.cache = None  # DynamicCache; each layer's keys/values [B, heads, T, dim], left-padded
         self.mask = None  # [B, T] long
         self.positions = None  # [B] next position per row
@@ -264,6 +286,10 @@ class BatchWorker:
     def _loop(self) -> None:
         torch = self._torch
         closing = False
+        if self.device.type == "cuda":
+            from trainer.static_decode import cudagraph_thread_state
+
+            cudagraph_thread_state()
         while True:
             if not self.rows and not self.waiting:
                 job = self.incoming.get()
@@ -376,7 +402,9 @@ class BatchWorker:
         self.waiting.extendleft(reversed(attempted))
 
     def _note_footprint(self) -> None:
-        if self.mask is not None:
+        if self.slots is not None:
+            self.peak_cache_tokens = max(self.peak_cache_tokens, self.slots.slots * self.slots.max_len)
+        elif self.mask is not None:
             self.peak_cache_tokens = max(self.peak_cache_tokens, self.mask.shape[0] * self.mask.shape[1])
 
     def _gpu_lock(self):
@@ -454,20 +482,32 @@ class BatchWorker:
         self.rows = [row]
         self.last = next_token.view(1).clone()
         self._note_footprint()
-        self._deliver(self.last, 0)
+        self._deliver(list(self.rows), self.last.tolist())
 
     def _admit(self, rows: list[_Row]) -> None:
-        """Prefill the new requests together and append them to the batch. A request sent
-        back by an out-of-memory step is prefilled with its prompt plus what it generated."""
+        """Prefill the new requests together and add them to the batch: into free slots of
+        the compiled slot decoder when they fit there, else into the eager batch. A request
+        sent back by an out-of-memory step is prefilled with its prompt plus what it generated."""
+        if self.slots is None and not self.rows:
+            self.slots = self._slot_decoder(rows)
+        if self.slots is not None:
+            if self._fits_slots(rows):
+                self._admit_slots(rows)
+                return
+            self._leave_slots()
+        self._admit_eager(rows)
+
+    def _prefill(self, rows: list[_Row]):
+        """One left-padded forward over the rows' contexts: (DynamicCache, mask [R, T], last
+        logits [R, V], seen [R, V], params [R, 3], sample [R])."""
         from transformers import DynamicCache
 
         torch = self._torch
         dev = self.device
-        jobs = [r.job for r in rows]
         inputs = [r.job.input_ids + r.tokens for r in rows]
         longest = max(len(i) for i in inputs)
-        ids = torch.full((len(jobs), longest), self.pad_id, dtype=torch.long, device=dev)
-        mask = torch.zeros((len(jobs), longest), dtype=torch.long, device=dev)
+        ids = torch.full((len(rows), longest), self.pad_id, dtype=torch.long, device=dev)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long, device=dev)
         for i, tokens in enumerate(inputs):
             n = len(tokens)
             ids[i, longest - n:] = torch.tensor(tokens, dtype=torch.long, device=dev)
@@ -476,28 +516,30 @@ class BatchWorker:
         cache = DynamicCache()
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
                          logits_to_keep=1, **{self.cache_kwarg: cache})
-        logits = out.logits[:, -1, :]
-        new_layers = cache.layers
-
-        seen = torch.zeros((len(jobs), self.vocab), dtype=torch.bool, device=dev)
+        seen = torch.zeros((len(rows), self.vocab), dtype=torch.bool, device=dev)
         # padding points at each row's last (real) token: a scatter of False for the pad id
         # could otherwise race a True for the same id in the prompt
         seen.scatter_(1, torch.where(mask.bool(), ids, ids[:, -1:]), True)
-        params = torch.tensor([[s.temperature or 1.0, s.top_p, s.repetition_penalty]
-                               for s in (j.settings for j in jobs)], dtype=torch.float32, device=dev)
-        sample = torch.tensor([j.settings.temperature > 0 for j in jobs], dtype=torch.bool, device=dev)
+        settings = [r.job.settings for r in rows]
+        params = torch.tensor([[s.temperature or 1.0, s.top_p, s.repetition_penalty] for s in settings],
+                              dtype=torch.float32, device=dev)
+        sample = torch.tensor([s.temperature > 0 for s in settings], dtype=torch.bool, device=dev)
         for row in rows:
             if row.job.seed is not None and row.generator is None:
                 row.generator = torch.Generator(device=dev)
                 row.generator.manual_seed(row.job.seed)
+        return cache, mask, out.logits[:, -1, :], seen, params, sample
 
+    def _admit_eager(self, rows: list[_Row]) -> None:
+        torch = self._torch
+        cache, mask, logits, seen, params, sample = self._prefill(rows)
+        chosen = self._choose(logits, rows, seen, params, sample)
         if self.cache is None:
             self.cache, self.mask, self.seen, self.params, self.sample = cache, mask, seen, params, sample
             self.positions = mask.sum(-1)
-            first_new = 0
         else:
-            length = max(self.mask.shape[1], longest)
-            for layer, new_layer in zip(self.cache.layers, new_layers):
+            length = max(self.mask.shape[1], mask.shape[1])
+            for layer, new_layer in zip(self.cache.layers, cache.layers):
                 layer.keys = torch.cat([_pad_left(layer.keys, length, 2), _pad_left(new_layer.keys, length, 2)])
                 layer.values = torch.cat([_pad_left(layer.values, length, 2),
                                           _pad_left(new_layer.values, length, 2)])
@@ -506,19 +548,102 @@ class BatchWorker:
             self.seen = torch.cat([self.seen, seen])
             self.params = torch.cat([self.params, params])
             self.sample = torch.cat([self.sample, sample])
-            first_new = len(self.rows)
         self.rows.extend(rows)
         self._note_footprint()
-        chosen = self._choose(logits, first_new)
-        self.last = chosen if first_new == 0 else torch.cat([self.last, chosen])
-        self._deliver(chosen, first_new)
+        self.last = chosen if self.last is None else torch.cat([self.last, chosen])
+        self._deliver(rows, chosen.tolist())
 
-    def _choose(self, logits, first: int):
+    # -- the compiled slot decoder (trainer.slot_decode) ----------------------------------
+
+    def _slot_decoder(self, rows: list[_Row]):
+        """A warm slot decoder that can hold ``rows`` (slot count rounded up to a power of
+        two, cache length to the bucket of the longest need), or None: not on, seeded rows,
+        over the token budget, a model it can't run, or still compiling (started now)."""
+        from trainer import slot_decode, static_decode
+
+        if not self.batch_static or not rows or not all(map(_slot_ok, rows)):
+            return None
+        slots = slot_decode.slot_bucket(len(rows))
+        need = max(r.need for r in rows)
+        length = static_decode._bucket(need)
+        if length not in self._slot_support:
+            self._slot_support[length] = slot_decode.supported(self.model, length)
+        if slots * length > self.token_budget or not self._slot_support[length]:
+            return None
+        if static_decode.compilable(self.model):
+            return slot_decode.ready_slots(self.model, slots, need)
+        return slot_decode.eager_slots(self.model, slots, need)
+
+    def _fits_slots(self, rows: list[_Row]) -> bool:
+        return (len(self.rows) + len(rows) <= self.slots.slots
+                and all(_slot_ok(r) and r.need <= self.slots.max_len for r in rows))
+
+    def _admit_slots(self, rows: list[_Row]) -> None:
+        cache, mask, logits, seen, params, sample = self._prefill(rows)
+        chosen = self._choose(logits, rows, seen, params, sample)
+        lengths = mask.sum(-1).tolist()
+        free = sorted(set(range(self.slots.slots)) - {r.slot for r in self.rows})
+        for i, (row, slot, length) in enumerate(zip(rows, free, lengths)):
+            layers = [(layer.keys[i, :, -length:], layer.values[i, :, -length:]) for layer in cache.layers]
+            self.slots.load(slot, layers, length, chosen[i], seen[i], params[i], sample[i])
+            row.slot = slot
+        self.rows.extend(rows)
+        self._note_footprint()
+        self._deliver(rows, chosen.tolist())
+
+    def _enter_slots(self) -> None:
+        """Move the eager batch into a warm slot decoder, when there is one for it."""
+        decoder = self._slot_decoder(self.rows)
+        if decoder is None:
+            return
+        lengths = self.mask.sum(-1).tolist()
+        for i, (row, length) in enumerate(zip(self.rows, lengths)):
+            layers = [(layer.keys[i, :, -length:], layer.values[i, :, -length:]) for layer in self.cache.layers]
+            decoder.load(i, layers, length, self.last[i], self.seen[i], self.params[i], self.sample[i])
+            row.slot = i
+        rows = self.rows
+        self._reset_batch()
+        self.rows, self.slots = rows, decoder
+        self._note_footprint()
+
+    def _leave_slots(self) -> None:
+        """Move the rows from the slot decoder back into an eager (left-padded) batch."""
+        from transformers import DynamicCache
+
         torch = self._torch
-        rows = self.rows[first:first + logits.shape[0]]
-        seen = self.seen[first:first + len(rows)]
-        params = self.params[first:first + len(rows)]
-        sample = self.sample[first:first + len(rows)]
+        decoder, rows = self.slots, self.rows
+        self._reset_batch()
+        self.rows = rows
+        if not rows:
+            return
+        index = torch.tensor([r.slot for r in rows], dtype=torch.long, device=self.device)
+        lengths = decoder.pos.index_select(0, index).tolist()
+        longest = max(lengths)
+        self.mask = torch.zeros((len(rows), longest), dtype=torch.long, device=self.device)
+        for i, length in enumerate(lengths):
+            self.mask[i, longest - length:] = 1
+        layers = []
+        for layer in decoder.cache.layers:
+            heads, dim = layer.keys.shape[1], layer.keys.shape[3]
+            keys = layer.keys.new_zeros((len(rows), heads, longest, dim))
+            values = layer.values.new_zeros((len(rows), heads, longest, layer.values.shape[3]))
+            for i, (row, length) in enumerate(zip(rows, lengths)):
+                keys[i, :, longest - length:] = layer.keys[row.slot, :, :length]
+                values[i, :, longest - length:] = layer.values[row.slot, :, :length]
+            layers.append((keys, values))
+        self.cache = DynamicCache(ddp_cache_data=layers)
+        self.positions = torch.tensor(lengths, dtype=torch.long, device=self.device)
+        self.last = decoder.last.index_select(0, index)
+        self.seen = decoder.seen.index_select(0, index)
+        self.params = decoder.params.index_select(0, index)
+        self.sample = decoder.sample.index_select(0, index)
+        for row in rows:
+            row.slot = -1
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def _choose(self, logits, rows: list[_Row], seen, params, sample):
+        torch = self._torch
 
         def noise(width: int, which):
             out = torch.empty((len(rows), width), dtype=torch.float32, device=self.device).exponential_(1)
@@ -533,26 +658,29 @@ class BatchWorker:
         return chosen
 
     def _decode_step(self) -> None:
-        torch = self._torch
         self.steps += 1
         self.max_seen_batch = max(self.max_seen_batch, len(self.rows))
+        if self.slots is not None:
+            self.slot_steps += 1
+            ids = self.slots.step().tolist()
+            self._deliver(list(self.rows), [ids[r.slot] for r in self.rows])
+            return
+        torch = self._torch
         batch = len(self.rows)
         self.mask = torch.cat([self.mask, torch.ones((batch, 1), dtype=torch.long, device=self.device)], dim=1)
         out = self.model(input_ids=self.last.view(batch, 1), attention_mask=self.mask,
                          position_ids=self.positions.view(batch, 1), use_cache=True, **{self.cache_kwarg: self.cache})
         self.positions = self.positions + 1
         self._note_footprint()
-        self.last = self._choose(out.logits[:, -1, :], 0)
-        self._deliver(self.last, 0)
+        self.last = self._choose(out.logits[:, -1, :], self.rows, self.seen, self.params, self.sample)
+        self._deliver(list(self.rows), self.last.tolist())
+        if self.rows and self.batch_static:
+            self._enter_slots()
 
-    def _deliver(self, chosen, first: int) -> None:
+    def _deliver(self, rows: list[_Row], ids: list[int]) -> None:
         """Hand each row its token; drop the rows that are done."""
-        torch = self._torch
-        ids = chosen.tolist()
         finished = []
-        for offset, tid in enumerate(ids):
-            index = first + offset
-            row = self.rows[index]
+        for row, tid in zip(rows, ids):
             if row.budget == 0:
                 done = True
             else:
@@ -561,18 +689,19 @@ class BatchWorker:
                 alive = not row.job.cancel.cancelled and row.streamer.add_token(int(tid))
                 done = not alive or row.produced >= row.budget
             if done:
-                finished.append(index)
+                row.streamer.end()
+                self._finish(row, _reply(row.streamer, row.job.cancel, row.job.input_ids))
+                finished.append(row)
         if not finished:
             return
-        for index in finished:
-            row = self.rows[index]
-            row.streamer.end()
-            self._finish(row, _reply(row.streamer, row.job.cancel, row.job.input_ids))
-        keep = [i for i in range(len(self.rows)) if i not in set(finished)]
+        keep = [i for i, row in enumerate(self.rows) if row not in finished]
         self.rows = [self.rows[i] for i in keep]
         if not keep:
             self._reset_batch()
             return
+        if self.slots is not None:
+            return  # a finished row's slot is simply free for the next one
+        torch = self._torch
         index = torch.tensor(keep, dtype=torch.long, device=self.device)
         self.mask = self.mask.index_select(0, index)
         lead = int((self.mask.cumsum(-1) == 0).sum(-1).min())  # padding shared by every row

@@ -70,6 +70,7 @@ class Engine:
         self.jobs: "queue.Queue[Job | None]" = queue.Queue()
         self.batcher = BatchWorker(model, tokenizer, stop_ids, max_batch or DEFAULT_MAX_BATCH,
                                    solo_static=None if static_cache is not False else False,
+                                   batch_static=None if static_cache is not False else False,
                                    max_batch_tokens=max_batch_tokens) if batching else None
         if self.batcher is None:
             self.worker = threading.Thread(target=self._work, name="clonekit-generate", daemon=True)

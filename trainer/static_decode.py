@@ -106,6 +106,7 @@ class StaticDecoder:
         self.pass_cache_position = "cache_position" in params
         self.cache_kwarg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.3x
         self.warm = not compile_step  # an eager decoder needs no warm-up
+        self.compiled_step = compile_step
         vocab = base.get_output_embeddings().weight.shape[0]
         self.seen = torch.zeros((1, vocab), dtype=torch.bool, device=self.device)
         self.pos = torch.zeros((1,), dtype=torch.long, device=self.device)
@@ -113,6 +114,7 @@ class StaticDecoder:
         if compile_step:
             for t in (self.seen, self.pos, self.params):
                 torch._dynamo.mark_static_address(t)
+            raise_recompile_limit()
             self.step = torch.compile(self._step, mode="reduce-overhead", fullgraph=True)
         else:
             self.step = self._step
@@ -148,6 +150,18 @@ class StaticDecoder:
         return self._choose(logits, sample)
 
 
+    def exercise(self, stream) -> None:
+        """Compile (and, on a GPU, record) the step for greedy and sampled replies."""
+        for sample in (False, True):
+            first = self.prefill([0] * 8, 1.0, 1.0, 1.0, sample)
+            self.step(first, sample)  # compiles and runs once (no capture): no lock needed
+            with GPU_LOCK:  # the next calls record and replay the CUDA graph
+                for _ in range(2):
+                    self.step(first, sample)
+                if stream is not None:
+                    stream.synchronize()
+
+
 def decoder_for(model, needed: int) -> StaticDecoder:
     """The model's decoder for a cache of at least ``needed`` positions (bucketed, reused)."""
     size = _bucket(needed)
@@ -170,16 +184,22 @@ def warm_decoder(model, needed: int, on_failure=None) -> bool:
     """True when a compiled decoder for ``needed`` positions is ready; otherwise start
     compiling it in the background (once) and return False: answer on the eager path."""
     size = _bucket(needed)
-    ready = _DECODERS.get(model, {}).get(size)
+    return ensure_warm(model, size, lambda: _new_decoder(model, size), on_failure)
+
+
+def ensure_warm(model, key, make: Callable[[], Any], on_failure=None) -> bool:
+    """True when the compiled decoder registered under ``key`` is ready; otherwise start
+    ``make()`` + its ``exercise()`` in a background thread (once per key) and return False."""
+    ready = _DECODERS.get(model, {}).get(key)
     if ready is not None and ready.warm:
         return True
     if model in _WARM_FAILED or not compilable(model):
         return False
     warming = _WARMING.setdefault(model, {})
-    if size not in warming:
-        thread = threading.Thread(target=_warm_up, args=(model, size, on_failure), daemon=True,
-                                  name=f"clonekit-compile-{size}")
-        warming[size] = thread
+    if key not in warming:
+        thread = threading.Thread(target=_warm_up, args=(model, key, make, on_failure), daemon=True,
+                                  name=f"clonekit-compile-{key}")
+        warming[key] = thread
         thread.start()
     return False
 
@@ -188,29 +208,62 @@ def _new_decoder(model, size: int) -> "StaticDecoder":
     return StaticDecoder(model, size, compile_step=True)
 
 
-def _warm_up(model, size: int, on_failure) -> None:
+def _warm_up(model, key, make, on_failure) -> None:
     import contextlib
 
     import torch
 
     try:
-        decoder = _new_decoder(model, size)
+        cudagraph_thread_state()
+        decoder = make()
         stream = torch.cuda.Stream(device=decoder.device) if decoder.device.type == "cuda" else None
         with torch.inference_mode(), (torch.cuda.stream(stream) if stream else contextlib.nullcontext()):
-            for sample in (False, True):
-                first = decoder.prefill([0] * 8, 1.0, 1.0, 1.0, sample)
-                decoder.step(first, sample)  # compiles and runs once (no capture): no lock needed
-                with GPU_LOCK:  # the next calls record and replay the CUDA graph
-                    for _ in range(2):
-                        decoder.step(first, sample)
-                    if stream is not None:
-                        stream.synchronize()
+            decoder.exercise(stream)
         decoder.warm = True
-        _DECODERS.setdefault(model, {})[size] = decoder
+        _DECODERS.setdefault(model, {})[key] = decoder
     except Exception as err:  # noqa: BLE001 — the eager path keeps answering; say why once
         _WARM_FAILED[model] = str(err).splitlines()[0] if str(err) else type(err).__name__
         if on_failure is not None:
             on_failure(_WARM_FAILED[model])
+
+
+_THREAD_TREES: list = []  # every thread's CUDA-graph trees, kept alive after the thread ends
+
+
+def cudagraph_thread_state() -> None:
+    """Give this thread inductor's CUDA-graph tree state, and keep it alive for the
+    process. torch 2.11 sets it up only in the thread that first imported the module (and
+    autograd's threads) and asserts elsewhere (later versions set it up lazily); a graph
+    compiled in the background thread is replayed from the worker thread, which records
+    its own copy once. The state is thread-local, so without the reference kept here a
+    thread that ends (the compile thread, a closed server's worker) frees graphs and
+    memory pools that outputs still point into."""
+    import collections
+
+    import torch
+
+    try:
+        from torch._inductor import cudagraph_trees
+    except ImportError:  # a torch without inductor: nothing is compiled anyway
+        return
+    local = cudagraph_trees.local
+    if hasattr(local, "tree_manager_containers"):
+        return
+    if torch._C._is_key_in_tls("tree_manager_containers"):
+        return  # an autograd thread: it shares its parent's state
+    local.tree_manager_containers = {}
+    local.tree_manager_locks = collections.defaultdict(threading.Lock)
+    _THREAD_TREES.append((local.tree_manager_containers, local.tree_manager_locks))
+
+
+def raise_recompile_limit() -> None:
+    """Every decoder compiles the same step function for its own buffers; dynamo counts
+    those as recompiles of one function and falls back to eager after 8 by default."""
+    import torch
+
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name) and getattr(torch._dynamo.config, name) < 64:
+            setattr(torch._dynamo.config, name, 64)
 
 
 def static_decode(model, input_ids: list[int], max_new_tokens: int, temperature: float, top_p: float,
@@ -231,6 +284,8 @@ def static_decode(model, input_ids: list[int], max_new_tokens: int, temperature:
     sample = temperature > 0
     decoder = decoder_for(model, len(input_ids) + max_new_tokens)
     cuda = decoder.device.type == "cuda"
+    if decoder.compiled_step:
+        cudagraph_thread_state()
     host = torch.empty((1,), dtype=torch.long, pin_memory=cuda)
     ready = torch.cuda.Event() if cuda else None
     with torch.inference_mode(), GPU_LOCK:

@@ -42,13 +42,13 @@ def _collect(q: "queue.Queue", timeout: float = 60):
         return item, "".join(pieces)
 
 
-def _run_batch(model, tok, jobs, staggered: bool = False, max_batch: int = 32, stop_ids=()):
+def _run_batch(model, tok, jobs, staggered: bool = False, max_batch: int = 32, stop_ids=(), batch_static=None):
     """jobs: (input_ids, settings, stop strings, seed). Returns [(Reply, streamed text)] and
     the worker. ``staggered``: job i > 0 is submitted when job 0 has streamed i pieces (from
     the worker thread, so it joins mid-generation deterministically)."""
     from trainer.batching import BatchJob, BatchWorker
 
-    worker = BatchWorker(model, tok, list(stop_ids), max_batch=max_batch)
+    worker = BatchWorker(model, tok, list(stop_ids), max_batch=max_batch, batch_static=batch_static)
     outs = [queue.Queue() for _ in jobs]
     later = [BatchJob(ids, settings, stop, seed, q.put) for (ids, settings, stop, seed), q in zip(jobs[1:], outs[1:])]
     pieces = []
@@ -88,6 +88,38 @@ def test_batched_greedy_equals_unbatched(loaded, staggered):
         assert got.finish_reason == want.finish_reason == "length"
     assert worker.max_seen_batch > 1  # they really were generated together
     assert worker.steps < sum(len(r.token_ids) for r, _ in results)  # fewer steps than tokens
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("staggered", [False, True])
+def test_slot_decoder_greedy_equals_unbatched(loaded, staggered):
+    """The compiled slot decoder's step (trainer.slot_decode; run uncompiled here) gives
+    every row exactly its unbatched greedy reply, whatever the rows' lengths, with rows
+    joining mid-generation into free slots, the batch outgrowing 4 slots (back to the
+    eager batch, then into 8), and seeded rows sending the batch back to the eager path."""
+    import dataclasses
+
+    from trainer.generate import SamplingSettings, generate_reply
+
+    _, model, tok, _, prompts = loaded
+    settings = [SamplingSettings(temperature=0, repetition_penalty=pen, max_new_tokens=n)
+                for pen, n in [(1.3, 30), (1.0, 12), (1.1, 20), (1.1, 7), (1.0, 25), (1.2, 16)]]
+    expected = [generate_reply(model, tok, ids, dataclasses.replace(s, static_cache=False), [])
+                for ids, s in zip(prompts, settings)]
+    jobs = [(ids, s, [], None) for ids, s in zip(prompts, settings)]
+    results, worker = _run_batch(model, tok, jobs, staggered, batch_static=True)
+    for want, (got, streamed) in zip(expected, results):
+        assert got.token_ids == want.token_ids
+        assert got.text == want.text == streamed
+    assert worker.slot_steps > 0 and worker.max_seen_batch > 1
+    assert worker.slot_steps < worker.steps or not staggered  # staggered: some steps ran eagerly first
+    # a seeded row joins: the batch leaves the slots, and every reply is still exact
+    hot = SamplingSettings(temperature=1.3, top_p=0.9, max_new_tokens=10)
+    (seeded_alone, _), = _run_batch(model, tok, [(prompts[1], hot, [], 99)], batch_static=True)[0]
+    results, worker = _run_batch(model, tok, jobs[:3] + [(prompts[1], hot, [], 99)], staggered, batch_static=True)
+    for want, (got, _) in zip(expected[:3], results):
+        assert got.token_ids == want.token_ids
+    assert results[3][0].token_ids == seeded_alone.token_ids
 
 
 @pytest.mark.slow
@@ -416,3 +448,34 @@ def test_choose_tokens_keeps_what_transformers_keeps():
         return [choose_tokens(batch_logits, seen[:n], t[:n], p[:n], pen[:n], torch.ones(n, dtype=torch.bool),
                               row0_noise)[0].item() for _ in range(20)]
     assert seeded(logits[:1]) == seeded(logits)
+
+
+def test_slot_choose_rows_keeps_what_transformers_keeps():
+    """The slot decoder's in-graph sampler: a row whose nucleus fits in the top 256 draws
+    only tokens transformers' processors keep, with their frequencies; a wider nucleus is
+    cut at rank 256 (never beyond it); a greedy row gets the penalised argmax."""
+    import torch
+    from transformers import RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopPLogitsWarper
+
+    from trainer.slot_decode import choose_rows
+
+    torch.manual_seed(0)
+    vocab = 1000
+    logits = torch.stack([torch.randn(vocab) * 4, torch.randn(vocab) * 0.1, torch.randn(vocab) * 4])
+    context = torch.tensor([[1, 4, 4, 9, 30]])
+    seen = torch.zeros(3, vocab, dtype=torch.bool)
+    seen[:, context[0]] = True
+    params = torch.tensor([[0.8, 0.9, 1.3]] * 3)
+    ref = RepetitionPenaltyLogitsProcessor(1.3)(context, logits.clone())
+    kept = TopPLogitsWarper(0.9)(context, TemperatureLogitsWarper(0.8)(context, ref.clone()))
+    allowed = [set(torch.nonzero(row > float("-inf")).flatten().tolist()) for row in kept]
+    top256 = set(ref[1].topk(256).indices.tolist())
+    assert 1 < len(allowed[0]) < 256 < len(allowed[1])
+    sample = torch.tensor([True, True, False])
+    draws = [choose_rows(logits, seen, params, sample).tolist() for _ in range(600)]
+    peaked = [d[0] for d in draws]
+    assert set(peaked) <= allowed[0] and len(set(peaked)) > 1
+    best = int(kept[0].argmax())
+    assert abs(peaked.count(best) / len(draws) - float(kept[0].softmax(-1)[best])) < 0.08
+    assert set(d[1] for d in draws) <= allowed[1] & top256
+    assert {d[2] for d in draws} == {int(ref[2].argmax())}
