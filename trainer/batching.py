@@ -571,7 +571,8 @@ class BatchWorker:
         if slots * length > self.token_budget or not self._slot_support[length]:
             return None
         if static_decode.compilable(self.model):
-            return slot_decode.ready_slots(self.model, slots, need)
+            # a lone request has the static loop: compile slots once a batch shows up
+            return slot_decode.ready_slots(self.model, slots, need, start=len(rows) > 1)
         return slot_decode.eager_slots(self.model, slots, need)
 
     def _fits_slots(self, rows: list[_Row]) -> bool:

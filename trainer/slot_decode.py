@@ -219,11 +219,12 @@ def slot_key(slots: int, needed: int) -> tuple[str, int, int]:
     return ("slots", slots, _bucket(needed))
 
 
-def ready_slots(model, slots: int, needed: int, on_failure=None) -> "SlotDecoder | None":
+def ready_slots(model, slots: int, needed: int, on_failure=None, start: bool = True) -> "SlotDecoder | None":
     """The compiled slot decoder for ``slots`` rows of ``needed`` positions when it is warm;
-    otherwise start compiling it in the background (once) and return None."""
+    otherwise start compiling it in the background (once; not when ``start`` is False)
+    and return None."""
     key = slot_key(slots, needed)
-    if ensure_warm(model, key, lambda: SlotDecoder(model, slots, key[2], compile_step=True), on_failure):
+    if ensure_warm(model, key, lambda: SlotDecoder(model, slots, key[2], compile_step=True), on_failure, start):
         return _DECODERS[model][key]
     return None
 
