@@ -184,6 +184,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (default 0.7, top-p 0.95)")
     ap.add_argument("--static-baseline", action="store_true",
                     help="also the one-at-a-time worker on the compiled static-cache loop")
+    ap.add_argument("--batched-only", action="store_true",
+                    help="only the batching worker (a quick check of its warm-up; no reference, so no ratios)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     args = ap.parse_args()
     if args.threads:
@@ -217,6 +219,8 @@ def main() -> None:
                ("batched (continuous)", dict(batching=True, max_batch=args.max_batch))]
     if args.static_baseline:
         workers.insert(1, ("one at a time, static cache (compiled)", dict(batching=False, static_cache=True)))
+    if args.batched_only:
+        workers = workers[-1:]
     table: dict[str, list[dict]] = {}
 
     class Notes(list):
@@ -264,7 +268,7 @@ def main() -> None:
             server.server_close()
             engine.close()
 
-    base = table[workers[0][0]]
+    base = table[workers[0][0]] if not args.batched_only else [{"tps": float("nan")}] * len(levels)
     lines = [f"**{header}**", "", "| worker | clients | requests | tokens/s, median (min-max) | vs one-at-a-time | "
              "TTFT p50 ms | TTFT p95 ms | latency p50 s | latency p95 s |", "|---|---|---|---|---|---|---|---|---|"]
     for label, _ in workers:
