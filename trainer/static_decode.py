@@ -149,7 +149,6 @@ class StaticDecoder:
         self.pos.fill_(len(input_ids))
         return self._choose(logits, sample)
 
-
     def exercise(self, stream) -> None:
         """Compile (and, on a GPU, record) the step for greedy and sampled replies."""
         for sample in (False, True):
@@ -218,7 +217,8 @@ def _warm_up(model, key, make, on_failure) -> None:
     often: every eager torch op releases the GIL and waits up to the switch interval to get
     it back from the compiling thread, so an eager reply beside a compile ran ~20x slower
     at the default (CPU, small model: 3-11 tokens/s during the compile at 5 ms, 10-22 at
-    0.2 ms, against ~200 alone)."""
+    0.2 ms, against ~200 alone; 0.5 ms sits between). On the H200 a fresh server's first
+    64-token reply took 162 s beside two concurrent compiles, 32 s with this."""
     import sys
 
     with _COMPILE_LOCK:
@@ -259,7 +259,8 @@ def cudagraph_thread_state() -> None:
     compiled in the background thread is replayed from the worker thread, which records
     its own copy once. The state is thread-local, so without the reference kept here a
     thread that ends (the compile thread, a closed server's worker) frees graphs and
-    memory pools that outputs still point into."""
+    memory pools that outputs may still point into (a bench process that closed one server
+    and started the next segfaulted once on the H200 before this; not since)."""
     import collections
 
     import torch
