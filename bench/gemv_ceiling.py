@@ -45,7 +45,7 @@ def run(shapes: list[tuple[int, int]], repeats: int = 20) -> tuple[float, float,
         torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     nbytes = sum(w.numel() * 2 for w in weights)
-    del weights
+    weights.clear()
     torch.cuda.empty_cache()
     med = statistics.median(times)
     return nbytes / 1e9, nbytes / med / 1e12, 1 / med

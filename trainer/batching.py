@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from builder.events import CancelToken
-from trainer.generate import Reply, SamplingSettings, _CallbackStreamer, _reply
+from trainer.generate import SamplingSettings, _CallbackStreamer, _reply
 
 DEFAULT_MAX_BATCH = 32
 KV_MEMORY_FRACTION = 0.5  # of the GPU memory free after loading; the rest is for prefill activations
@@ -568,8 +568,11 @@ class BatchWorker:
         length = static_decode._bucket(need)
         if length not in self._slot_support:
             self._slot_support[length] = slot_decode.supported(self.model, length)
-        if slots * length > self.token_budget or not self._slot_support[length]:
+        if not self._slot_support[length]:
             return None
+        known = slot_decode.slot_key(slots, need) in static_decode._DECODERS.get(self.model, {})
+        if not known and slot_decode.held_tokens(self.model) + slots * length > self.token_budget:
+            return None  # every slot decoder keeps its cache: together they stay inside the budget
         if static_decode.compilable(self.model):
             # a lone request has the static loop: compile slots once a batch shows up
             return slot_decode.ready_slots(self.model, slots, need, start=len(rows) > 1)

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import inspect
 
+from trainer import static_decode
 from trainer.batching import TOP_K_PREFILTER
-from trainer.static_decode import (GPU_LOCK, _DECODERS, _bucket, _full_attention_config,
-                                   compilable, ensure_warm, raise_recompile_limit)
+from trainer.static_decode import GPU_LOCK, _bucket, _full_attention_config, ensure_warm, raise_recompile_limit
 
 MIN_SLOTS = 4
 
@@ -219,20 +219,27 @@ def slot_key(slots: int, needed: int) -> tuple[str, int, int]:
     return ("slots", slots, _bucket(needed))
 
 
+def held_tokens(model) -> int:
+    """Cache positions (slots x length) of every slot decoder this model has, compiled or
+    compiling: each keeps its cache for the life of the process."""
+    keys = set(static_decode._DECODERS.get(model, {})) | set(static_decode._WARMING.get(model, {}))
+    return sum(key[1] * key[2] for key in keys if isinstance(key, tuple) and key[0] == "slots")
+
+
 def ready_slots(model, slots: int, needed: int, on_failure=None, start: bool = True) -> "SlotDecoder | None":
     """The compiled slot decoder for ``slots`` rows of ``needed`` positions when it is warm;
     otherwise start compiling it in the background (once; not when ``start`` is False)
     and return None."""
     key = slot_key(slots, needed)
     if ensure_warm(model, key, lambda: SlotDecoder(model, slots, key[2], compile_step=True), on_failure, start):
-        return _DECODERS[model][key]
+        return static_decode._DECODERS[model][key]
     return None
 
 
 def eager_slots(model, slots: int, needed: int) -> SlotDecoder:
     """An uncompiled slot decoder (CPU, tests), reused per size like the compiled ones."""
     key = slot_key(slots, needed)
-    per_model = _DECODERS.setdefault(model, {})
+    per_model = static_decode._DECODERS.setdefault(model, {})
     if key not in per_model:
         per_model[key] = SlotDecoder(model, slots, key[2], compile_step=False)
     return per_model[key]

@@ -42,13 +42,15 @@ def _collect(q: "queue.Queue", timeout: float = 60):
         return item, "".join(pieces)
 
 
-def _run_batch(model, tok, jobs, staggered: bool = False, max_batch: int = 32, stop_ids=(), batch_static=None):
+def _run_batch(model, tok, jobs, staggered: bool = False, max_batch: int = 32, stop_ids=(), batch_static=None,
+               max_batch_tokens=None):
     """jobs: (input_ids, settings, stop strings, seed). Returns [(Reply, streamed text)] and
     the worker. ``staggered``: job i > 0 is submitted when job 0 has streamed i pieces (from
     the worker thread, so it joins mid-generation deterministically)."""
     from trainer.batching import BatchJob, BatchWorker
 
-    worker = BatchWorker(model, tok, list(stop_ids), max_batch=max_batch, batch_static=batch_static)
+    worker = BatchWorker(model, tok, list(stop_ids), max_batch=max_batch, batch_static=batch_static,
+                         max_batch_tokens=max_batch_tokens)
     outs = [queue.Queue() for _ in jobs]
     later = [BatchJob(ids, settings, stop, seed, q.put) for (ids, settings, stop, seed), q in zip(jobs[1:], outs[1:])]
     pieces = []
@@ -479,3 +481,25 @@ def test_slot_choose_rows_keeps_what_transformers_keeps():
     assert abs(peaked.count(best) / len(draws) - float(kept[0].softmax(-1)[best])) < 0.08
     assert set(d[1] for d in draws) <= allowed[1] & top256
     assert {d[2] for d in draws} == {int(ref[2].argmax())}
+
+
+@pytest.mark.slow
+def test_slot_decoders_together_stay_inside_the_token_budget(loaded, monkeypatch):
+    """Every slot decoder keeps its cache, so a new size is only used when all of them
+    together fit --max-batch-tokens: with 4 slots x 512 held, 8 x 512 more would pass the
+    budget, and the bigger batch stays on the eager path, replies unchanged."""
+    import weakref
+
+    from trainer import static_decode
+    from trainer.generate import SamplingSettings
+
+    _, model, tok, _, prompts = loaded
+    monkeypatch.setattr(static_decode, "_DECODERS", weakref.WeakKeyDictionary())
+    settings = SamplingSettings(temperature=0, max_new_tokens=6)
+    jobs = [(ids, settings, [], None) for ids in prompts]
+    budget = 4 * 512 + 8 * 512 - 1  # each size fits alone, not both
+    first, worker = _run_batch(model, tok, jobs[:3], batch_static=True, max_batch_tokens=budget)
+    assert worker.slot_steps > 0  # 3 rows: the 4-slot decoder
+    second, worker = _run_batch(model, tok, jobs, batch_static=True, max_batch_tokens=budget)
+    assert worker.max_seen_batch == 6 and worker.slot_steps == 0
+    assert [r.token_ids for r, _ in second[:3]] == [r.token_ids for r, _ in first]
