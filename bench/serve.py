@@ -184,6 +184,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=0.7, help="0 = greedy (default 0.7, top-p 0.95)")
     ap.add_argument("--static-baseline", action="store_true",
                     help="also the one-at-a-time worker on the compiled static-cache loop")
+    ap.add_argument("--unpipelined", action="store_true",
+                    help="also the batching worker with the slot step handed out before the next is launched")
     ap.add_argument("--batched-only", action="store_true",
                     help="only the batching worker (a quick check of its warm-up; no reference, so no ratios)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -219,8 +221,10 @@ def main() -> None:
                ("batched (continuous)", dict(batching=True, max_batch=args.max_batch))]
     if args.static_baseline:
         workers.insert(1, ("one at a time, static cache (compiled)", dict(batching=False, static_cache=True)))
+    if args.unpipelined:
+        workers.append(("batched, slot steps not pipelined", dict(batching=True, max_batch=args.max_batch)))
     if args.batched_only:
-        workers = workers[-1:]
+        workers = [w for w in workers if w[1].get("batching")]
     table: dict[str, list[dict]] = {}
 
     class Notes(list):
@@ -235,6 +239,8 @@ def main() -> None:
     notes = Notes()
     for label, kwargs in reversed(workers):  # the batched worker first: if it fails, fail before the long baseline
         engine = Engine(model, tok, "bench", {"name": "Sam"}, unreachable, **kwargs)
+        if "not pipelined" in label:
+            engine.batcher.pipelined = False
         server = attach(bind("127.0.0.1", 0), engine, api_key=None)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()

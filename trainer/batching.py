@@ -218,6 +218,7 @@ class BatchWorker:
         # runs it uncompiled elsewhere (tests); False, always the eager batch
         self.batch_static = compilable(model) if batch_static is None else batch_static
         self.slot_steps = 0  # decode steps run on the slot decoder
+        self.pipelined = True  # launch slot step k+1 before handing out step k (False: bench's A/B)
         self._slot_support: dict[int, bool] = {}  # cache length -> slot_decode.supported
         self.solo_replies = 0  # answered (or begun) alone on the static loop
         self.handoffs = 0  # lone replies moved into the batch when others arrived
@@ -243,6 +244,7 @@ class BatchWorker:
 
     def _reset_batch(self) -> None:
         self.slots = None  # SlotDecoder the rows live in, instead of the eager batch below
+        self.in_flight = None  # the slot step launched but not yet handed out: (host ids, event, [(row, slot)])
         self.cache = None  # DynamicCache; each layer's keys/values [B, heads, T, dim], left-padded
         self.mask = None  # [B, T] long
         self.positions = None  # [B] next position per row
@@ -610,11 +612,50 @@ class BatchWorker:
         self.rows, self.slots = rows, decoder
         self._note_footprint()
 
+    def _slot_step(self) -> None:
+        """Launch the next slot step, then hand out the tokens of the one before it: the GPU
+        decodes while this thread streams text. A row that finished in between got one
+        token too many from the step now running; it is never handed out, and a request
+        loaded into that slot meanwhile is queued on the same stream after it."""
+        torch = self._torch
+        cuda = self.device.type == "cuda"
+        self.slot_steps += 1
+        ids = self.slots.step()
+        host = torch.empty(ids.shape, dtype=ids.dtype, pin_memory=cuda)
+        host.copy_(ids, non_blocking=cuda)
+        event = torch.cuda.Event() if cuda else None
+        if event is not None:
+            event.record()
+        launched = (host, event, [(r, r.slot) for r in self.rows])
+        if not self.pipelined:
+            self._hand_out(launched)
+            return
+        previous, self.in_flight = self.in_flight, launched
+        if previous is not None:
+            self._hand_out(previous)
+
+    def _hand_out(self, step) -> None:
+        host, event, launched = step
+        if event is not None:
+            event.synchronize()
+        ids = host.tolist()
+        rows = [(row, slot) for row, slot in launched if not row.done]
+        self._deliver([row for row, _ in rows], [ids[slot] for _, slot in rows])
+
+    def _drain(self) -> None:
+        """Hand out the slot step in flight (before the slots' state is read back)."""
+        step, self.in_flight = self.in_flight, None
+        if step is not None:
+            self._hand_out(step)
+
     def _leave_slots(self) -> None:
         """Move the rows from the slot decoder back into an eager (left-padded) batch."""
         from transformers import DynamicCache
 
         torch = self._torch
+        self._drain()
+        if self.slots is None:  # every row finished in that step
+            return
         decoder, rows = self.slots, self.rows
         self._reset_batch()
         self.rows = rows
@@ -665,9 +706,7 @@ class BatchWorker:
         self.steps += 1
         self.max_seen_batch = max(self.max_seen_batch, len(self.rows))
         if self.slots is not None:
-            self.slot_steps += 1
-            ids = self.slots.step().tolist()
-            self._deliver(list(self.rows), [ids[r.slot] for r in self.rows])
+            self._slot_step()
             return
         torch = self._torch
         batch = len(self.rows)
