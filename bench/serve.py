@@ -122,17 +122,18 @@ def _needed(engine, prompts: list[str], args) -> int:
                                  {"role": "user", "content": p}]).input_ids) for p in prompts) + args.new_tokens
 
 
-def wait_static(engine, prompts: list[str], args, ready=None, what: str = "") -> str:
+def wait_static(engine, prompts: list[str], args, ready=None, what: str = "", failures=None) -> str:
     """Wait for a background compile: the static loop that serves lone requests, or
-    (``ready``) another decoder's readiness check."""
+    (``ready``, ``failures``) another decoder's readiness check and failure registry."""
     from trainer.static_decode import _WARM_FAILED, warm_decoder
 
     needed = _needed(engine, prompts, args)
     ready = ready or (lambda: warm_decoder(engine.model, needed))
+    failures = _WARM_FAILED if failures is None else failures
     t0 = time.perf_counter()
     while not ready():
-        if engine.model in _WARM_FAILED:
-            return f"its background compile failed ({_WARM_FAILED[engine.model]}): eager batch path only"
+        if engine.model in failures:
+            return f"{what}background compile failed ({failures[engine.model]}): the eager path answers"
         if time.perf_counter() - t0 > 400:
             return "its background compile was not done after 400 s"
         time.sleep(0.5)
@@ -149,7 +150,7 @@ def wait_slots(engine, prompts: list[str], args, levels: list[int]) -> list[str]
     notes = []
     for slots in sorted({slot_decode.slot_bucket(n) for n in levels if n > 1}):
         notes.append(wait_static(engine, prompts, args, lambda: slot_decode.ready_slots(engine.model, slots, needed)
-                                 is not None, f"{slots}-slot decoder "))
+                                 is not None, f"{slots}-slot decoder ", slot_decode.FAILED))
     return notes
 
 

@@ -24,12 +24,16 @@ a seed (their draws come from their own generator), stay on the eager batch."""
 from __future__ import annotations
 
 import inspect
+import weakref
+from typing import Any
 
 from trainer import static_decode
 from trainer.batching import TOP_K_PREFILTER
 from trainer.static_decode import GPU_LOCK, _bucket, _full_attention_config, ensure_warm, raise_recompile_limit
 
 MIN_SLOTS = 4
+# a slot compile that failed (why, per model): the batch stays eager, lone requests keep their loop
+FAILED: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
 def slot_bucket(rows: int) -> int:
@@ -231,7 +235,8 @@ def ready_slots(model, slots: int, needed: int, on_failure=None, start: bool = T
     otherwise start compiling it in the background (once; not when ``start`` is False)
     and return None."""
     key = slot_key(slots, needed)
-    if ensure_warm(model, key, lambda: SlotDecoder(model, slots, key[2], compile_step=True), on_failure, start):
+    if ensure_warm(model, key, lambda: SlotDecoder(model, slots, key[2], compile_step=True), on_failure, start,
+                   FAILED):
         return static_decode._DECODERS[model][key]
     return None
 

@@ -186,18 +186,21 @@ def warm_decoder(model, needed: int, on_failure=None) -> bool:
     return ensure_warm(model, size, lambda: _new_decoder(model, size), on_failure)
 
 
-def ensure_warm(model, key, make: Callable[[], Any], on_failure=None, start: bool = True) -> bool:
+def ensure_warm(model, key, make: Callable[[], Any], on_failure=None, start: bool = True,
+                failures: "weakref.WeakKeyDictionary[Any, str] | None" = None) -> bool:
     """True when the compiled decoder registered under ``key`` is ready; otherwise start
     ``make()`` + its ``exercise()`` in a background thread (once per key; not when
-    ``start`` is False) and return False."""
+    ``start`` is False) and return False. After a failed compile, the decoders sharing its
+    ``failures`` registry (default: the lone-request loop's) are not tried again."""
+    failures = _WARM_FAILED if failures is None else failures
     ready = _DECODERS.get(model, {}).get(key)
     if ready is not None and ready.warm:
         return True
-    if not start or model in _WARM_FAILED or not compilable(model):
+    if not start or model in failures or not compilable(model):
         return False
     warming = _WARMING.setdefault(model, {})
     if key not in warming:
-        thread = threading.Thread(target=_warm_up, args=(model, key, make, on_failure), daemon=True,
+        thread = threading.Thread(target=_warm_up, args=(model, key, make, on_failure, failures), daemon=True,
                                   name=f"clonekit-compile-{key}")
         warming[key] = thread
         thread.start()
@@ -212,7 +215,7 @@ COMPILE_SWITCH_INTERVAL = 0.0005  # s; Python's default is 0.005
 _COMPILE_LOCK = threading.Lock()
 
 
-def _warm_up(model, key, make, on_failure) -> None:
+def _warm_up(model, key, make, on_failure, failures) -> None:
     """Compile one decoder; one at a time. While it runs, Python switches threads 10x as
     often: every eager torch op releases the GIL and waits up to the switch interval to get
     it back from the compiling thread, so an eager reply beside a compile ran ~20x slower
@@ -225,12 +228,12 @@ def _warm_up(model, key, make, on_failure) -> None:
         previous = sys.getswitchinterval()
         sys.setswitchinterval(min(previous, COMPILE_SWITCH_INTERVAL))
         try:
-            _compile(model, key, make, on_failure)
+            _compile(model, key, make, on_failure, failures)
         finally:
             sys.setswitchinterval(previous)
 
 
-def _compile(model, key, make, on_failure) -> None:
+def _compile(model, key, make, on_failure, failures) -> None:
     import contextlib
 
     import torch
@@ -244,9 +247,9 @@ def _compile(model, key, make, on_failure) -> None:
         decoder.warm = True
         _DECODERS.setdefault(model, {})[key] = decoder
     except Exception as err:  # noqa: BLE001 — the eager path keeps answering; say why once
-        _WARM_FAILED[model] = str(err).splitlines()[0] if str(err) else type(err).__name__
+        failures[model] = str(err).splitlines()[0] if str(err) else type(err).__name__
         if on_failure is not None:
-            on_failure(_WARM_FAILED[model])
+            on_failure(failures[model])
 
 
 _THREAD_TREES: list = []  # every thread's CUDA-graph trees, kept alive after the thread ends

@@ -503,3 +503,35 @@ def test_slot_decoders_together_stay_inside_the_token_budget(loaded, monkeypatch
     second, worker = _run_batch(model, tok, jobs, batch_static=True, max_batch_tokens=budget)
     assert worker.max_seen_batch == 6 and worker.slot_steps == 0
     assert [r.token_ids for r, _ in second[:3]] == [r.token_ids for r, _ in first]
+
+
+@pytest.mark.slow
+def test_a_slot_compile_that_fails_leaves_the_batch_eager(loaded, monkeypatch):
+    """A batch size whose compile fails is recorded (trainer.slot_decode.FAILED) and not
+    tried again; the batch answers on the eager path, and the lone-request loop's own
+    compile is not written off with it."""
+    import weakref
+
+    from trainer import slot_decode, static_decode
+    from trainer.generate import SamplingSettings
+
+    _, model, tok, _, prompts = loaded
+    for name in ("_DECODERS", "_WARMING", "_WARM_FAILED"):
+        monkeypatch.setattr(static_decode, name, weakref.WeakKeyDictionary())
+    monkeypatch.setattr(slot_decode, "FAILED", weakref.WeakKeyDictionary())
+    monkeypatch.setattr(static_decode, "compilable", lambda m: True)
+
+    def fails(self, stream):
+        raise RuntimeError("inductor could not generate a kernel\nsecond line")
+    monkeypatch.setattr(slot_decode.SlotDecoder, "exercise", fails)
+    settings = SamplingSettings(temperature=0, max_new_tokens=12)
+    jobs = [(ids, settings, [], None) for ids in prompts[:3]]
+    alone = [_run_batch(model, tok, [job], batch_static=False)[0][0][0].token_ids for job in jobs]
+    results, worker = _run_batch(model, tok, jobs, batch_static=None)
+    assert worker.batch_static and worker.slot_steps == 0
+    assert [r.token_ids for r, _ in results] == alone
+    for thread in static_decode._WARMING[model].values():
+        thread.join(timeout=60)
+    assert slot_decode.FAILED[model] == "inductor could not generate a kernel"
+    assert model not in static_decode._WARM_FAILED
+    assert slot_decode.ready_slots(model, 4, 100) is None and len(static_decode._WARMING[model]) == 1  # not retried
