@@ -23,12 +23,11 @@ a seed (their draws come from their own generator), stay on the eager batch."""
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from typing import Any
 
 from trainer import static_decode
-from trainer.batching import TOP_K_PREFILTER
+from trainer.batching import TOP_K_PREFILTER, cache_kwarg
 from trainer.static_decode import GPU_LOCK, _bucket, _full_attention_config, ensure_warm, raise_recompile_limit
 
 MIN_SLOTS = 4
@@ -124,7 +123,7 @@ class SlotDecoder:
         self.cache = StaticCache(config=_full_attention_config(base.config, max_len), max_cache_len=max_len)
         self.cache.layers = []  # allocated by the first load, in the dtype the model's keys come out in
         self.layer_count = base.config.get_text_config(decoder=True).num_hidden_layers
-        self.cache_kwarg = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+        self.cache_kwarg = cache_kwarg(base)
         self.bool_mask = base.config._attn_implementation == "sdpa"
         vocab = base.get_output_embeddings().weight.shape[0]
         dev = self.device
