@@ -37,26 +37,14 @@ def _seqs():
     return out
 
 
-@pytest.mark.parametrize("kv_heads", [4, 2])
-def test_packed_attention_logits_equal_each_conversation_alone(kv_heads):
+@pytest.mark.parametrize("kv_heads,sliding_window", [(4, None), (2, None), (2, 4)])
+def test_packed_attention_logits_equal_each_conversation_alone(kv_heads, sliding_window):
+    """Per-conversation attention over a packed row gives each conversation the logits it
+    has alone, with grouped kv heads, and with a sliding window applied per conversation."""
     import torch
 
     register()
-    model = _model(ATTN_NAME, kv_heads).eval()
-    seqs = _seqs()
-    batch = VarlenCollator()([{"input_ids": [s.input_ids for s in seqs], "labels": [s.labels for s in seqs]}])
-    with torch.no_grad():
-        packed = model(**{k: v for k, v in batch.items() if k != "labels"}, use_cache=False).logits[0]
-        model.set_attn_implementation("sdpa")
-        alone = torch.cat([model(input_ids=torch.tensor([s.input_ids])).logits[0] for s in seqs])
-    torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-4)
-
-
-def test_sliding_window_is_applied_per_conversation():
-    import torch
-
-    register()
-    model = _model(ATTN_NAME, sliding_window=4).eval()
+    model = _model(ATTN_NAME, kv_heads, sliding_window=sliding_window).eval()
     seqs = _seqs()
     batch = VarlenCollator()([{"input_ids": [s.input_ids for s in seqs], "labels": [s.labels for s in seqs]}])
     with torch.no_grad():
